@@ -1,0 +1,11 @@
+//! The pure core: rules about NHS numbers, referrals and cases.
+//!
+//! Nothing in here performs I/O, spawns tasks or reads the clock: time is
+//! always a parameter. That keeps every clinical rule testable with plain
+//! unit and property tests, and lets the engine replay decisions exactly.
+
+pub mod nhs_number;
+pub mod referral;
+pub mod source;
+
+pub use nhs_number::{NhsNumber, NhsNumberError};

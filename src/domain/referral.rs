@@ -1,0 +1,463 @@
+//! Referral lifecycle: intake of referral versions, completeness, decisions
+//! and the start of assistance.
+//!
+//! IPS services are measured (IPS Grow) on the dates a referral was received,
+//! became complete, was decided and when assistance commenced, on its source,
+//! and on multiple and incomplete referrals. These functions compute those
+//! facts from what arrives and from what is already known; the engine stores
+//! them. No function here reads the clock.
+
+use super::nhs_number::{NhsNumber, NhsNumberError};
+use super::source::ReferralSource;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use time::OffsetDateTime;
+
+/// Where the bridge is with a referral.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferralState {
+    /// Received, but something needed to act on it is missing.
+    Incomplete,
+    /// Complete and waiting for the employment specialist's decision.
+    AwaitingDecision,
+    /// Accepted: on the waiting list until assistance commences.
+    Accepted,
+    /// Accepted and assistance has commenced (first attended contact).
+    Started,
+    Declined,
+    /// Cancelled by the referrer (`revoked`) or voided (`entered-in-error`).
+    Withdrawn,
+    /// The referrer closed the referral because of missed appointments
+    /// (BaRS DNA feedback). Not a withdrawal: assertive outreach applies.
+    ClosedByReferrerAfterDna,
+}
+
+impl ReferralState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Incomplete => "incomplete",
+            Self::AwaitingDecision => "awaiting-decision",
+            Self::Accepted => "accepted",
+            Self::Started => "started",
+            Self::Declined => "declined",
+            Self::Withdrawn => "withdrawn",
+            Self::ClosedByReferrerAfterDna => "closed-by-referrer-after-dna",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Incomplete,
+            Self::AwaitingDecision,
+            Self::Accepted,
+            Self::Started,
+            Self::Declined,
+            Self::Withdrawn,
+            Self::ClosedByReferrerAfterDna,
+        ]
+        .into_iter()
+        .find(|s2| s2.as_str() == s)
+    }
+
+    /// States from which a referrer's update can no longer change the state.
+    fn is_final(self) -> bool {
+        matches!(self, Self::Declined | Self::Withdrawn)
+    }
+}
+
+/// The FHIR `ServiceRequest.status`, reduced to what the lifecycle needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestStatus {
+    Draft,
+    Active,
+    OnHold,
+    Completed,
+    Revoked,
+    EnteredInError,
+    Unknown,
+}
+
+impl RequestStatus {
+    pub fn withdraws(self) -> bool {
+        matches!(self, Self::Revoked | Self::EnteredInError)
+    }
+}
+
+/// What we know of the patient's NHS number on one referral version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NhsField {
+    Valid(NhsNumber),
+    Invalid(NhsNumberError),
+    Missing,
+}
+
+impl NhsField {
+    pub fn valid(&self) -> Option<&NhsNumber> {
+        match self {
+            NhsField::Valid(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// Why a referral is incomplete. Text names the rule, never patient data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncompleteReason {
+    NoNhsNumber,
+    InvalidNhsNumber(NhsNumberError),
+    NoPatientDetails,
+    NoContactRoute,
+    NoReason,
+}
+
+impl fmt::Display for IncompleteReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoNhsNumber => f.write_str("no NHS number on the patient"),
+            Self::InvalidNhsNumber(e) => write!(f, "invalid NHS number: {e}"),
+            Self::NoPatientDetails => f.write_str("patient details not included and not retrievable"),
+            Self::NoContactRoute => f.write_str("no contact route for the patient (telecom or address)"),
+            Self::NoReason => f.write_str("no reason for referral (reasonCode, reasonReference or note)"),
+        }
+    }
+}
+
+/// Why the referrer closed a referral, when it matters to us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosureCause {
+    /// DNA feedback: closed because the patient did not attend.
+    DidNotAttend,
+}
+
+/// One version of a referral as it arrived, reduced to the facts the rules use.
+#[derive(Debug, Clone)]
+pub struct ReferralVersion {
+    pub status: RequestStatus,
+    /// `meta.lastUpdated` of the ServiceRequest, when the sender gave one.
+    pub source_updated_at: Option<OffsetDateTime>,
+    pub nhs: NhsField,
+    /// `false` when the Patient resource was not available at all.
+    pub patient_included: bool,
+    pub has_contact_route: bool,
+    pub has_reason: bool,
+    pub source: ReferralSource,
+    /// Hash of the referral content, so that re-reading a version changes nothing.
+    pub content_hash: String,
+    pub closure: Option<ClosureCause>,
+}
+
+impl ReferralVersion {
+    /// Everything that keeps this version from being a complete referral.
+    pub fn incomplete_reasons(&self) -> Vec<IncompleteReason> {
+        let mut out = Vec::new();
+        if !self.patient_included {
+            out.push(IncompleteReason::NoPatientDetails);
+        }
+        match &self.nhs {
+            NhsField::Valid(_) => {}
+            NhsField::Invalid(e) => out.push(IncompleteReason::InvalidNhsNumber(e.clone())),
+            NhsField::Missing => out.push(IncompleteReason::NoNhsNumber),
+        }
+        if self.patient_included && !self.has_contact_route {
+            out.push(IncompleteReason::NoContactRoute);
+        }
+        if !self.has_reason {
+            out.push(IncompleteReason::NoReason);
+        }
+        out
+    }
+}
+
+/// What the store already knows of a referral.
+#[derive(Debug, Clone)]
+pub struct KnownReferral {
+    pub state: ReferralState,
+    pub content_hash: String,
+    pub source_updated_at: Option<OffsetDateTime>,
+    pub completed_at: Option<OffsetDateTime>,
+}
+
+/// The result of applying one arriving version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intake {
+    /// Same content, or an older version than the one held: nothing to do.
+    Unchanged,
+    /// A referral not seen before.
+    New(IntakeResult),
+    /// A new version of a known referral.
+    Updated(IntakeResult),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeResult {
+    pub state: ReferralState,
+    pub completed_at: Option<OffsetDateTime>,
+    pub incomplete_reasons: Vec<String>,
+    /// The state changed to withdrawn (or closed after DNA) with this version.
+    pub withdrawn_now: bool,
+    /// The referral became complete with this version.
+    pub completed_now: bool,
+}
+
+/// Applies an arriving referral version to what is known.
+pub fn apply_version(known: Option<&KnownReferral>, v: &ReferralVersion, now: OffsetDateTime) -> Intake {
+    let reasons = v.incomplete_reasons();
+    let reason_text: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+    let closing_state = match (v.status.withdraws(), v.closure) {
+        (true, Some(ClosureCause::DidNotAttend)) => Some(ReferralState::ClosedByReferrerAfterDna),
+        (true, None) => Some(ReferralState::Withdrawn),
+        (false, _) => None,
+    };
+    let Some(k) = known else {
+        let complete = reasons.is_empty();
+        let state = closing_state.unwrap_or(if complete {
+            ReferralState::AwaitingDecision
+        } else {
+            ReferralState::Incomplete
+        });
+        return Intake::New(IntakeResult {
+            state,
+            completed_at: complete.then_some(now),
+            incomplete_reasons: reason_text,
+            withdrawn_now: closing_state.is_some(),
+            completed_now: complete,
+        });
+    };
+    if k.content_hash == v.content_hash {
+        return Intake::Unchanged;
+    }
+    if let (Some(held), Some(arriving)) = (k.source_updated_at, v.source_updated_at) {
+        if arriving < held {
+            return Intake::Unchanged;
+        }
+    }
+    let mut result = IntakeResult {
+        state: k.state,
+        completed_at: k.completed_at,
+        incomplete_reasons: reason_text,
+        withdrawn_now: false,
+        completed_now: false,
+    };
+    if k.state.is_final() {
+        return Intake::Updated(result);
+    }
+    if let Some(closing) = closing_state {
+        result.withdrawn_now = k.state != closing;
+        result.state = closing;
+        return Intake::Updated(result);
+    }
+    if reasons.is_empty() && k.completed_at.is_none() {
+        result.completed_at = Some(now);
+        result.completed_now = true;
+    }
+    if k.state == ReferralState::Incomplete && reasons.is_empty() {
+        result.state = ReferralState::AwaitingDecision;
+    }
+    Intake::Updated(result)
+}
+
+/// An employment specialist's decision on a referral.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Accept,
+    Decline { reason: String },
+}
+
+impl Decision {
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Decision::Accept => "accepted",
+            Decision::Decline { .. } => "declined",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecisionError {
+    #[error("the referral is incomplete ({0}); complete it before deciding")]
+    Incomplete(String),
+    #[error("the referral was already {0}; a different decision needs the referral to be re-opened")]
+    AlreadyDecided(&'static str),
+    #[error("the referral is {0} and can no longer be decided")]
+    NotDecidable(&'static str),
+    #[error("decline reason {0:?} is not one of the configured reasons: {1}")]
+    UnknownDeclineReason(String, String),
+}
+
+/// The effect of a valid decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecisionEffect {
+    /// The same decision was already recorded: a retried request.
+    AlreadyRecorded,
+    Record { state: ReferralState, decided_at: OffsetDateTime },
+}
+
+/// Checks a decision against the referral's state and the configured decline reasons.
+pub fn decide(
+    state: ReferralState,
+    previous: Option<&Decision>,
+    incomplete_reasons: &[String],
+    decision: &Decision,
+    allowed_decline_reasons: &[String],
+    now: OffsetDateTime,
+) -> Result<DecisionEffect, DecisionError> {
+    if let Decision::Decline { reason } = decision {
+        if !allowed_decline_reasons.iter().any(|r| r == reason) {
+            return Err(DecisionError::UnknownDeclineReason(reason.clone(), allowed_decline_reasons.join(", ")));
+        }
+    }
+    if let Some(prev) = previous {
+        return if prev == decision {
+            Ok(DecisionEffect::AlreadyRecorded)
+        } else {
+            Err(DecisionError::AlreadyDecided(prev.outcome()))
+        };
+    }
+    match state {
+        ReferralState::AwaitingDecision => Ok(DecisionEffect::Record {
+            state: match decision {
+                Decision::Accept => ReferralState::Accepted,
+                Decision::Decline { .. } => ReferralState::Declined,
+            },
+            decided_at: now,
+        }),
+        ReferralState::Incomplete => Err(DecisionError::Incomplete(incomplete_reasons.join("; "))),
+        other => Err(DecisionError::NotDecidable(other.as_str())),
+    }
+}
+
+/// Assistance commences at the first attended contact. Returns the new state
+/// when this attendance is the first one.
+pub fn on_attended(state: ReferralState, commenced_at: Option<OffsetDateTime>) -> Option<ReferralState> {
+    if commenced_at.is_some() {
+        return None;
+    }
+    Some(if state == ReferralState::Accepted { ReferralState::Started } else { state })
+}
+
+/// Whole days a referral has waited since it was accepted.
+pub fn days_waiting(accepted_at: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    (now - accepted_at).whole_days().max(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::source::SourceKind;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-23 10:00 UTC);
+
+    fn version(nhs: &str, reason: bool) -> ReferralVersion {
+        ReferralVersion {
+            status: RequestStatus::Active,
+            source_updated_at: None,
+            nhs: match NhsNumber::parse(nhs) {
+                Ok(n) => NhsField::Valid(n),
+                Err(e) => NhsField::Invalid(e),
+            },
+            patient_included: true,
+            has_contact_route: true,
+            has_reason: reason,
+            source: ReferralSource { ods_code: Some("A81001".into()), kind: SourceKind::GpPractice },
+            content_hash: format!("{nhs}-{reason}"),
+            closure: None,
+        }
+    }
+
+    fn known(state: ReferralState, hash: &str, completed: Option<OffsetDateTime>) -> KnownReferral {
+        KnownReferral { state, content_hash: hash.into(), source_updated_at: None, completed_at: completed }
+    }
+
+    #[test]
+    fn complete_referral_awaits_decision_and_records_complete_date() {
+        let Intake::New(r) = apply_version(None, &version("9912003888", true), NOW) else { panic!() };
+        assert_eq!(r.state, ReferralState::AwaitingDecision);
+        assert_eq!(r.completed_at, Some(NOW));
+        assert!(r.incomplete_reasons.is_empty());
+    }
+
+    #[test]
+    fn invalid_nhs_number_makes_incomplete_with_named_reason() {
+        let Intake::New(r) = apply_version(None, &version("9912003889", true), NOW) else { panic!() };
+        assert_eq!(r.state, ReferralState::Incomplete);
+        assert_eq!(r.completed_at, None);
+        assert!(r.incomplete_reasons[0].contains("modulus-11"), "{:?}", r.incomplete_reasons);
+    }
+
+    #[test]
+    fn update_supplying_missing_reason_completes() {
+        let k = known(ReferralState::Incomplete, "9912003888-false", None);
+        let later = NOW + time::Duration::days(2);
+        let Intake::Updated(r) = apply_version(Some(&k), &version("9912003888", true), later) else { panic!() };
+        assert_eq!(r.state, ReferralState::AwaitingDecision);
+        assert_eq!(r.completed_at, Some(later));
+        assert!(r.completed_now);
+    }
+
+    #[test]
+    fn same_content_changes_nothing() {
+        let k = known(ReferralState::AwaitingDecision, "9912003888-true", Some(NOW));
+        assert_eq!(apply_version(Some(&k), &version("9912003888", true), NOW), Intake::Unchanged);
+    }
+
+    #[test]
+    fn older_version_is_ignored() {
+        let mut k = known(ReferralState::AwaitingDecision, "x", Some(NOW));
+        k.source_updated_at = Some(NOW);
+        let mut v = version("9912003888", true);
+        v.source_updated_at = Some(NOW - time::Duration::minutes(1));
+        assert_eq!(apply_version(Some(&k), &v, NOW), Intake::Unchanged);
+    }
+
+    #[test]
+    fn revoked_withdraws_and_dna_closure_is_not_a_withdrawal() {
+        let k = known(ReferralState::Accepted, "x", Some(NOW));
+        let mut v = version("9912003888", true);
+        v.status = RequestStatus::Revoked;
+        let Intake::Updated(r) = apply_version(Some(&k), &v, NOW) else { panic!() };
+        assert_eq!(r.state, ReferralState::Withdrawn);
+        assert!(r.withdrawn_now);
+        v.closure = Some(ClosureCause::DidNotAttend);
+        let Intake::Updated(r) = apply_version(Some(&k), &v, NOW) else { panic!() };
+        assert_eq!(r.state, ReferralState::ClosedByReferrerAfterDna);
+    }
+
+    #[test]
+    fn decisions_are_idempotent_and_checked() {
+        let reasons = vec!["not-eligible".to_string()];
+        let d = Decision::Decline { reason: "not-eligible".into() };
+        assert!(matches!(
+            decide(ReferralState::AwaitingDecision, None, &[], &d, &reasons, NOW),
+            Ok(DecisionEffect::Record { state: ReferralState::Declined, .. })
+        ));
+        assert_eq!(decide(ReferralState::Declined, Some(&d), &[], &d, &reasons, NOW), Ok(DecisionEffect::AlreadyRecorded));
+        assert_eq!(
+            decide(ReferralState::Declined, Some(&d), &[], &Decision::Accept, &reasons, NOW),
+            Err(DecisionError::AlreadyDecided("declined"))
+        );
+        assert!(matches!(
+            decide(ReferralState::Incomplete, None, &["no NHS number".into()], &Decision::Accept, &reasons, NOW),
+            Err(DecisionError::Incomplete(_))
+        ));
+        assert!(matches!(
+            decide(ReferralState::AwaitingDecision, None, &[], &Decision::Decline { reason: "bored".into() }, &reasons, NOW),
+            Err(DecisionError::UnknownDeclineReason(..))
+        ));
+    }
+
+    #[test]
+    fn first_attendance_starts_assistance_once() {
+        assert_eq!(on_attended(ReferralState::Accepted, None), Some(ReferralState::Started));
+        assert_eq!(on_attended(ReferralState::Started, Some(NOW)), None);
+        assert_eq!(days_waiting(NOW - time::Duration::days(10), NOW), 10);
+    }
+
+    #[test]
+    fn state_names_round_trip() {
+        for s in ["incomplete", "awaiting-decision", "accepted", "started", "declined", "withdrawn", "closed-by-referrer-after-dna"] {
+            assert_eq!(ReferralState::parse(s).map(ReferralState::as_str), Some(s));
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! ips-bridge: joins NHS clinical systems and IPS employment services.
+//!
+//! See README.md for the architecture; each module's doc says what it owns.
+
+pub mod domain;
+pub mod ingest;
