@@ -2,5 +2,8 @@
 //!
 //! See README.md for the architecture; each module's doc says what it owns.
 
+pub mod config;
 pub mod domain;
 pub mod ingest;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,104 @@
+//! Durable state: one trait, two back-ends.
+//!
+//! Every inbound message is applied in one transaction ([`Tx`]) that holds the
+//! inbox row (dedupe), the state change, the outbox rows for what must be
+//! written elsewhere, and the audit rows. SQLite is the embedded default (one
+//! replica); PostgreSQL serves several replicas, which claim outbox work with
+//! `FOR UPDATE SKIP LOCKED`. Both share their SQL (see `sql.rs`), so a change
+//! to a query cannot reach one back-end and miss the other. Times are stored
+//! as milliseconds since the epoch in both.
+
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+
+pub use rows::*;
+
+use crate::config::StoreSettings;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Operations outside a unit of work: reads for the API, outbox delivery bookkeeping.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> &'static str;
+    async fn migrate(&self) -> Result<()>;
+    async fn begin(&self) -> Result<Box<dyn Tx>>;
+    async fn ping(&self) -> Result<()>;
+    async fn close(&self);
+
+    async fn cursor(&self, source: &str) -> Result<Option<String>>;
+    async fn inbox_count(&self, source: &str) -> Result<i64>;
+
+    /// Claims due outbox rows (respecting per-ordering-key order) until `lease_until`.
+    async fn outbox_claim(&self, now: i64, lease_until: i64, limit: u32) -> Result<Vec<OutboxRow>>;
+    async fn outbox_done(&self, id: i64, now: i64, result: Option<&str>) -> Result<()>;
+    async fn outbox_retry(&self, id: i64, next_attempt_at: i64, error: &str) -> Result<()>;
+    async fn outbox_fail(&self, id: i64, error: &str) -> Result<()>;
+    /// `(pending, failed)` row counts.
+    async fn outbox_counts(&self) -> Result<(i64, i64)>;
+    async fn outbox_by_key(&self, dedupe_key: &str) -> Result<Option<OutboxRow>>;
+
+    async fn case_get(&self, id: &str) -> Result<Option<CaseRow>>;
+    async fn cases_list(&self, limit: i64, offset: i64) -> Result<Vec<CaseRow>>;
+    async fn referrals_for_case(&self, case_id: &str) -> Result<Vec<ReferralRow>>;
+    async fn referral_get(&self, id: &str) -> Result<Option<ReferralRow>>;
+    async fn referral_by_key(&self, key: &str) -> Result<Option<ReferralRow>>;
+    async fn referrals_in_state(&self, state: &str, limit: i64) -> Result<Vec<ReferralRow>>;
+    async fn referral_state_counts(&self) -> Result<Vec<(String, i64)>>;
+    async fn audit_for(&self, resource_id: &str) -> Result<Vec<AuditRow>>;
+    async fn timers_due(&self, now: i64, limit: i64) -> Result<Vec<TimerRow>>;
+}
+
+/// One unit of work. Dropped without `commit`, it rolls back.
+#[async_trait]
+pub trait Tx: Send {
+    /// Records a message in the inbox; `false` when it was seen before.
+    async fn inbox_record(&mut self, e: &InboxEntry<'_>) -> Result<bool>;
+
+    async fn patient_upsert(&mut self, nhs_hash: &str, nhs_number: &str, new_id: &str, now: i64) -> Result<String>;
+    async fn case_open_for(&mut self, patient_id: &str) -> Result<Option<CaseRow>>;
+    async fn case_get(&mut self, id: &str) -> Result<Option<CaseRow>>;
+    async fn case_insert(&mut self, c: &CaseRow) -> Result<()>;
+    async fn case_count_referral(&mut self, case_id: &str) -> Result<i64>;
+
+    async fn referral_by_key(&mut self, key: &str) -> Result<Option<ReferralRow>>;
+    async fn referral_by_id(&mut self, id: &str) -> Result<Option<ReferralRow>>;
+    async fn referrals_for_case(&mut self, case_id: &str) -> Result<Vec<ReferralRow>>;
+    async fn referral_insert(&mut self, r: &ReferralRow) -> Result<()>;
+    async fn referral_update(&mut self, r: &ReferralRow) -> Result<()>;
+
+    async fn appointment_by_key(&mut self, key: &str) -> Result<Option<AppointmentRow>>;
+    async fn appointment_upsert(&mut self, a: &AppointmentRow) -> Result<()>;
+
+    /// Queues an outbox row; `false` when a row with the same dedupe key exists.
+    async fn outbox_add(&mut self, o: &NewOutbox, now: i64) -> Result<bool>;
+    async fn audit(&mut self, a: &AuditEntry, now: i64) -> Result<()>;
+    async fn cursor_set(&mut self, source: &str, cursor: &str, now: i64) -> Result<()>;
+    async fn timer_set(&mut self, kind: &str, subject: &str, due_at: i64, payload: &str) -> Result<()>;
+    async fn timer_fired(&mut self, id: i64, now: i64) -> Result<()>;
+
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Opens the store named by `store.url`.
+pub async fn connect(s: &StoreSettings) -> Result<Arc<dyn Store>> {
+    if s.url.starts_with("postgres://") || s.url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(s).await?))
+    } else {
+        Ok(Arc::new(sqlite::SqliteStore::connect(s).await?))
+    }
+}

@@ -1,0 +1,120 @@
+//! Rows as the store holds them. Times are milliseconds since the epoch.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, PartialEq)]
+pub struct CaseRow {
+    pub id: String,
+    pub patient_id: String,
+    pub status: String,
+    pub opened_at: i64,
+    pub closed_at: Option<i64>,
+    pub closed_reason: Option<String>,
+    pub referral_count: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, PartialEq)]
+pub struct ReferralRow {
+    pub id: String,
+    pub referral_key: String,
+    pub case_id: Option<String>,
+    pub resource_ref: Option<String>,
+    pub channel: String,
+    pub state: String,
+    pub fhir_status: String,
+    /// JSON array of reasons (rule names, never patient data).
+    pub incomplete_reasons: String,
+    pub content_hash: String,
+    pub source_updated_at: Option<i64>,
+    pub authored_at: Option<i64>,
+    pub received_at: i64,
+    pub completed_at: Option<i64>,
+    pub source_ods: Option<String>,
+    pub source_kind: String,
+    pub is_multiple: i64,
+    pub decision: Option<String>,
+    pub decline_reason: Option<String>,
+    pub decided_at: Option<i64>,
+    pub decided_by: Option<String>,
+    pub assistance_commenced_at: Option<i64>,
+    pub updated_at: i64,
+    #[serde(skip)]
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, PartialEq)]
+pub struct AppointmentRow {
+    pub id: String,
+    pub appointment_key: String,
+    pub case_id: Option<String>,
+    pub status: String,
+    pub start_at: Option<i64>,
+    pub content_hash: String,
+    pub source_updated_at: Option<i64>,
+    pub updated_at: i64,
+    #[serde(skip)]
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, PartialEq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub kind: String,
+    pub dedupe_key: String,
+    pub ordering_key: String,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub result: Option<String>,
+    pub created_at: i64,
+}
+
+/// A row to add to the outbox.
+#[derive(Debug, Clone)]
+pub struct NewOutbox {
+    pub kind: &'static str,
+    pub dedupe_key: String,
+    pub ordering_key: String,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct InboxEntry<'a> {
+    pub source: &'a str,
+    pub message_id: &'a str,
+    pub received_at: i64,
+    pub processed_at: i64,
+    pub kind: &'a str,
+    pub outcome: &'a str,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub actor: String,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, PartialEq)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, PartialEq)]
+pub struct TimerRow {
+    pub id: i64,
+    pub kind: String,
+    pub subject: String,
+    pub due_at: i64,
+    pub payload: String,
+}

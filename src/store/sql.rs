@@ -1,0 +1,457 @@
+//! SQL shared by both back-ends.
+//!
+//! The queries use `$n` placeholders, which SQLite and PostgreSQL both accept,
+//! and only portable SQL (`ON CONFLICT`, `RETURNING`, partial indexes). The
+//! one real difference, how outbox rows are claimed, is a parameter of the
+//! macro. A macro rather than generic code because sqlx's generic executor
+//! bounds would bury every query under trait clauses.
+
+macro_rules! referral_cols {
+    () => {
+        "id, referral_key, case_id, resource_ref, channel, state, fhir_status, incomplete_reasons, \
+         content_hash, source_updated_at, authored_at, received_at, completed_at, source_ods, source_kind, \
+         is_multiple, decision, decline_reason, decided_at, decided_by, assistance_commenced_at, updated_at, raw"
+    };
+}
+macro_rules! case_cols {
+    () => {
+        "id, patient_id, status, opened_at, closed_at, closed_reason, referral_count"
+    };
+}
+macro_rules! outbox_cols {
+    () => {
+        "id, kind, dedupe_key, ordering_key, payload, status, attempts, next_attempt_at, last_error, result, created_at"
+    };
+}
+macro_rules! appointment_cols {
+    () => {
+        "id, appointment_key, case_id, status, start_at, content_hash, source_updated_at, updated_at, raw"
+    };
+}
+
+/// Implements [`Store`](super::Store) for `$store` (holding `pool: Pool<$db>`)
+/// and [`Tx`](super::Tx) for `$tx` (holding `tx: Transaction<'static, $db>`).
+/// `$claim` is the outbox claim statement, `$begin` an async fn opening a transaction.
+macro_rules! impl_sql_store {
+    ($store:ident, $tx:ident, $db:ty, backend = $backend:literal, claim = $claim:expr, migrator = $migrator:expr) => {
+        pub struct $tx {
+            tx: sqlx::Transaction<'static, $db>,
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn migrate(&self) -> $crate::store::Result<()> {
+                $migrator.run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn begin(&self) -> $crate::store::Result<Box<dyn $crate::store::Tx>> {
+                Ok(Box::new($tx { tx: self.begin_tx().await? }))
+            }
+
+            async fn ping(&self) -> $crate::store::Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            async fn cursor(&self, source: &str) -> $crate::store::Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT cursor FROM poll_cursors WHERE source = $1")
+                    .bind(source)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn inbox_count(&self, source: &str) -> $crate::store::Result<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE source = $1")
+                    .bind(source)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn outbox_claim(&self, now: i64, lease_until: i64, limit: u32) -> $crate::store::Result<Vec<$crate::store::OutboxRow>> {
+                Ok(sqlx::query_as($claim)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn outbox_done(&self, id: i64, now: i64, result: Option<&str>) -> $crate::store::Result<()> {
+                sqlx::query("UPDATE outbox SET status = 'done', done_at = $2, result = $3, claimed_until = NULL, last_error = NULL WHERE id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .bind(result)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn outbox_retry(&self, id: i64, next_attempt_at: i64, error: &str) -> $crate::store::Result<()> {
+                sqlx::query("UPDATE outbox SET next_attempt_at = $2, last_error = $3, claimed_until = NULL WHERE id = $1")
+                    .bind(id)
+                    .bind(next_attempt_at)
+                    .bind(error)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn outbox_fail(&self, id: i64, error: &str) -> $crate::store::Result<()> {
+                sqlx::query("UPDATE outbox SET status = 'failed', last_error = $2, claimed_until = NULL WHERE id = $1")
+                    .bind(id)
+                    .bind(error)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn outbox_counts(&self) -> $crate::store::Result<(i64, i64)> {
+                let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+                    .fetch_one(&self.pool)
+                    .await?;
+                let failed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'failed'")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok((pending, failed))
+            }
+
+            async fn outbox_by_key(&self, dedupe_key: &str) -> $crate::store::Result<Option<$crate::store::OutboxRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", outbox_cols!(), " FROM outbox WHERE dedupe_key = $1"))
+                    .bind(dedupe_key)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn case_get(&self, id: &str) -> $crate::store::Result<Option<$crate::store::CaseRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", case_cols!(), " FROM cases WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn cases_list(&self, limit: i64, offset: i64) -> $crate::store::Result<Vec<$crate::store::CaseRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", case_cols!(), " FROM cases ORDER BY opened_at DESC, id LIMIT $1 OFFSET $2"))
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn referrals_for_case(&self, case_id: &str) -> $crate::store::Result<Vec<$crate::store::ReferralRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", referral_cols!(), " FROM referrals WHERE case_id = $1 ORDER BY received_at, id"))
+                    .bind(case_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn referral_get(&self, id: &str) -> $crate::store::Result<Option<$crate::store::ReferralRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", referral_cols!(), " FROM referrals WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn referral_by_key(&self, key: &str) -> $crate::store::Result<Option<$crate::store::ReferralRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", referral_cols!(), " FROM referrals WHERE referral_key = $1"))
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn referrals_in_state(&self, state: &str, limit: i64) -> $crate::store::Result<Vec<$crate::store::ReferralRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", referral_cols!(), " FROM referrals WHERE state = $1 ORDER BY received_at, id LIMIT $2"))
+                    .bind(state)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn referral_state_counts(&self) -> $crate::store::Result<Vec<(String, i64)>> {
+                Ok(sqlx::query_as("SELECT state, COUNT(*) FROM referrals GROUP BY state ORDER BY state")
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn audit_for(&self, resource_id: &str) -> $crate::store::Result<Vec<$crate::store::AuditRow>> {
+                Ok(sqlx::query_as("SELECT id, at, actor, action, resource_type, resource_id, detail FROM audit WHERE resource_id = $1 ORDER BY id")
+                    .bind(resource_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn timers_due(&self, now: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::TimerRow>> {
+                Ok(sqlx::query_as("SELECT id, kind, subject, due_at, payload FROM timers WHERE fired_at IS NULL AND due_at <= $1 ORDER BY due_at, id LIMIT $2")
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Tx for $tx {
+            async fn inbox_record(&mut self, e: &$crate::store::InboxEntry<'_>) -> $crate::store::Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO inbox (source, message_id, received_at, processed_at, kind, outcome) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, message_id) DO NOTHING",
+                )
+                .bind(e.source)
+                .bind(e.message_id)
+                .bind(e.received_at)
+                .bind(e.processed_at)
+                .bind(e.kind)
+                .bind(e.outcome)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn patient_upsert(&mut self, nhs_hash: &str, nhs_number: &str, new_id: &str, now: i64) -> $crate::store::Result<String> {
+                sqlx::query("INSERT INTO patients (id, nhs_hash, nhs_number, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (nhs_hash) DO NOTHING")
+                    .bind(new_id)
+                    .bind(nhs_hash)
+                    .bind(nhs_number)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(sqlx::query_scalar("SELECT id FROM patients WHERE nhs_hash = $1")
+                    .bind(nhs_hash)
+                    .fetch_one(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn case_open_for(&mut self, patient_id: &str) -> $crate::store::Result<Option<$crate::store::CaseRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", case_cols!(), " FROM cases WHERE patient_id = $1 AND status = 'open'"))
+                    .bind(patient_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn case_get(&mut self, id: &str) -> $crate::store::Result<Option<$crate::store::CaseRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", case_cols!(), " FROM cases WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn case_insert(&mut self, c: &$crate::store::CaseRow) -> $crate::store::Result<()> {
+                sqlx::query(concat!("INSERT INTO cases (", case_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+                    .bind(&c.id)
+                    .bind(&c.patient_id)
+                    .bind(&c.status)
+                    .bind(c.opened_at)
+                    .bind(c.closed_at)
+                    .bind(&c.closed_reason)
+                    .bind(c.referral_count)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn case_count_referral(&mut self, case_id: &str) -> $crate::store::Result<i64> {
+                Ok(sqlx::query_scalar("UPDATE cases SET referral_count = referral_count + 1 WHERE id = $1 RETURNING referral_count")
+                    .bind(case_id)
+                    .fetch_one(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn referral_by_key(&mut self, key: &str) -> $crate::store::Result<Option<$crate::store::ReferralRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", referral_cols!(), " FROM referrals WHERE referral_key = $1"))
+                    .bind(key)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn referral_by_id(&mut self, id: &str) -> $crate::store::Result<Option<$crate::store::ReferralRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", referral_cols!(), " FROM referrals WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn referrals_for_case(&mut self, case_id: &str) -> $crate::store::Result<Vec<$crate::store::ReferralRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", referral_cols!(), " FROM referrals WHERE case_id = $1 ORDER BY received_at, id"))
+                    .bind(case_id)
+                    .fetch_all(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn referral_insert(&mut self, r: &$crate::store::ReferralRow) -> $crate::store::Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO referrals (", referral_cols!(), ") VALUES \
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+                ))
+                .bind(&r.id)
+                .bind(&r.referral_key)
+                .bind(&r.case_id)
+                .bind(&r.resource_ref)
+                .bind(&r.channel)
+                .bind(&r.state)
+                .bind(&r.fhir_status)
+                .bind(&r.incomplete_reasons)
+                .bind(&r.content_hash)
+                .bind(r.source_updated_at)
+                .bind(r.authored_at)
+                .bind(r.received_at)
+                .bind(r.completed_at)
+                .bind(&r.source_ods)
+                .bind(&r.source_kind)
+                .bind(r.is_multiple)
+                .bind(&r.decision)
+                .bind(&r.decline_reason)
+                .bind(r.decided_at)
+                .bind(&r.decided_by)
+                .bind(r.assistance_commenced_at)
+                .bind(r.updated_at)
+                .bind(&r.raw)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn referral_update(&mut self, r: &$crate::store::ReferralRow) -> $crate::store::Result<()> {
+                let done = sqlx::query(
+                    "UPDATE referrals SET case_id = $2, resource_ref = $3, state = $4, fhir_status = $5, \
+                     incomplete_reasons = $6, content_hash = $7, source_updated_at = $8, authored_at = $9, \
+                     completed_at = $10, source_ods = $11, source_kind = $12, is_multiple = $13, decision = $14, \
+                     decline_reason = $15, decided_at = $16, decided_by = $17, assistance_commenced_at = $18, \
+                     updated_at = $19, raw = $20 WHERE id = $1",
+                )
+                .bind(&r.id)
+                .bind(&r.case_id)
+                .bind(&r.resource_ref)
+                .bind(&r.state)
+                .bind(&r.fhir_status)
+                .bind(&r.incomplete_reasons)
+                .bind(&r.content_hash)
+                .bind(r.source_updated_at)
+                .bind(r.authored_at)
+                .bind(r.completed_at)
+                .bind(&r.source_ods)
+                .bind(&r.source_kind)
+                .bind(r.is_multiple)
+                .bind(&r.decision)
+                .bind(&r.decline_reason)
+                .bind(r.decided_at)
+                .bind(&r.decided_by)
+                .bind(r.assistance_commenced_at)
+                .bind(r.updated_at)
+                .bind(&r.raw)
+                .execute(&mut *self.tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err($crate::store::StoreError::Corrupt(format!("referral {} vanished during update", r.id)));
+                }
+                Ok(())
+            }
+
+            async fn appointment_by_key(&mut self, key: &str) -> $crate::store::Result<Option<$crate::store::AppointmentRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", appointment_cols!(), " FROM appointments WHERE appointment_key = $1"))
+                    .bind(key)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn appointment_upsert(&mut self, a: &$crate::store::AppointmentRow) -> $crate::store::Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO appointments (", appointment_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (appointment_key) DO UPDATE SET case_id = excluded.case_id, status = excluded.status, \
+                     start_at = excluded.start_at, content_hash = excluded.content_hash, \
+                     source_updated_at = excluded.source_updated_at, updated_at = excluded.updated_at, raw = excluded.raw"
+                ))
+                .bind(&a.id)
+                .bind(&a.appointment_key)
+                .bind(&a.case_id)
+                .bind(&a.status)
+                .bind(a.start_at)
+                .bind(&a.content_hash)
+                .bind(a.source_updated_at)
+                .bind(a.updated_at)
+                .bind(&a.raw)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn outbox_add(&mut self, o: &$crate::store::NewOutbox, now: i64) -> $crate::store::Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO outbox (kind, dedupe_key, ordering_key, payload, status, attempts, next_attempt_at, created_at) \
+                     VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5) ON CONFLICT (dedupe_key) DO NOTHING",
+                )
+                .bind(o.kind)
+                .bind(&o.dedupe_key)
+                .bind(&o.ordering_key)
+                .bind(&o.payload)
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn audit(&mut self, a: &$crate::store::AuditEntry, now: i64) -> $crate::store::Result<()> {
+                sqlx::query("INSERT INTO audit (at, actor, action, resource_type, resource_id, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(now)
+                    .bind(&a.actor)
+                    .bind(&a.action)
+                    .bind(&a.resource_type)
+                    .bind(&a.resource_id)
+                    .bind(&a.detail)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn cursor_set(&mut self, source: &str, cursor: &str, now: i64) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "INSERT INTO poll_cursors (source, cursor, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+                )
+                .bind(source)
+                .bind(cursor)
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn timer_set(&mut self, kind: &str, subject: &str, due_at: i64, payload: &str) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "INSERT INTO timers (kind, subject, due_at, payload) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (kind, subject) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload, fired_at = NULL",
+                )
+                .bind(kind)
+                .bind(subject)
+                .bind(due_at)
+                .bind(payload)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn timer_fired(&mut self, id: i64, now: i64) -> $crate::store::Result<()> {
+                sqlx::query("UPDATE timers SET fired_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn commit(self: Box<Self>) -> $crate::store::Result<()> {
+                self.tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use {appointment_cols, case_cols, impl_sql_store, outbox_cols, referral_cols};
