@@ -2,8 +2,13 @@
 //!
 //! See README.md for the architecture; each module's doc says what it owns.
 
+pub mod amqp;
+pub mod app;
 pub mod config;
 pub mod domain;
+pub mod engine;
+pub mod fhir;
+pub mod http;
 pub mod ingest;
 pub mod store;
 pub mod telemetry;

@@ -1,1 +1,108 @@
-fn main() {}
+//! `ips-bridge`: the command line.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use ips_bridge::config::Settings;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Bridge between NHS clinical systems (FHIR R4, RabbitMQ) and an IPS employment service.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Configuration file layered over the embedded defaults (config/default.toml);
+    /// environment variables IPS__SECTION__KEY override both.
+    #[arg(long, short, global = true, env = "IPS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bridge: consume the queue, poll FHIR, deliver the outbox, serve HTTP. Stops cleanly on SIGTERM/SIGINT.
+    Run {
+        /// Longest wait for in-flight work on shutdown.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        grace: Duration,
+    },
+    /// Validate the configuration; print it with secrets redacted, or list every problem and exit 2.
+    CheckConfig,
+    /// Apply database migrations to the configured store, then exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("hint: run `ips-bridge check-config` after fixing; config/default.toml documents every key");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::CheckConfig = cli.command {
+        print!("{}", settings.redacted_toml());
+        eprintln!("configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    ips_bridge::telemetry::init_logging(&settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::CheckConfig => Ok(()),
+        Command::Migrate => {
+            let store = ips_bridge::store::connect(&settings.store).await.context("cannot open the store")?;
+            store.migrate().await.context("migration failed")?;
+            println!("migrations applied ({})", store.backend());
+            store.close().await;
+            Ok(())
+        }
+        Command::Run { grace } => {
+            let running = ips_bridge::app::start(settings).await?;
+            shutdown_signal().await;
+            tracing::info!("shutdown requested; finishing in-flight work");
+            running.stop(grace).await;
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -327,13 +327,10 @@ pub fn decide(
     }
 }
 
-/// Assistance commences at the first attended contact. Returns the new state
-/// when this attendance is the first one.
+/// Assistance commences at the first attended contact after acceptance.
+/// Returns the new state when this attendance starts it.
 pub fn on_attended(state: ReferralState, commenced_at: Option<OffsetDateTime>) -> Option<ReferralState> {
-    if commenced_at.is_some() {
-        return None;
-    }
-    Some(if state == ReferralState::Accepted { ReferralState::Started } else { state })
+    (state == ReferralState::Accepted && commenced_at.is_none()).then_some(ReferralState::Started)
 }
 
 /// Whole days a referral has waited since it was accepted.
@@ -451,6 +448,7 @@ mod tests {
     fn first_attendance_starts_assistance_once() {
         assert_eq!(on_attended(ReferralState::Accepted, None), Some(ReferralState::Started));
         assert_eq!(on_attended(ReferralState::Started, Some(NOW)), None);
+        assert_eq!(on_attended(ReferralState::AwaitingDecision, None), None);
         assert_eq!(days_waiting(NOW - time::Duration::days(10), NOW), 10);
     }
 

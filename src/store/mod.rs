@@ -69,6 +69,11 @@ pub trait Tx: Send {
     /// Records a message in the inbox; `false` when it was seen before.
     async fn inbox_record(&mut self, e: &InboxEntry<'_>) -> Result<bool>;
 
+    /// Removes an inbox row recorded earlier in this unit of work (the message was then rejected).
+    async fn inbox_forget(&mut self, source: &str, message_id: &str) -> Result<()>;
+
+    async fn patient_by_hash(&mut self, nhs_hash: &str) -> Result<Option<String>>;
+    async fn patient_nhs_number(&mut self, patient_id: &str) -> Result<Option<String>>;
     async fn patient_upsert(&mut self, nhs_hash: &str, nhs_number: &str, new_id: &str, now: i64) -> Result<String>;
     async fn case_open_for(&mut self, patient_id: &str) -> Result<Option<CaseRow>>;
     async fn case_get(&mut self, id: &str) -> Result<Option<CaseRow>>;

@@ -215,6 +215,29 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn inbox_forget(&mut self, source: &str, message_id: &str) -> $crate::store::Result<()> {
+                sqlx::query("DELETE FROM inbox WHERE source = $1 AND message_id = $2")
+                    .bind(source)
+                    .bind(message_id)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn patient_by_hash(&mut self, nhs_hash: &str) -> $crate::store::Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT id FROM patients WHERE nhs_hash = $1")
+                    .bind(nhs_hash)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn patient_nhs_number(&mut self, patient_id: &str) -> $crate::store::Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT nhs_number FROM patients WHERE id = $1")
+                    .bind(patient_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
             async fn patient_upsert(&mut self, nhs_hash: &str, nhs_number: &str, new_id: &str, now: i64) -> $crate::store::Result<String> {
                 sqlx::query("INSERT INTO patients (id, nhs_hash, nhs_number, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (nhs_hash) DO NOTHING")
                     .bind(new_id)

@@ -1,0 +1,72 @@
+//! Publishes with publisher confirms: a publish only counts once the broker
+//! has confirmed it, so the outbox can mark a row delivered safely.
+//!
+//! The connection is opened lazily and dropped on any error; the next publish
+//! reconnects. Publishes share one confirm channel and run concurrently.
+
+use crate::config::AmqpSettings;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use tokio::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("broker error: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("broker refused the message (nack)")]
+    Nacked,
+}
+
+pub struct Publisher {
+    url: String,
+    name: String,
+    settings: AmqpSettings,
+    conn: Mutex<Option<(Connection, Channel)>>,
+}
+
+impl Publisher {
+    pub fn new(settings: &AmqpSettings, name: &str) -> Self {
+        Publisher { url: settings.url.clone(), name: format!("{name}-publisher"), settings: settings.clone(), conn: Mutex::new(None) }
+    }
+
+    async fn channel(&self) -> Result<Channel, PublishError> {
+        let mut guard = self.conn.lock().await;
+        if let Some((c, ch)) = guard.as_ref() {
+            if c.status().connected() && ch.status().connected() {
+                return Ok(ch.clone());
+            }
+        }
+        let conn = Connection::connect(&self.url, super::connection_properties(&self.name)).await?;
+        let ch = conn.create_channel().await?;
+        ch.confirm_select(ConfirmSelectOptions::default()).await?;
+        super::topology::declare(&ch, &self.settings).await?;
+        *guard = Some((conn, ch.clone()));
+        Ok(ch)
+    }
+
+    /// Publishes persistently to `exchange` and waits for the broker's confirm.
+    pub async fn publish(&self, exchange: &str, routing_key: &str, body: &[u8], props: BasicProperties) -> Result<(), PublishError> {
+        let result = async {
+            let ch = self.channel().await?;
+            let confirm = ch
+                .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, props.with_delivery_mode(2))
+                .await?
+                .await?;
+            match confirm {
+                Confirmation::Nack(_) => Err(PublishError::Nacked),
+                _ => Ok(()),
+            }
+        }
+        .await;
+        if result.is_err() {
+            *self.conn.lock().await = None;
+        }
+        result
+    }
+
+    pub async fn close(&self) {
+        if let Some((c, _)) = self.conn.lock().await.take() {
+            let _ = c.close(200, "shutdown".into()).await;
+        }
+    }
+}

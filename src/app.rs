@@ -1,0 +1,119 @@
+//! Wiring: builds the adapters from settings, starts the tasks, and stops
+//! them in order on shutdown (stop consuming, finish in-flight work, flush).
+
+use crate::amqp::consumer::Consumer;
+use crate::amqp::{BrokerHealth, Publisher};
+use crate::config::Settings;
+use crate::engine::outbox::Dispatcher;
+use crate::engine::{Context, Engine};
+use crate::fhir::FhirClient;
+use crate::fhir::poller::Poller;
+use crate::http::{AppState, router};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the store ({backend}): {source}")]
+    Store { backend: String, source: crate::store::StoreError },
+    #[error("cannot build the FHIR client: {0}")]
+    Fhir(#[from] crate::fhir::FhirError),
+    #[error("cannot listen on {addr}: {source} (is another instance running? change http.listen)")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A started bridge.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub engine: Engine,
+    pub shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    publisher: Arc<Publisher>,
+}
+
+/// Starts every part of the bridge. Migrations are applied first (sqlx takes
+/// a lock, so replicas starting together are safe).
+pub async fn start(settings: Settings) -> Result<Running, StartError> {
+    let store_err = |source| StartError::Store { backend: crate::config::redact_url(&settings.store.url), source };
+    let store = crate::store::connect(&settings.store).await.map_err(store_err)?;
+    store.migrate().await.map_err(store_err)?;
+    let engine = Engine::new(store, Context::from_settings(&settings));
+    let fhir = Arc::new(FhirClient::new(&settings.fhir)?);
+    let publisher = Arc::new(Publisher::new(&settings.amqp, &settings.service.name));
+    let broker = Arc::new(BrokerHealth::default());
+    let poll_wake = Arc::new(Notify::new());
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+
+    let listener = tokio::net::TcpListener::bind(settings.http.listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: settings.http.listen, source })?;
+    let http_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: settings.http.listen, source })?;
+    let state = AppState {
+        engine: engine.clone(),
+        fhir: fhir.clone(),
+        broker: broker.clone(),
+        prometheus: crate::telemetry::init_metrics(),
+        api_token: settings.http.api_token.clone(),
+        webhook_secret: settings.http.webhook_secret.clone(),
+        poll_wake: poll_wake.clone(),
+    };
+    let http_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        let served = axum::serve(listener, router(state)).with_graceful_shutdown(http_shutdown.cancelled_owned()).await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+
+    let consumer = Consumer { settings: settings.amqp.clone(), name: settings.service.name.clone(), engine: engine.clone(), health: broker };
+    tasks.spawn(consumer.run(shutdown.clone()));
+
+    let dispatcher = Dispatcher {
+        engine: engine.clone(),
+        fhir: fhir.clone(),
+        publisher: publisher.clone(),
+        settings: settings.outbox.clone(),
+        amqp: settings.amqp.clone(),
+    };
+    tasks.spawn(dispatcher.run(shutdown.clone()));
+
+    if settings.poller.enabled {
+        let poller = Poller {
+            engine: engine.clone(),
+            fhir,
+            interval: settings.poller.interval,
+            overlap: settings.poller.overlap,
+            page_size: settings.poller.page_size,
+            wake: poll_wake,
+        };
+        tasks.spawn(poller.run(shutdown.clone()));
+    }
+    tracing::info!(%http_addr, store = engine.store.backend(), "ips-bridge started");
+    Ok(Running { http_addr, engine, shutdown, tasks, publisher })
+}
+
+impl Running {
+    /// Stops consuming, lets in-flight batches and deliveries finish (up to
+    /// `grace`), then closes the broker and store connections.
+    pub async fn stop(mut self, grace: Duration) {
+        self.shutdown.cancel();
+        let drained = tokio::time::timeout(grace, async { while self.tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(?grace, "tasks still running after the grace period; aborting them");
+            self.tasks.abort_all();
+        }
+        self.publisher.close().await;
+        self.engine.store.close().await;
+        tracing::info!("ips-bridge stopped");
+    }
+
+    /// Waits until every task has ended by itself (after `shutdown` is cancelled).
+    pub async fn wait(&mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}

@@ -1,0 +1,324 @@
+//! FHIR R4 HTTP client.
+//!
+//! Reads return raw JSON (kept for pass-through) plus the version. Writes are
+//! effectively-once: creates are conditional on a business identifier
+//! (`If-None-Exist`), updates are conditional on the version read
+//! (`If-Match`). Only such idempotent requests are retried, with exponential
+//! backoff and jitter (`backon`), honouring `Retry-After` on 429/503. A
+//! circuit breaker stops hammering a server that keeps failing.
+//!
+//! It relies on no one server's quirks: `Location` may or may not carry
+//! `/_history/N` (or be absent after a matched conditional create), so the id
+//! and version are read from the body first, then `Location`, then `ETag`.
+
+use super::auth::Auth;
+use super::breaker::Breaker;
+use super::error::FhirError;
+use crate::config::FhirSettings;
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::{Method, StatusCode, header};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const FHIR_JSON: &str = "application/fhir+json";
+
+pub struct FhirClient {
+    http: reqwest::Client,
+    base: String,
+    auth: Auth,
+    breaker: Breaker,
+    backoff: ExponentialBuilder,
+}
+
+/// A response body with its version (from `ETag` or `meta.versionId`).
+#[derive(Debug, Clone)]
+pub struct Versioned {
+    pub body: Value,
+    pub version: Option<String>,
+}
+
+/// What a write produced.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Written {
+    pub resource_type: String,
+    pub id: String,
+    pub version: Option<String>,
+    /// `false` when a conditional create found the resource already there.
+    pub created: bool,
+}
+
+struct Reply {
+    status: StatusCode,
+    etag: Option<String>,
+    location: Option<String>,
+    retry_after: Option<Duration>,
+    body: Value,
+}
+
+impl FhirClient {
+    pub fn new(s: &FhirSettings) -> Result<Self, FhirError> {
+        let http = reqwest::Client::builder()
+            .timeout(s.timeout)
+            .connect_timeout(s.connect_timeout)
+            .user_agent(concat!("ips-bridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FhirError::Transport(format!("cannot build HTTP client: {e}")))?;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(s.retry_min_delay)
+            .with_max_delay(s.retry_max_delay)
+            .with_max_times(s.max_attempts.saturating_sub(1) as usize)
+            .with_jitter();
+        Ok(FhirClient {
+            http,
+            base: s.base_url.trim_end_matches('/').to_owned(),
+            auth: Auth::from_settings(&s.auth),
+            breaker: Breaker::new(s.breaker_threshold, s.breaker_cooldown),
+            backoff,
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Reads `Type/id`; `Ok(None)` for 404 and 410.
+    pub async fn read(&self, reference: &str) -> Result<Option<Versioned>, FhirError> {
+        let url = format!("{}/{}", self.base, reference);
+        match self.retrying(Method::GET, &url, None, &[]).await {
+            Ok(r) => Ok(Some(Versioned { version: r.etag.or_else(|| meta_version(&r.body)), body: r.body })),
+            Err(FhirError::Status { status: 404 | 410, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// GETs an absolute URL (a `next` link) or a path relative to the base.
+    /// Absolute URLs must be under the configured base: a server cannot send
+    /// the bridge, and its credentials, elsewhere.
+    pub async fn get(&self, url_or_path: &str) -> Result<Value, FhirError> {
+        let url = if url_or_path.starts_with("http://") || url_or_path.starts_with("https://") {
+            if !same_origin(url_or_path, &self.base) {
+                return Err(FhirError::InvalidResponse(format!("link {url_or_path} leaves the configured FHIR server")));
+            }
+            url_or_path.to_owned()
+        } else {
+            format!("{}/{}", self.base, url_or_path.trim_start_matches('/'))
+        };
+        Ok(self.retrying(Method::GET, &url, None, &[]).await?.body)
+    }
+
+    /// One quick, unretried request for `/readyz`.
+    pub async fn probe(&self) -> Result<(), FhirError> {
+        let url = format!("{}/metadata", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .header(header::ACCEPT, FHIR_JSON)
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+            .map_err(|e| FhirError::Transport(e.without_url().to_string()))?;
+        if resp.status().is_server_error() {
+            return Err(FhirError::Status { status: resp.status().as_u16(), retry_after: None, detail: "metadata".into() });
+        }
+        Ok(())
+    }
+
+    /// Creates `resource` unless one with `identifier` (`system|value`) exists.
+    pub async fn create_conditional(&self, resource: &Value, system: &str, value: &str) -> Result<Written, FhirError> {
+        let rt = resource_type(resource)?;
+        let url = format!("{}/{}", self.base, rt);
+        let condition = format!(
+            "identifier={}",
+            url::form_urlencoded::byte_serialize(format!("{system}|{value}").as_bytes()).collect::<String>()
+        );
+        let reply = self
+            .retrying(Method::POST, &url, Some(resource), &[("If-None-Exist", condition.as_str())])
+            .await
+            .map_err(|e| match e {
+                FhirError::Status { status: 412, .. } => {
+                    FhirError::MultipleMatches { resource_type: rt.to_owned(), identifier: format!("{system}|{value}") }
+                }
+                other => other,
+            })?;
+        let created = reply.status == StatusCode::CREATED;
+        match written_from(rt, &reply, created) {
+            Some(w) => Ok(w),
+            // A matched conditional create may answer 200 with no body and no
+            // Location: find the existing resource by its identifier.
+            None => {
+                let q = format!("{rt}?identifier={}", url::form_urlencoded::byte_serialize(format!("{system}|{value}").as_bytes()).collect::<String>());
+                let bundle = self.get(&q).await?;
+                let found = bundle["entry"].get(0).map(|e| &e["resource"]).cloned().unwrap_or(Value::Null);
+                let id = found["id"].as_str().ok_or_else(|| {
+                    FhirError::InvalidResponse(format!("conditional create of {rt} returned no id and the search found none"))
+                })?;
+                Ok(Written { resource_type: rt.to_owned(), id: id.to_owned(), version: meta_version(&found), created })
+            }
+        }
+    }
+
+    /// Updates `Type/id` only if the server still holds `version`.
+    pub async fn update_if_match(&self, resource: &Value, version: &str) -> Result<Written, FhirError> {
+        let rt = resource_type(resource)?;
+        let id = resource["id"].as_str().ok_or_else(|| FhirError::InvalidResponse("update needs resource.id".into()))?;
+        let url = format!("{}/{}/{}", self.base, rt, id);
+        let etag = format!("W/\"{version}\"");
+        let reply = self
+            .retrying(Method::PUT, &url, Some(resource), &[("If-Match", etag.as_str())])
+            .await
+            .map_err(|e| match e {
+                FhirError::Status { status: 412, .. } => {
+                    FhirError::VersionConflict { resource: format!("{rt}/{id}"), expected: version.to_owned() }
+                }
+                other => other,
+            })?;
+        Ok(written_from(rt, &reply, reply.status == StatusCode::CREATED).unwrap_or(Written {
+            resource_type: rt.to_owned(),
+            id: id.to_owned(),
+            version: None,
+            created: false,
+        }))
+    }
+
+    async fn retrying(&self, method: Method, url: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Result<Reply, FhirError> {
+        let attempt = || async { self.once(method.clone(), url, body, headers).await };
+        attempt
+            .retry(self.backoff)
+            .when(FhirError::is_retryable)
+            .adjust(|e, planned| planned.map(|d| e.retry_after().unwrap_or(d)))
+            .notify(|e, d| tracing::debug!(error = %e, delay = ?d, "retrying FHIR request"))
+            .await
+    }
+
+    async fn once(&self, method: Method, url: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Result<Reply, FhirError> {
+        self.breaker.check(Instant::now()).map_err(FhirError::CircuitOpen)?;
+        let result = self.send(method.clone(), url, body, headers).await;
+        let label = match &result {
+            Ok(r) => status_class(r.status.as_u16()),
+            Err(FhirError::Status { status, .. }) => status_class(*status),
+            Err(_) => "error",
+        };
+        metrics::counter!("ips_fhir_requests_total", "method" => method.as_str().to_owned(), "status" => label).increment(1);
+        self.breaker.record(!result.as_ref().err().is_some_and(FhirError::counts_against_server), Instant::now());
+        result
+    }
+
+    async fn send(&self, method: Method, url: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Result<Reply, FhirError> {
+        let mut retried_auth = false;
+        loop {
+            let mut req = self.http.request(method.clone(), url).header(header::ACCEPT, FHIR_JSON);
+            if let Some(auth) = self.auth.header(&self.http).await? {
+                req = req.header(header::AUTHORIZATION, auth);
+            }
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            if let Some(b) = body {
+                let bytes = serde_json::to_vec(b).map_err(|e| FhirError::InvalidResponse(e.to_string()))?;
+                req = req.header(header::CONTENT_TYPE, FHIR_JSON).body(bytes);
+            }
+            let resp = req.send().await.map_err(|e| FhirError::Transport(e.without_url().to_string()))?;
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED && !retried_auth && !matches!(self.auth, Auth::None) {
+                // A cached token may have been revoked early: fetch a new one once.
+                self.auth.invalidate().await;
+                retried_auth = true;
+                continue;
+            }
+            let h = resp.headers();
+            let etag = h.get(header::ETAG).and_then(|v| v.to_str().ok()).map(strip_etag);
+            let location = h.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let retry_after = h.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+            let bytes = resp.bytes().await.map_err(|e| FhirError::Transport(e.without_url().to_string()))?;
+            let body: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+            if !status.is_success() {
+                return Err(FhirError::Status { status: status.as_u16(), retry_after, detail: outcome_summary(&body, status) });
+            }
+            return Ok(Reply { status, etag, location, retry_after, body });
+        }
+    }
+}
+
+fn resource_type(resource: &Value) -> Result<&str, FhirError> {
+    resource["resourceType"].as_str().ok_or_else(|| FhirError::InvalidResponse("resource has no resourceType".into()))
+}
+
+fn written_from(rt: &str, reply: &Reply, created: bool) -> Option<Written> {
+    let _ = reply.retry_after;
+    let from_body = reply.body["id"].as_str().map(|id| (id.to_owned(), meta_version(&reply.body)));
+    let from_location = reply.location.as_deref().and_then(parse_location);
+    let (id, version) = from_body.or(from_location)?;
+    Some(Written { resource_type: rt.to_owned(), id, version: version.or_else(|| reply.etag.clone()), created })
+}
+
+fn meta_version(v: &Value) -> Option<String> {
+    v["meta"]["versionId"].as_str().map(str::to_owned)
+}
+
+/// `…/Type/id` or `…/Type/id/_history/vid` → `(id, vid?)`.
+fn parse_location(loc: &str) -> Option<(String, Option<String>)> {
+    let (path, version) = match loc.split_once("/_history/") {
+        Some((p, v)) => (p, Some(v.trim_end_matches('/').to_owned())),
+        None => (loc, None),
+    };
+    let id = path.trim_end_matches('/').rsplit('/').next()?.to_owned();
+    (!id.is_empty()).then_some((id, version))
+}
+
+/// `W/"3"` → `3`.
+fn strip_etag(s: &str) -> String {
+    s.trim().trim_start_matches("W/").trim_matches('"').to_owned()
+}
+
+/// `Retry-After` in seconds (HTTP dates are turned into a short default).
+fn parse_retry_after(s: &str) -> Option<Duration> {
+    match s.trim().parse::<u64>() {
+        Ok(secs) => Some(Duration::from_secs(secs.min(300))),
+        Err(_) => Some(Duration::from_secs(5)),
+    }
+}
+
+fn status_class(s: u16) -> &'static str {
+    match s {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+fn same_origin(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
+/// The first diagnostics of an OperationOutcome, else the status text.
+fn outcome_summary(body: &Value, status: StatusCode) -> String {
+    body["issue"]
+        .as_array()
+        .and_then(|issues| issues.first())
+        .and_then(|i| i["diagnostics"].as_str().or_else(|| i["details"]["text"].as_str()))
+        .map(|s| s.chars().take(300).collect())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_locations_with_and_without_history() {
+        assert_eq!(parse_location("https://s/fhir/Task/abc/_history/2"), Some(("abc".into(), Some("2".into()))));
+        assert_eq!(parse_location("Task/abc"), Some(("abc".into(), None)));
+        assert_eq!(strip_etag("W/\"7\""), "7");
+        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn only_follows_links_on_the_same_server() {
+        assert!(same_origin("http://127.0.0.1:1/fhir/X?a", "http://127.0.0.1:1/fhir"));
+        assert!(!same_origin("http://evil.example/fhir/X", "http://127.0.0.1:1/fhir"));
+    }
+}

@@ -1,0 +1,166 @@
+//! Polls the FHIR server for ServiceRequests.
+//!
+//! Reads `_lastUpdated=ge{cursor - overlap}` sorted by `_lastUpdated`,
+//! following `next` links as given. Each page is applied in one transaction
+//! together with the advanced cursor, so a crash re-reads at most one page,
+//! and the overlap re-reads (for clock skew and late commits) are absorbed by
+//! inbox dedupe on `ServiceRequest/{id}/_history/{version}`. A rest-hook
+//! notification (`POST /fhir/notify`) wakes the poller at once.
+
+use super::{FhirClient, FhirError};
+use crate::engine::{Engine, Inbound};
+use crate::ingest::classify::classify_polled_referral;
+use crate::ingest::fhir_view::{Resolver, relative_reference, str_at};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub const CURSOR_KEY: &str = "fhir-poll:ServiceRequest";
+pub const SOURCE: &str = "fhir-poll";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("{0}")]
+    Fhir(#[from] FhirError),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("FHIR server returned something that is not a searchset Bundle")]
+    NotABundle,
+}
+
+pub struct Poller {
+    pub engine: Engine,
+    pub fhir: Arc<FhirClient>,
+    pub interval: Duration,
+    pub overlap: Duration,
+    pub page_size: u32,
+    pub wake: Arc<Notify>,
+}
+
+/// What one poll did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    pub pages: usize,
+    pub resources: usize,
+}
+
+impl Poller {
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            match self.poll_once().await {
+                Ok(r) if r.resources > 0 => tracing::info!(pages = r.pages, resources = r.resources, "polled ServiceRequests"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "poll failed; will try again"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Reads every page from the cursor on; each page commits with its cursor.
+    pub async fn poll_once(&self) -> Result<PollReport, PollError> {
+        let cursor = self.engine.store.cursor(CURSOR_KEY).await?;
+        let since = cursor
+            .as_deref()
+            .and_then(|c| OffsetDateTime::parse(c, &Rfc3339).ok())
+            .map(|t| t - self.overlap)
+            .and_then(|t| t.format(&Rfc3339).ok());
+        let mut query = format!("ServiceRequest?_sort=_lastUpdated&_count={}", self.page_size);
+        if let Some(s) = since {
+            // `+` in an offset must be escaped or servers read it as a space.
+            query.push_str(&format!("&_lastUpdated=ge{}", s.replace('+', "%2B")));
+        }
+        let mut next = Some(query);
+        let mut report = PollReport::default();
+        let mut max_seen = cursor;
+        while let Some(url) = next.take() {
+            let bundle = self.fhir.get(&url).await?;
+            if str_at(&bundle, "resourceType") != Some("Bundle") {
+                return Err(PollError::NotABundle);
+            }
+            let mut inbounds = Vec::new();
+            let mut cache: HashMap<String, Option<Value>> = HashMap::new();
+            for entry in bundle["entry"].as_array().into_iter().flatten() {
+                let sr = &entry["resource"];
+                if str_at(sr, "resourceType") != Some("ServiceRequest") {
+                    continue; // included resources, OperationOutcomes
+                }
+                let id = str_at(sr, "id").unwrap_or_default();
+                let version = sr["meta"]["versionId"].as_str().unwrap_or("0");
+                if let Some(lu) = sr["meta"]["lastUpdated"].as_str() {
+                    if later(lu, max_seen.as_deref()) {
+                        max_seen = Some(lu.to_owned());
+                    }
+                }
+                let resolver = self.fetch_related(sr, &mut cache).await?;
+                inbounds.push(Inbound {
+                    source: SOURCE,
+                    message_id: format!("ServiceRequest/{id}/_history/{version}"),
+                    received_at: self.engine.now(),
+                    command: classify_polled_referral(sr.clone(), &resolver, &self.engine.ctx.rules),
+                });
+            }
+            report.pages += 1;
+            report.resources += inbounds.len();
+            let results = self.engine.apply_batch(&inbounds, max_seen.as_deref().map(|c| (CURSOR_KEY, c))).await?;
+            for (m, r) in inbounds.iter().zip(&results) {
+                if let crate::engine::Applied::Rejected(rej) = r {
+                    // Polled resources have no dead-letter queue: the reason is logged and counted.
+                    tracing::warn!(message_id = %m.message_id, code = rej.code, reason = %rej.reason, "polled ServiceRequest rejected");
+                }
+            }
+            next = bundle["link"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|l| str_at(l, "relation") == Some("next"))
+                .and_then(|l| str_at(l, "url"))
+                .map(str::to_owned);
+        }
+        Ok(report)
+    }
+
+    /// Fetches the Patient and requester a ServiceRequest points at, so that
+    /// polled referrals are as complete as those arriving in a BaRS bundle.
+    async fn fetch_related(&self, sr: &Value, cache: &mut HashMap<String, Option<Value>>) -> Result<Resolver, FhirError> {
+        let mut resolver = Resolver::default();
+        let mut wanted: Vec<String> = ["subject", "requester"]
+            .iter()
+            .filter_map(|k| sr[*k]["reference"].as_str())
+            .filter(|r| !r.starts_with('#'))
+            .filter_map(relative_reference)
+            .collect();
+        while let Some(reference) = wanted.pop() {
+            if !cache.contains_key(&reference) {
+                let fetched = self.fhir.read(&reference).await?.map(|v| v.body);
+                cache.insert(reference.clone(), fetched);
+            }
+            if let Some(Some(res)) = cache.get(&reference) {
+                if str_at(res, "resourceType") == Some("PractitionerRole") {
+                    if let Some(org) = res["organization"]["reference"].as_str().and_then(relative_reference) {
+                        wanted.push(org);
+                    }
+                }
+                resolver.add(None, res.clone());
+            }
+        }
+        Ok(resolver)
+    }
+}
+
+fn later(candidate: &str, current: Option<&str>) -> bool {
+    let parse = |s: &str| OffsetDateTime::parse(s, &Rfc3339).ok();
+    match (parse(candidate), current.and_then(parse)) {
+        (Some(c), Some(cur)) => c > cur,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}

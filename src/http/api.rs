@@ -1,0 +1,199 @@
+//! The admin / employment-specialist API (bearer token).
+//!
+//! Responses carry the bridge's own ids, states, codes and dates, never the
+//! NHS number: the API is for working the caseload, the record holds the rest.
+
+use super::error::ApiError;
+use super::{AppState, bearer, secret_matches};
+use crate::domain::referral::{self, Decision};
+use crate::engine::handlers::{self, HandlerError};
+use crate::engine::{Applied, from_ms, rfc3339};
+use crate::store::{CaseRow, ReferralRow};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn authorise(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if !s.api_token.is_set() {
+        return Err(ApiError::unauthorized("API disabled: set http.api_token (or http.api_token_file)"));
+    }
+    if !secret_matches(&s.api_token, bearer(headers)) {
+        return Err(ApiError::unauthorized("missing or wrong bearer token"));
+    }
+    Ok(())
+}
+
+fn time(ms: Option<i64>) -> Value {
+    ms.map(|m| json!(rfc3339(from_ms(m)))).unwrap_or(Value::Null)
+}
+
+pub fn referral_view(r: &ReferralRow, now: time::OffsetDateTime) -> Value {
+    let reasons: Vec<String> = serde_json::from_str(&r.incomplete_reasons).unwrap_or_default();
+    let days_waiting = match (r.state.as_str(), r.decided_at) {
+        ("accepted", Some(d)) => json!(referral::days_waiting(from_ms(d), now)),
+        _ => Value::Null,
+    };
+    json!({
+        "id": r.id,
+        "case_id": r.case_id,
+        "state": r.state,
+        "fhir_status": r.fhir_status,
+        "channel": r.channel,
+        "incomplete_reasons": reasons,
+        "multiple": r.is_multiple == 1,
+        "source": {"ods_code": r.source_ods, "kind": r.source_kind},
+        "dates": {
+            "authored": time(r.authored_at),
+            "received": time(Some(r.received_at)),
+            "completed": time(r.completed_at),
+            "decided": time(r.decided_at),
+            "assistance_commenced": time(r.assistance_commenced_at),
+        },
+        "decision": r.decision,
+        "decline_reason": r.decline_reason,
+        "days_waiting": days_waiting,
+    })
+}
+
+fn case_view(c: &CaseRow, referrals: &[ReferralRow], now: time::OffsetDateTime) -> Value {
+    json!({
+        "id": c.id,
+        "status": c.status,
+        "opened_at": time(Some(c.opened_at)),
+        "closed_at": time(c.closed_at),
+        "closed_reason": c.closed_reason,
+        "referral_count": c.referral_count,
+        "referrals": referrals.iter().map(|r| referral_view(r, now)).collect::<Vec<_>>(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Page {
+    #[serde(default = "default_limit")]
+    limit: i64,
+    #[serde(default)]
+    offset: i64,
+}
+
+fn default_limit() -> i64 {
+    100
+}
+
+pub async fn list_cases(State(s): State<AppState>, headers: HeaderMap, Query(p): Query<Page>) -> Result<Json<Value>, ApiError> {
+    authorise(&s, &headers)?;
+    let store = &s.engine.store;
+    let now = s.engine.now();
+    let cases = store.cases_list(p.limit.clamp(1, 1000), p.offset.max(0)).await.map_err(ApiError::internal)?;
+    let mut out = Vec::with_capacity(cases.len());
+    for c in &cases {
+        let refs = store.referrals_for_case(&c.id).await.map_err(ApiError::internal)?;
+        out.push(case_view(c, &refs, now));
+    }
+    Ok(Json(json!({"cases": out})))
+}
+
+pub async fn get_case(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    authorise(&s, &headers)?;
+    let store = &s.engine.store;
+    let c = store
+        .case_get(&id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no case with id {id:?}")))?;
+    let refs = store.referrals_for_case(&c.id).await.map_err(ApiError::internal)?;
+    Ok(Json(case_view(&c, &refs, s.engine.now())))
+}
+
+#[derive(Deserialize)]
+pub struct ReferralQuery {
+    status: Option<String>,
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+/// `?status=waiting` lists accepted referrals not yet started (the waiting
+/// list); any referral state name (`incomplete`, `awaiting-decision`, ...) filters by it.
+pub async fn list_referrals(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<ReferralQuery>) -> Result<Json<Value>, ApiError> {
+    authorise(&s, &headers)?;
+    let status = q.status.as_deref().unwrap_or("waiting");
+    let state = if status == "waiting" { "accepted" } else { status };
+    if referral::ReferralState::parse(state).is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-status",
+            format!("status {status:?} is not one of: waiting, incomplete, awaiting-decision, accepted, started, declined, withdrawn, closed-by-referrer-after-dna"),
+        ));
+    }
+    let now = s.engine.now();
+    let rows = s.engine.store.referrals_in_state(state, q.limit.clamp(1, 5000)).await.map_err(ApiError::internal)?;
+    Ok(Json(json!({"status": status, "count": rows.len(), "referrals": rows.iter().map(|r| referral_view(r, now)).collect::<Vec<_>>()})))
+}
+
+pub async fn get_referral(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    authorise(&s, &headers)?;
+    let r = s
+        .engine
+        .store
+        .referral_get(&id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no referral with id {id:?}")))?;
+    Ok(Json(referral_view(&r, s.engine.now())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    outcome: String,
+    #[serde(default)]
+    decline_reason: Option<String>,
+    #[serde(default)]
+    decided_by: Option<String>,
+}
+
+/// `POST /api/referrals/{id}/decision`. Idempotent: repeating the same
+/// decision answers 200 and changes nothing; a different one answers 409.
+pub async fn decide(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<DecisionRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    authorise(&s, &headers)?;
+    let Json(req) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-body", e.body_text()))?;
+    let decision = match (req.outcome.as_str(), req.decline_reason) {
+        ("accepted", None) => Decision::Accept,
+        ("accepted", Some(_)) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-decision", "decline_reason only goes with outcome \"declined\"")),
+        ("declined", Some(reason)) => Decision::Decline { reason },
+        ("declined", None) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-decision", "outcome \"declined\" needs a decline_reason")),
+        (other, _) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-decision", format!("outcome must be \"accepted\" or \"declined\", got {other:?}"))),
+    };
+    let engine = &s.engine;
+    let now = engine.now();
+    let mut tx = engine.store.begin().await.map_err(ApiError::internal)?;
+    let applied = handlers::decide(tx.as_mut(), &engine.ctx, &id, &decision, req.decided_by.as_deref(), now).await;
+    let changed = match applied {
+        Ok(a) => {
+            tx.commit().await.map_err(ApiError::internal)?;
+            crate::engine::apply::record_metrics("api", &a);
+            matches!(a, Applied::Processed { .. })
+        }
+        Err(HandlerError::Reject(r)) => {
+            let status = match r.code {
+                "unknown-referral" => StatusCode::NOT_FOUND,
+                "unknown-decline-reason" => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::CONFLICT,
+            };
+            return Err(ApiError::new(status, r.code, r.reason));
+        }
+        Err(HandlerError::Store(e)) => return Err(ApiError::internal(e)),
+    };
+    if changed {
+        engine.outbox_wake.notify_one();
+    }
+    let r = engine.store.referral_get(&id).await.map_err(ApiError::internal)?.ok_or_else(|| ApiError::internal("referral vanished"))?;
+    Ok(Json(json!({"changed": changed, "referral": referral_view(&r, now)})))
+}
