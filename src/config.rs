@@ -263,17 +263,22 @@ impl Settings {
             }
             builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
         }
-        let env_map: std::collections::HashMap<String, String> =
+        let mut env_map: std::collections::HashMap<String, String> =
             env.into_iter().filter(|(k, _)| k.starts_with("IPS__")).collect();
-        let mut env_source = config::Environment::with_prefix("IPS")
+        // Lists are split here rather than by `config`, whose type guessing
+        // would turn a one-element list such as `2000072489` into a number.
+        for key in LIST_KEYS {
+            let var = format!("IPS__{}", key.replace('.', "__").to_ascii_uppercase());
+            if let Some(v) = env_map.remove(&var) {
+                let items: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                builder = builder.set_override(*key, items).map_err(|e| one(key, e.to_string()))?;
+            }
+        }
+        let env_source = config::Environment::with_prefix("IPS")
             .prefix_separator("__")
             .separator("__")
             .try_parsing(true)
-            .list_separator(",")
             .source(Some(env_map));
-        for k in LIST_KEYS {
-            env_source = env_source.with_list_parse_key(k);
-        }
         let cfg = builder.add_source(env_source).build().map_err(|e| one("(file)", e.to_string()))?;
         let tree: serde_json::Value = cfg.try_deserialize().map_err(|e| one("(file)", e.to_string()))?;
         let mut problems = Vec::new();
@@ -554,6 +559,9 @@ mod tests {
         .unwrap();
         assert_eq!(s.amqp.prefetch, 50);
         assert_eq!(s.intake.bars_service_ids, vec!["1", "2"]);
+        // A one-element list that looks like a number stays a list of strings.
+        let s = Settings::load_from(None, env(&[("IPS__INTAKE__BARS_SERVICE_IDS", "2000072489")])).unwrap();
+        assert_eq!(s.intake.bars_service_ids, vec!["2000072489"]);
     }
 
     #[test]
