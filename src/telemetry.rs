@@ -18,24 +18,25 @@ pub fn init_logging(s: &LogSettings) {
     };
 }
 
-/// Installs the Prometheus recorder; `/metrics` renders the returned handle.
-/// The exporter's own HTTP listener is not used: axum serves `/metrics`.
+/// Installs the Prometheus recorder once per process and returns its handle;
+/// `/metrics` renders it. The exporter's own HTTP listener is not used: axum
+/// serves `/metrics`.
 pub fn init_metrics() -> PrometheusHandle {
-    let buckets = [1.0, 3.0, 7.0, 14.0, 21.0, 28.0, 42.0, 56.0, 90.0, 180.0];
-    let builder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Full("ips_referral_days_to_first_contact".into()),
-            &buckets,
-        )
-        .expect("bucket list is non-empty");
-    match builder.install_recorder() {
-        Ok(h) => {
-            describe();
-            h
-        }
-        // Already installed (tests start several apps in one process): render a fresh one.
-        Err(_) => PrometheusBuilder::new().build_recorder().handle(),
-    }
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [1.0, 3.0, 7.0, 14.0, 21.0, 28.0, 42.0, 56.0, 90.0, 180.0];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(metrics_exporter_prometheus::Matcher::Full("ips_referral_days_to_first_contact".into()), &buckets)
+                .map(|b| b.build_recorder())
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_ok() {
+                describe();
+            }
+            handle
+        })
+        .clone()
 }
 
 fn describe() {

@@ -275,3 +275,17 @@ impl Api {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 }
+
+/// Starts the bridge and waits until its consumer holds a broker connection
+/// (so the test's exchanges and queues exist before it publishes).
+pub async fn start_ready(s: ips_bridge::config::Settings) -> ips_bridge::app::Running {
+    let app = ips_bridge::app::start(s).await.expect("bridge starts");
+    let addr = app.http_addr;
+    eventually(Duration::from_secs(15), "bridge ready", || async {
+        let r = reqwest::get(format!("http://{addr}/readyz")).await.ok()?;
+        let body: Value = r.json().await.ok()?;
+        (body["checks"]["broker"]["status"] == "up").then_some(())
+    })
+    .await;
+    app
+}
