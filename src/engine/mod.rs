@@ -86,6 +86,9 @@ pub fn from_ms(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// RFC 3339 in UTC with milliseconds, the precision the store keeps.
 pub fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

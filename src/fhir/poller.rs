@@ -47,13 +47,15 @@ pub struct Poller {
 pub struct PollReport {
     pub pages: usize,
     pub resources: usize,
+    /// Resources not seen before (re-reads of the overlap are not counted).
+    pub new: usize,
 }
 
 impl Poller {
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
             match self.poll_once().await {
-                Ok(r) if r.resources > 0 => tracing::info!(pages = r.pages, resources = r.resources, "polled ServiceRequests"),
+                Ok(r) if r.new > 0 => tracing::info!(pages = r.pages, new = r.new, "polled ServiceRequests"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "poll failed; will try again"),
             }
@@ -111,6 +113,7 @@ impl Poller {
             report.pages += 1;
             report.resources += inbounds.len();
             let results = self.engine.apply_batch(&inbounds, max_seen.as_deref().map(|c| (CURSOR_KEY, c))).await?;
+            report.new += results.iter().filter(|r| !matches!(r, crate::engine::Applied::Duplicate)).count();
             for (m, r) in inbounds.iter().zip(&results) {
                 if let crate::engine::Applied::Rejected(rej) = r {
                     // Polled resources have no dead-letter queue: the reason is logged and counted.
