@@ -31,6 +31,18 @@ enum Command {
     CheckConfig,
     /// Apply database migrations to the configured store, then exit.
     Migrate,
+    /// Publish files to the inbound exchange (persistent, confirmed), e.g. to inject or replay a message by hand.
+    Send {
+        /// Routing key for every file.
+        #[arg(long, default_value = "manual")]
+        routing_key: String,
+        /// AMQP `type` property (ES events, e.g. ips.referral-decision.v1); FHIR JSON when absent.
+        #[arg(long = "type")]
+        message_type: Option<String>,
+        /// Files holding one message body each.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -74,6 +86,16 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             store.migrate().await.context("migration failed")?;
             println!("migrations applied ({})", store.backend());
             store.close().await;
+            Ok(())
+        }
+        Command::Send { routing_key, message_type, files } => {
+            for f in &files {
+                let body = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+                ips_bridge::amqp::publisher::send_inbound(&settings.amqp, &routing_key, message_type.as_deref(), &body)
+                    .await
+                    .with_context(|| format!("cannot publish {}", f.display()))?;
+                println!("sent {}", f.display());
+            }
             Ok(())
         }
         Command::Run { grace } => {

@@ -70,3 +70,19 @@ impl Publisher {
         }
     }
 }
+
+/// Publishes one message to the inbound exchange, as a clinical system would
+/// (used by `ips-bridge send`). The message id is the body's hash, so sending
+/// the same file twice is deduplicated by the bridge.
+pub async fn send_inbound(settings: &AmqpSettings, routing_key: &str, message_type: Option<&str>, body: &[u8]) -> Result<(), PublishError> {
+    use sha2::{Digest, Sha256};
+    let p = Publisher::new(settings, "ips-bridge-send");
+    let mut props = BasicProperties::default().with_message_id(format!("sha256:{}", hex::encode(Sha256::digest(body))).into());
+    props = match message_type {
+        Some(t) => props.with_type(t.into()).with_content_type("application/json".into()),
+        None => props.with_content_type("application/fhir+json".into()),
+    };
+    let result = p.publish(&settings.inbound_exchange, routing_key, body, props).await;
+    p.close().await;
+    result
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The ips-bridge demo: brings up what is missing (RabbitMQ, the FHIR sandbox),
+# runs the bridge on embedded defaults + config/local.toml (SQLite), feeds it
+# sample referrals and appointments over both channels, accepts one referral,
+# and shows what it wrote to the record. Ctrl-C stops what it started.
+#   deploy/local/demo.sh          run, then keep the bridge up until Ctrl-C
+#   deploy/local/demo.sh --once   run, show, stop (used by tests/run.sh)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+# shellcheck source=services.sh
+source deploy/local/services.sh
+
+ONCE=0; [ "${1:-}" = "--once" ] && ONCE=1
+STATE="$ROOT/deploy/local/.demo"
+PORT="${DEMO_PORT:-8080}"
+TOKEN="demo-token"
+mkdir -p "$STATE"; rm -f "$STATE"/bridge.db*
+
+command -v cargo >/dev/null || { echo "error: cargo is needed (install Rust with rustup; see README)" >&2; exit 1; }
+ensure_rabbitmq
+start_sandbox FHIR_URL "$STATE/sandbox.log"
+PIDS=("$SANDBOX_PID")
+cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+say "building ips-bridge"
+cargo build --quiet --bin ips-bridge
+BIN="$ROOT/target/debug/ips-bridge"
+
+export IPS__FHIR__BASE_URL="$FHIR_URL" IPS__STORE__URL="sqlite://$STATE/bridge.db" \
+  IPS__HTTP__LISTEN="127.0.0.1:$PORT" IPS__HTTP__API_TOKEN="$TOKEN" IPS__HTTP__WEBHOOK_SECRET="demo-hook" \
+  IPS__AMQP__INBOUND_QUEUE="ips-bridge-demo.inbound" IPS__AMQP__DEAD_LETTER_QUEUE="ips-bridge-demo.inbound.dlq"
+"$BIN" --config config/local.toml check-config >/dev/null
+"$BIN" --config config/local.toml migrate
+"$BIN" --config config/local.toml run >"$STATE/bridge.log" 2>&1 &
+PIDS+=("$!")
+say "waiting for http://127.0.0.1:$PORT/readyz"
+for i in $(seq 1 120); do
+  curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break
+  kill -0 "${PIDS[1]}" 2>/dev/null || { echo "error: the bridge exited; see $STATE/bridge.log" >&2; tail -20 "$STATE/bridge.log" >&2; exit 1; }
+  [ "$i" = 120 ] && { echo "error: not ready after 60 s" >&2; curl -s "http://127.0.0.1:$PORT/readyz" >&2; exit 1; }
+  sleep 0.5
+done
+say "ready: $(curl -s "http://127.0.0.1:$PORT/readyz")"
+
+json() { "$NODE" -e "let d='';process.stdin.on('data',c=>d+=c).on('end',()=>{const j=JSON.parse(d);console.log($1)})"; }
+api() { curl -s -H "Authorization: Bearer $TOKEN" "$@"; }
+
+say "a trust EPR writes a Patient and an IPS ServiceRequest to the FHIR server (polled)"
+PATIENT_ID=$(curl -s -X POST -H 'Content-Type: application/fhir+json' --data @deploy/local/samples/fhir-patient.json "$FHIR_URL/Patient" | json 'j.id')
+curl -s -X POST -H 'Content-Type: application/fhir+json' "$FHIR_URL/ServiceRequest" --data "{\"resourceType\":\"ServiceRequest\",\"status\":\"active\",\"intent\":\"order\",
+  \"identifier\":[{\"system\":\"https://trust.example.nhs.uk/Id/referral\",\"value\":\"EPR-42\"}],
+  \"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"1098041000000101\"}]},
+  \"subject\":{\"reference\":\"Patient/$PATIENT_ID\"},\"reasonCode\":[{\"text\":\"Employment support\"}]}" >/dev/null
+curl -s -X POST -H 'Authorization: Bearer demo-hook' "http://127.0.0.1:$PORT/fhir/notify" >/dev/null
+
+say "GP systems send BaRS referrals, an appointment and one broken message over RabbitMQ"
+"$BIN" --config config/local.toml send --routing-key bars.servicerequest \
+  deploy/local/samples/bars-referral-complete.json deploy/local/samples/bars-referral-same-patient.json \
+  deploy/local/samples/bars-referral-invalid-nhs-number.json deploy/local/samples/not-fhir.txt
+for i in $(seq 1 40); do
+  [ "$(api "http://127.0.0.1:$PORT/api/referrals?status=awaiting-decision" | json 'j.count')" -ge 3 ] && break; sleep 0.5
+done
+
+FIRST=$(api "http://127.0.0.1:$PORT/api/referrals?status=awaiting-decision" | json 'j.referrals.find(r=>r.channel==="amqp").id')
+say "the employment specialist accepts referral $FIRST"
+api -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/api/referrals/$FIRST/decision" --data '{"outcome":"accepted","decided_by":"ES demo"}' >/dev/null
+"$BIN" --config config/local.toml send --routing-key appointment deploy/local/samples/appointment-attended.json >/dev/null
+sleep 2
+
+say "cases (GET /api/cases)"
+api "http://127.0.0.1:$PORT/api/cases" | json 'j.cases.map(c=>`  case ${c.id}: ${c.referral_count} referral(s): `+c.referrals.map(r=>`${r.state}${r.multiple?" (multiple)":""} via ${r.channel}`).join(", ")).join("\n")'
+say "incomplete referrals (GET /api/referrals?status=incomplete)"
+api "http://127.0.0.1:$PORT/api/referrals?status=incomplete" | json 'j.referrals.map(r=>`  ${r.id}: ${r.incomplete_reasons.join("; ")}`).join("\n")'
+say "what the bridge wrote to the record (Tasks telling the referrer)"
+curl -s "$FHIR_URL/Task" | json '(j.entry||[]).map(e=>`  Task/${e.resource.id}: ${e.resource.businessStatus.text} -> focus ${JSON.stringify(e.resource.focus.identifier||e.resource.focus.reference)}`).join("\n")'
+say "dead-lettered: $(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^ips_dead_letters_total' || echo none)"
+
+TASKS=$(curl -s "$FHIR_URL/Task" | json '(j.entry||[]).length')
+[ "$TASKS" -ge 1 ] || { echo "error: the bridge wrote no Task; see $STATE/bridge.log" >&2; exit 1; }
+
+cat <<MSG
+
+Where to look:
+  API        curl -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/cases
+  probes     http://127.0.0.1:$PORT/readyz   metrics http://127.0.0.1:$PORT/metrics
+  FHIR       $FHIR_URL/Task   (in-memory sandbox)
+  DLQ        queue ips-bridge-demo.inbound.dlq (rabbitmqctl list_queues)
+  log        $STATE/bridge.log
+MSG
+if [ "$ONCE" = 1 ]; then say "demo done"; exit 0; fi
+say "the bridge keeps running; Ctrl-C stops it and the sandbox"
+wait "${PIDS[1]}"
