@@ -19,11 +19,17 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot open the store ({backend}): {source}")]
-    Store { backend: String, source: crate::store::StoreError },
+    Store {
+        backend: String,
+        source: crate::store::StoreError,
+    },
     #[error("cannot build the FHIR client: {0}")]
     Fhir(#[from] crate::fhir::FhirError),
     #[error("cannot listen on {addr}: {source} (is another instance running? change http.listen)")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A started bridge.
@@ -38,8 +44,13 @@ pub struct Running {
 /// Starts every part of the bridge. Migrations are applied first (sqlx takes
 /// a lock, so replicas starting together are safe).
 pub async fn start(settings: Settings) -> Result<Running, StartError> {
-    let store_err = |source| StartError::Store { backend: crate::config::redact_url(&settings.store.url), source };
-    let store = crate::store::connect(&settings.store).await.map_err(store_err)?;
+    let store_err = |source| StartError::Store {
+        backend: crate::config::redact_url(&settings.store.url),
+        source,
+    };
+    let store = crate::store::connect(&settings.store)
+        .await
+        .map_err(store_err)?;
     store.migrate().await.map_err(store_err)?;
     let engine = Engine::new(store, Context::from_settings(&settings));
     let fhir = Arc::new(FhirClient::new(&settings.fhir)?);
@@ -51,8 +62,14 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
 
     let listener = tokio::net::TcpListener::bind(settings.http.listen)
         .await
-        .map_err(|source| StartError::Listen { addr: settings.http.listen, source })?;
-    let http_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: settings.http.listen, source })?;
+        .map_err(|source| StartError::Listen {
+            addr: settings.http.listen,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: settings.http.listen,
+        source,
+    })?;
     let state = AppState {
         engine: engine.clone(),
         fhir: fhir.clone(),
@@ -64,13 +81,20 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     };
     let http_shutdown = shutdown.clone();
     tasks.spawn(async move {
-        let served = axum::serve(listener, router(state)).with_graceful_shutdown(http_shutdown.cancelled_owned()).await;
+        let served = axum::serve(listener, router(state))
+            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+            .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
 
-    let consumer = Consumer { settings: settings.amqp.clone(), name: settings.service.name.clone(), engine: engine.clone(), health: broker };
+    let consumer = Consumer {
+        settings: settings.amqp.clone(),
+        name: settings.service.name.clone(),
+        engine: engine.clone(),
+        health: broker,
+    };
     tasks.spawn(consumer.run(shutdown.clone()));
 
     let dispatcher = Dispatcher {
@@ -94,7 +118,13 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         tasks.spawn(poller.run(shutdown.clone()));
     }
     tracing::info!(%http_addr, store = engine.store.backend(), "ips-bridge started");
-    Ok(Running { http_addr, engine, shutdown, tasks, publisher })
+    Ok(Running {
+        http_addr,
+        engine,
+        shutdown,
+        tasks,
+        publisher,
+    })
 }
 
 impl Running {
@@ -102,9 +132,15 @@ impl Running {
     /// `grace`), then closes the broker and store connections.
     pub async fn stop(mut self, grace: Duration) {
         self.shutdown.cancel();
-        let drained = tokio::time::timeout(grace, async { while self.tasks.join_next().await.is_some() {} }).await;
+        let drained = tokio::time::timeout(grace, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
         if drained.is_err() {
-            tracing::warn!(?grace, "tasks still running after the grace period; aborting them");
+            tracing::warn!(
+                ?grace,
+                "tasks still running after the grace period; aborting them"
+            );
             self.tasks.abort_all();
         }
         self.publisher.close().await;

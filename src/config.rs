@@ -34,7 +34,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.is_set() { "Secret(<redacted>)" } else { "Secret(<unset>)" })
+        f.write_str(if self.is_set() {
+            "Secret(<redacted>)"
+        } else {
+            "Secret(<unset>)"
+        })
     }
 }
 
@@ -254,24 +258,43 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigErrors> {
-        let one = |key: &str, message: String| ConfigErrors(vec![Problem { key: key.into(), message }]);
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        let one = |key: &str, message: String| {
+            ConfigErrors(vec![Problem {
+                key: key.into(),
+                message,
+            }])
+        };
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(one("--config", format!("file {} does not exist", path.display())));
+                return Err(one(
+                    "--config",
+                    format!("file {} does not exist", path.display()),
+                ));
             }
             builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
         }
-        let mut env_map: std::collections::HashMap<String, String> =
-            env.into_iter().filter(|(k, _)| k.starts_with("IPS__")).collect();
+        let mut env_map: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("IPS__"))
+            .collect();
         // Lists are split here rather than by `config`, whose type guessing
         // would turn a one-element list such as `2000072489` into a number.
         for key in LIST_KEYS {
             let var = format!("IPS__{}", key.replace('.', "__").to_ascii_uppercase());
             if let Some(v) = env_map.remove(&var) {
-                let items: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-                builder = builder.set_override(*key, items).map_err(|e| one(key, e.to_string()))?;
+                let items: Vec<String> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                builder = builder
+                    .set_override(*key, items)
+                    .map_err(|e| one(key, e.to_string()))?;
             }
         }
         let env_source = config::Environment::with_prefix("IPS")
@@ -279,8 +302,13 @@ impl Settings {
             .separator("__")
             .try_parsing(true)
             .source(Some(env_map));
-        let cfg = builder.add_source(env_source).build().map_err(|e| one("(file)", e.to_string()))?;
-        let tree: serde_json::Value = cfg.try_deserialize().map_err(|e| one("(file)", e.to_string()))?;
+        let cfg = builder
+            .add_source(env_source)
+            .build()
+            .map_err(|e| one("(file)", e.to_string()))?;
+        let tree: serde_json::Value = cfg
+            .try_deserialize()
+            .map_err(|e| one("(file)", e.to_string()))?;
         let mut problems = Vec::new();
         let settings = deserialize_collecting(tree, &mut problems);
         let Some(mut settings) = settings else {
@@ -288,7 +316,11 @@ impl Settings {
         };
         settings.resolve_secret_files(&mut problems);
         settings.validate(&mut problems);
-        if problems.is_empty() { Ok(settings) } else { Err(ConfigErrors(problems)) }
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigErrors(problems))
+        }
     }
 
     /// Reads `*_file` secrets. A file wins over nothing; both set is a mistake.
@@ -298,45 +330,117 @@ impl Settings {
                 return;
             }
             if value.is_set() {
-                problems.push(Problem { key: key.into(), message: format!("set either {key} or {key}_file, not both") });
+                problems.push(Problem {
+                    key: key.into(),
+                    message: format!("set either {key} or {key}_file, not both"),
+                });
                 return;
             }
             match std::fs::read_to_string(file) {
                 Ok(s) => *value = Secret(s.trim_end_matches(['\n', '\r']).to_owned()),
-                Err(e) => problems.push(Problem { key: format!("{key}_file"), message: format!("cannot read {file}: {e}") }),
+                Err(e) => problems.push(Problem {
+                    key: format!("{key}_file"),
+                    message: format!("cannot read {file}: {e}"),
+                }),
             }
         }
-        read("http.api_token", &mut self.http.api_token, &self.http.api_token_file.clone(), problems);
-        read("http.webhook_secret", &mut self.http.webhook_secret, &self.http.webhook_secret_file.clone(), problems);
-        read("store.password", &mut self.store.password, &self.store.password_file.clone(), problems);
-        read("fhir.auth.token", &mut self.fhir.auth.token, &self.fhir.auth.token_file.clone(), problems);
-        read("fhir.auth.client_secret", &mut self.fhir.auth.client_secret, &self.fhir.auth.client_secret_file.clone(), problems);
+        read(
+            "http.api_token",
+            &mut self.http.api_token,
+            &self.http.api_token_file.clone(),
+            problems,
+        );
+        read(
+            "http.webhook_secret",
+            &mut self.http.webhook_secret,
+            &self.http.webhook_secret_file.clone(),
+            problems,
+        );
+        read(
+            "store.password",
+            &mut self.store.password,
+            &self.store.password_file.clone(),
+            problems,
+        );
+        read(
+            "fhir.auth.token",
+            &mut self.fhir.auth.token,
+            &self.fhir.auth.token_file.clone(),
+            problems,
+        );
+        read(
+            "fhir.auth.client_secret",
+            &mut self.fhir.auth.client_secret,
+            &self.fhir.auth.client_secret_file.clone(),
+            problems,
+        );
         if !self.amqp.url_file.is_empty() {
             match std::fs::read_to_string(&self.amqp.url_file) {
                 Ok(s) => self.amqp.url = s.trim().to_owned(),
-                Err(e) => problems.push(Problem { key: "amqp.url_file".into(), message: format!("cannot read {}: {e}", self.amqp.url_file) }),
+                Err(e) => problems.push(Problem {
+                    key: "amqp.url_file".into(),
+                    message: format!("cannot read {}: {e}", self.amqp.url_file),
+                }),
             }
         }
     }
 
     fn validate(&self, p: &mut Vec<Problem>) {
-        let mut bad = |key: &str, message: String| p.push(Problem { key: key.into(), message });
+        let mut bad = |key: &str, message: String| {
+            p.push(Problem {
+                key: key.into(),
+                message,
+            })
+        };
         if !is_ods_code(&self.service.ods_code) {
-            bad("service.ods_code", format!("expected an ODS code (3-6 letters or digits), got {:?}", self.service.ods_code));
+            bad(
+                "service.ods_code",
+                format!(
+                    "expected an ODS code (3-6 letters or digits), got {:?}",
+                    self.service.ods_code
+                ),
+            );
         }
-        check_url("service.identifier_system", &self.service.identifier_system, &["http", "https", "urn"], &mut bad);
+        check_url(
+            "service.identifier_system",
+            &self.service.identifier_system,
+            &["http", "https", "urn"],
+            &mut bad,
+        );
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            bad("log.level", format!("expected a level or tracing directives such as \"info,ips_bridge=debug\", got {:?}", self.log.level));
+            bad(
+                "log.level",
+                format!(
+                    "expected a level or tracing directives such as \"info,ips_bridge=debug\", got {:?}",
+                    self.log.level
+                ),
+            );
         }
         let s = &self.store.url;
-        if !(s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://")) {
-            bad("store.url", format!("expected sqlite://PATH or postgres://..., got {s:?}"));
+        if !(s.starts_with("sqlite:")
+            || s.starts_with("postgres://")
+            || s.starts_with("postgresql://"))
+        {
+            bad(
+                "store.url",
+                format!("expected sqlite://PATH or postgres://..., got {s:?}"),
+            );
         }
-        positive("store.max_connections", self.store.max_connections as u64, &mut bad);
+        positive(
+            "store.max_connections",
+            self.store.max_connections as u64,
+            &mut bad,
+        );
         if !(self.amqp.url.starts_with("amqp://") || self.amqp.url.starts_with("amqps://"))
             || self.amqp.url.parse::<lapin::uri::AMQPUri>().is_err()
         {
-            bad("amqp.url", format!("expected an amqp:// or amqps:// URL, got {:?}", redact_url(&self.amqp.url)));
+            bad(
+                "amqp.url",
+                format!(
+                    "expected an amqp:// or amqps:// URL, got {:?}",
+                    redact_url(&self.amqp.url)
+                ),
+            );
         }
         for (k, v) in [
             ("amqp.inbound_exchange", &self.amqp.inbound_exchange),
@@ -351,13 +455,32 @@ impl Settings {
         }
         positive("amqp.prefetch", self.amqp.prefetch as u64, &mut bad);
         positive("amqp.batch_size", self.amqp.batch_size as u64, &mut bad);
-        positive("amqp.delivery_limit", self.amqp.delivery_limit as u64, &mut bad);
+        positive(
+            "amqp.delivery_limit",
+            self.amqp.delivery_limit as u64,
+            &mut bad,
+        );
         if self.amqp.batch_size > self.amqp.prefetch as usize {
-            bad("amqp.batch_size", format!("must not exceed amqp.prefetch ({}), or batches never fill", self.amqp.prefetch));
+            bad(
+                "amqp.batch_size",
+                format!(
+                    "must not exceed amqp.prefetch ({}), or batches never fill",
+                    self.amqp.prefetch
+                ),
+            );
         }
-        check_url("fhir.base_url", &self.fhir.base_url, &["http", "https"], &mut bad);
+        check_url(
+            "fhir.base_url",
+            &self.fhir.base_url,
+            &["http", "https"],
+            &mut bad,
+        );
         positive("fhir.max_attempts", self.fhir.max_attempts as u64, &mut bad);
-        positive("fhir.breaker_threshold", self.fhir.breaker_threshold as u64, &mut bad);
+        positive(
+            "fhir.breaker_threshold",
+            self.fhir.breaker_threshold as u64,
+            &mut bad,
+        );
         for (k, d) in [
             ("amqp.batch_wait", self.amqp.batch_wait),
             ("amqp.reconnect_min_delay", self.amqp.reconnect_min_delay),
@@ -375,20 +498,32 @@ impl Settings {
             ("store.busy_timeout", self.store.busy_timeout),
         ] {
             if d.is_zero() {
-                bad(k, "expected a positive duration such as \"500ms\" or \"30s\"".into());
+                bad(
+                    k,
+                    "expected a positive duration such as \"500ms\" or \"30s\"".into(),
+                );
             }
         }
         let a = &self.fhir.auth;
         match a.kind {
             FhirAuthKind::None => {}
-            FhirAuthKind::Bearer if !a.token.is_set() => {
-                bad("fhir.auth.token", "kind = \"bearer\" needs a token (fhir.auth.token or fhir.auth.token_file)".into())
-            }
+            FhirAuthKind::Bearer if !a.token.is_set() => bad(
+                "fhir.auth.token",
+                "kind = \"bearer\" needs a token (fhir.auth.token or fhir.auth.token_file)".into(),
+            ),
             FhirAuthKind::Bearer => {}
             FhirAuthKind::ClientCredentials => {
-                check_url("fhir.auth.token_url", &a.token_url, &["http", "https"], &mut bad);
+                check_url(
+                    "fhir.auth.token_url",
+                    &a.token_url,
+                    &["http", "https"],
+                    &mut bad,
+                );
                 if a.client_id.is_empty() {
-                    bad("fhir.auth.client_id", "kind = \"client-credentials\" needs a client_id".into());
+                    bad(
+                        "fhir.auth.client_id",
+                        "kind = \"client-credentials\" needs a client_id".into(),
+                    );
                 }
                 if !a.client_secret.is_set() {
                     bad("fhir.auth.client_secret", "kind = \"client-credentials\" needs a client_secret (or client_secret_file)".into());
@@ -396,31 +531,70 @@ impl Settings {
             }
         }
         positive("poller.page_size", self.poller.page_size as u64, &mut bad);
-        positive("outbox.concurrency", self.outbox.concurrency as u64, &mut bad);
+        positive(
+            "outbox.concurrency",
+            self.outbox.concurrency as u64,
+            &mut bad,
+        );
         positive("outbox.batch_size", self.outbox.batch_size as u64, &mut bad);
-        positive("outbox.max_attempts", self.outbox.max_attempts as u64, &mut bad);
+        positive(
+            "outbox.max_attempts",
+            self.outbox.max_attempts as u64,
+            &mut bad,
+        );
         for c in &self.intake.snomed_codes {
             if c.len() < 6 || c.len() > 18 || !c.bytes().all(|b| b.is_ascii_digit()) {
-                bad("intake.snomed_codes", format!("expected SNOMED CT concept ids (6-18 digits), got {c:?}"));
+                bad(
+                    "intake.snomed_codes",
+                    format!("expected SNOMED CT concept ids (6-18 digits), got {c:?}"),
+                );
             }
         }
-        if self.intake.snomed_codes.is_empty() && self.intake.performer_references.is_empty() && self.intake.bars_service_ids.is_empty() {
+        if self.intake.snomed_codes.is_empty()
+            && self.intake.performer_references.is_empty()
+            && self.intake.bars_service_ids.is_empty()
+        {
             bad("intake", "at least one of snomed_codes, performer_references or bars_service_ids is needed to recognise IPS referrals".into());
         }
         for c in &self.intake.cmht_ods_codes {
             if !is_ods_code(c) {
-                bad("intake.cmht_ods_codes", format!("expected ODS codes (3-6 letters or digits), got {c:?}"));
+                bad(
+                    "intake.cmht_ods_codes",
+                    format!("expected ODS codes (3-6 letters or digits), got {c:?}"),
+                );
             }
         }
         if self.intake.decline_reasons.is_empty() {
-            bad("intake.decline_reasons", "at least one decline reason is needed".into());
+            bad(
+                "intake.decline_reasons",
+                "at least one decline reason is needed".into(),
+            );
         }
-        positive("limits.max_message_bytes", self.limits.max_message_bytes as u64, &mut bad);
-        positive("limits.max_json_depth", self.limits.max_json_depth as u64, &mut bad);
-        positive("limits.max_string_bytes", self.limits.max_string_bytes as u64, &mut bad);
-        positive("limits.max_bundle_entries", self.limits.max_bundle_entries as u64, &mut bad);
+        positive(
+            "limits.max_message_bytes",
+            self.limits.max_message_bytes as u64,
+            &mut bad,
+        );
+        positive(
+            "limits.max_json_depth",
+            self.limits.max_json_depth as u64,
+            &mut bad,
+        );
+        positive(
+            "limits.max_string_bytes",
+            self.limits.max_string_bytes as u64,
+            &mut bad,
+        );
+        positive(
+            "limits.max_bundle_entries",
+            self.limits.max_bundle_entries as u64,
+            &mut bad,
+        );
         if self.limits.max_json_depth > 120 {
-            bad("limits.max_json_depth", "must be at most 120 (serde_json's recursion limit is 128)".into());
+            bad(
+                "limits.max_json_depth",
+                "must be at most 120 (serde_json's recursion limit is 128)".into(),
+            );
         }
     }
 
@@ -428,7 +602,8 @@ impl Settings {
     pub fn redacted_toml(&self) -> String {
         let mut shown = self.clone();
         shown.store.url = redact_url(&shown.store.url);
-        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+        toml::to_string_pretty(&shown)
+            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 
     pub fn limits(&self) -> crate::ingest::Limits {
@@ -454,13 +629,20 @@ impl Settings {
 
     /// Path of the SQLite file, when the store is SQLite.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
-        self.store.url.strip_prefix("sqlite://").or_else(|| self.store.url.strip_prefix("sqlite:")).map(PathBuf::from)
+        self.store
+            .url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.store.url.strip_prefix("sqlite:"))
+            .map(PathBuf::from)
     }
 }
 
 /// Deserialises section by section so that one bad section does not hide
 /// problems in the others; unknown keys are collected with their full path.
-fn deserialize_collecting(tree: serde_json::Value, problems: &mut Vec<Problem>) -> Option<Settings> {
+fn deserialize_collecting(
+    tree: serde_json::Value,
+    problems: &mut Vec<Problem>,
+) -> Option<Settings> {
     let mut unknown = Vec::new();
     let result: Result<Settings, _> = {
         let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
@@ -468,16 +650,25 @@ fn deserialize_collecting(tree: serde_json::Value, problems: &mut Vec<Problem>) 
         serde_path_to_error::deserialize(de)
     };
     for k in unknown {
-        problems.push(Problem { key: k, message: "unknown key (see config/default.toml for every key)".into() });
+        problems.push(Problem {
+            key: k,
+            message: "unknown key (see config/default.toml for every key)".into(),
+        });
     }
     match result {
         Ok(s) => Some(s),
         Err(e) => {
             // Report the first type error, then look for more in the other sections.
             let first = e.path().to_string();
-            problems.push(Problem { key: first.clone(), message: e.inner().to_string() });
+            problems.push(Problem {
+                key: first.clone(),
+                message: e.inner().to_string(),
+            });
             let sections = [
-                ("service", check_section::<ServiceSettings> as fn(&serde_json::Value) -> Option<Problem>),
+                (
+                    "service",
+                    check_section::<ServiceSettings> as fn(&serde_json::Value) -> Option<Problem>,
+                ),
                 ("log", check_section::<LogSettings>),
                 ("http", check_section::<HttpSettings>),
                 ("store", check_section::<StoreSettings>),
@@ -504,7 +695,12 @@ fn deserialize_collecting(tree: serde_json::Value, problems: &mut Vec<Problem>) 
 }
 
 fn check_section<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Option<Problem> {
-    serde_path_to_error::deserialize::<_, T>(v).err().map(|e| Problem { key: e.path().to_string(), message: e.inner().to_string() })
+    serde_path_to_error::deserialize::<_, T>(v)
+        .err()
+        .map(|e| Problem {
+            key: e.path().to_string(),
+            message: e.inner().to_string(),
+        })
 }
 
 fn positive(key: &str, v: u64, bad: &mut impl FnMut(&str, String)) {
@@ -516,8 +712,18 @@ fn positive(key: &str, v: u64, bad: &mut impl FnMut(&str, String)) {
 fn check_url(key: &str, v: &str, schemes: &[&str], bad: &mut impl FnMut(&str, String)) {
     match url::Url::parse(v) {
         Ok(u) if schemes.contains(&u.scheme()) => {}
-        Ok(u) => bad(key, format!("expected a URL with scheme {}, got scheme {:?}", schemes.join(" or "), u.scheme())),
-        Err(e) => bad(key, format!("expected a URL such as https://host/path, got {v:?} ({e})")),
+        Ok(u) => bad(
+            key,
+            format!(
+                "expected a URL with scheme {}, got scheme {:?}",
+                schemes.join(" or "),
+                u.scheme()
+            ),
+        ),
+        Err(e) => bad(
+            key,
+            format!("expected a URL such as https://host/path, got {v:?} ({e})"),
+        ),
     }
 }
 
@@ -541,7 +747,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -554,13 +763,21 @@ mod tests {
     fn environment_overrides_including_lists() {
         let s = Settings::load_from(
             None,
-            env(&[("IPS__AMQP__PREFETCH", "50"), ("IPS__AMQP__BATCH_SIZE", "10"), ("IPS__INTAKE__BARS_SERVICE_IDS", "1,2")]),
+            env(&[
+                ("IPS__AMQP__PREFETCH", "50"),
+                ("IPS__AMQP__BATCH_SIZE", "10"),
+                ("IPS__INTAKE__BARS_SERVICE_IDS", "1,2"),
+            ]),
         )
         .unwrap();
         assert_eq!(s.amqp.prefetch, 50);
         assert_eq!(s.intake.bars_service_ids, vec!["1", "2"]);
         // A one-element list that looks like a number stays a list of strings.
-        let s = Settings::load_from(None, env(&[("IPS__INTAKE__BARS_SERVICE_IDS", "2000072489")])).unwrap();
+        let s = Settings::load_from(
+            None,
+            env(&[("IPS__INTAKE__BARS_SERVICE_IDS", "2000072489")]),
+        )
+        .unwrap();
         assert_eq!(s.intake.bars_service_ids, vec!["2000072489"]);
     }
 
@@ -578,7 +795,14 @@ mod tests {
 
     #[test]
     fn type_errors_in_two_sections_are_both_reported() {
-        let err = Settings::load_from(None, env(&[("IPS__AMQP__PREFETCH", "lots"), ("IPS__POLLER__INTERVAL", "soon")])).unwrap_err();
+        let err = Settings::load_from(
+            None,
+            env(&[
+                ("IPS__AMQP__PREFETCH", "lots"),
+                ("IPS__POLLER__INTERVAL", "soon"),
+            ]),
+        )
+        .unwrap_err();
         let keys: Vec<&str> = err.0.iter().map(|p| p.key.as_str()).collect();
         assert!(keys.contains(&"amqp.prefetch"), "{err}");
         assert!(keys.contains(&"poller.interval"), "{err}");
@@ -591,12 +815,18 @@ mod tests {
         std::fs::write(&f, "s3cret-token\n").unwrap();
         let s = Settings::load_from(
             None,
-            env(&[("IPS__HTTP__API_TOKEN_FILE", f.to_str().unwrap()), ("IPS__AMQP__URL", "amqp://u:pw-xyz@host:5672/%2f")]),
+            env(&[
+                ("IPS__HTTP__API_TOKEN_FILE", f.to_str().unwrap()),
+                ("IPS__AMQP__URL", "amqp://u:pw-xyz@host:5672/%2f"),
+            ]),
         )
         .unwrap();
         assert_eq!(s.http.api_token.expose(), "s3cret-token");
         let shown = s.redacted_toml();
-        assert!(!shown.contains("s3cret-token") && !shown.contains("pw-xyz"), "{shown}");
+        assert!(
+            !shown.contains("s3cret-token") && !shown.contains("pw-xyz"),
+            "{shown}"
+        );
         assert!(!format!("{s:?}").contains("s3cret-token"));
     }
 }

@@ -51,7 +51,9 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            eprintln!("hint: run `ips-bridge check-config` after fixing; config/default.toml documents every key");
+            eprintln!(
+                "hint: run `ips-bridge check-config` after fixing; config/default.toml documents every key"
+            );
             return ExitCode::from(2);
         }
     };
@@ -61,7 +63,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     ips_bridge::telemetry::init_logging(&settings.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -82,18 +87,30 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::CheckConfig => Ok(()),
         Command::Migrate => {
-            let store = ips_bridge::store::connect(&settings.store).await.context("cannot open the store")?;
+            let store = ips_bridge::store::connect(&settings.store)
+                .await
+                .context("cannot open the store")?;
             store.migrate().await.context("migration failed")?;
             println!("migrations applied ({})", store.backend());
             store.close().await;
             Ok(())
         }
-        Command::Send { routing_key, message_type, files } => {
+        Command::Send {
+            routing_key,
+            message_type,
+            files,
+        } => {
             for f in &files {
-                let body = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
-                ips_bridge::amqp::publisher::send_inbound(&settings.amqp, &routing_key, message_type.as_deref(), &body)
-                    .await
-                    .with_context(|| format!("cannot publish {}", f.display()))?;
+                let body =
+                    std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+                ips_bridge::amqp::publisher::send_inbound(
+                    &settings.amqp,
+                    &routing_key,
+                    message_type.as_deref(),
+                    &body,
+                )
+                .await
+                .with_context(|| format!("cannot publish {}", f.display()))?;
                 println!("sent {}", f.display());
             }
             Ok(())

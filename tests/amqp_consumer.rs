@@ -10,10 +10,17 @@ use std::time::Duration;
 const FHIR_JSON: &str = "application/fhir+json";
 
 async fn queue_depth(p: &Pub, queue: &str) -> u32 {
-    p.ch.queue_declare(queue.into(), lapin::options::QueueDeclareOptions { passive: true, ..Default::default() }, Default::default())
-        .await
-        .unwrap()
-        .message_count()
+    p.ch.queue_declare(
+        queue.into(),
+        lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        Default::default(),
+    )
+    .await
+    .unwrap()
+    .message_count()
 }
 
 #[tokio::test]
@@ -24,15 +31,28 @@ async fn message_is_stored_acked_and_deduplicated() {
     let app = start_ready(settings(&db, &sb.url, &n, &[])).await;
     let p = Pub::connect(&n.url).await;
     let body = serde_json::to_vec(&Referral::new(&uid(), &nhs_number(1)).bars_bundle()).unwrap();
-    p.publish(&n.exchange, "bars.referral", &body, "msg-1", FHIR_JSON).await.unwrap();
-    p.publish(&n.exchange, "bars.referral", &body, "msg-1", FHIR_JSON).await.unwrap();
+    p.publish(&n.exchange, "bars.referral", &body, "msg-1", FHIR_JSON)
+        .await
+        .unwrap();
+    p.publish(&n.exchange, "bars.referral", &body, "msg-1", FHIR_JSON)
+        .await
+        .unwrap();
     let store = app.engine.store.clone();
-    eventually(Duration::from_secs(10), "message in the inbox", || async { (store.inbox_count("amqp").await.unwrap() == 1).then_some(()) }).await;
+    eventually(Duration::from_secs(10), "message in the inbox", || async {
+        (store.inbox_count("amqp").await.unwrap() == 1).then_some(())
+    })
+    .await;
     // Both deliveries are acked (nothing left or unacked); the second was a duplicate.
-    eventually(Duration::from_secs(10), "queue drained", || async { (queue_depth(&p, &n.queue).await == 0).then_some(()) }).await;
+    eventually(Duration::from_secs(10), "queue drained", || async {
+        (queue_depth(&p, &n.queue).await == 0).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(store.inbox_count("amqp").await.unwrap(), 1);
-    assert_eq!(store.referral_state_counts().await.unwrap(), vec![("awaiting-decision".to_string(), 1)]);
+    assert_eq!(
+        store.referral_state_counts().await.unwrap(),
+        vec![("awaiting-decision".to_string(), 1)]
+    );
     app.stop(Duration::from_secs(5)).await;
 }
 
@@ -43,18 +63,34 @@ async fn non_json_goes_to_the_dead_letter_queue_with_reason_and_the_queue_keeps_
     let (_dir, db) = temp_sqlite_url();
     let app = start_ready(settings(&db, &sb.url, &n, &[])).await;
     let p = Pub::connect(&n.url).await;
-    p.publish(&n.exchange, "x", b"this is not json", "bad-1", FHIR_JSON).await.unwrap();
+    p.publish(&n.exchange, "x", b"this is not json", "bad-1", FHIR_JSON)
+        .await
+        .unwrap();
     let good = serde_json::to_vec(&Referral::new(&uid(), &nhs_number(2)).bars_bundle()).unwrap();
-    p.publish(&n.exchange, "x", &good, "good-1", FHIR_JSON).await.unwrap();
+    p.publish(&n.exchange, "x", &good, "good-1", FHIR_JSON)
+        .await
+        .unwrap();
     let dead = p.drain(&n.dlq, 1, Duration::from_secs(10)).await;
     assert_eq!(dead.len(), 1);
-    assert_eq!(header(&dead[0], "x-ips-error-code").as_deref(), Some("invalid-json"));
-    assert!(header(&dead[0], "x-ips-error").unwrap().contains("not valid JSON"));
-    assert_eq!(dead[0].delivery.data, b"this is not json", "the original body is kept");
+    assert_eq!(
+        header(&dead[0], "x-ips-error-code").as_deref(),
+        Some("invalid-json")
+    );
+    assert!(
+        header(&dead[0], "x-ips-error")
+            .unwrap()
+            .contains("not valid JSON")
+    );
+    assert_eq!(
+        dead[0].delivery.data, b"this is not json",
+        "the original body is kept"
+    );
     let store = app.engine.store.clone();
-    eventually(Duration::from_secs(10), "good message processed after the bad one", || async {
-        (store.inbox_count("amqp").await.unwrap() == 1).then_some(())
-    })
+    eventually(
+        Duration::from_secs(10),
+        "good message processed after the bad one",
+        || async { (store.inbox_count("amqp").await.unwrap() == 1).then_some(()) },
+    )
     .await;
     app.stop(Duration::from_secs(5)).await;
 }
@@ -65,8 +101,15 @@ async fn non_json_goes_to_the_dead_letter_queue_with_reason_and_the_queue_keeps_
 async fn survives_forced_connection_closes_without_loss_or_duplicates() {
     let vhost = format!("t-{}", uid());
     let ctl = |args: &[&str]| {
-        let out = std::process::Command::new("rabbitmqctl").args(args).output().expect("rabbitmqctl");
-        assert!(out.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new("rabbitmqctl")
+            .args(args)
+            .output()
+            .expect("rabbitmqctl");
+        assert!(
+            out.status.success(),
+            "rabbitmqctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     ctl(&["add_vhost", &vhost]);
     ctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
@@ -74,7 +117,16 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
     let sb = Sandbox::start();
     let n = Names::on(&url);
     let (_dir, db) = temp_sqlite_url();
-    let app = start_ready(settings(&db, &sb.url, &n, &[("IPS__AMQP__BATCH_SIZE", "10"), ("IPS__AMQP__PREFETCH", "20")])).await;
+    let app = start_ready(settings(
+        &db,
+        &sb.url,
+        &n,
+        &[
+            ("IPS__AMQP__BATCH_SIZE", "10"),
+            ("IPS__AMQP__PREFETCH", "20"),
+        ],
+    ))
+    .await;
     let store = app.engine.store.clone();
 
     const TOTAL: usize = 300;
@@ -83,11 +135,28 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
         tokio::spawn(async move {
             let mut p = Pub::connect(&url).await;
             for i in 0..TOTAL {
-                let body = serde_json::to_vec(&appointment(&format!("appt-{i}"), &nhs_number(i as u64), "booked")).unwrap();
+                let body = serde_json::to_vec(&appointment(
+                    &format!("appt-{i}"),
+                    &nhs_number(i as u64),
+                    "booked",
+                ))
+                .unwrap();
                 // The publisher's own connection is closed too: reconnect and resend (same message id).
-                while p.publish(&exchange, "appointment", &body, &format!("m-{i}"), FHIR_JSON).await.is_err() {
+                while p
+                    .publish(
+                        &exchange,
+                        "appointment",
+                        &body,
+                        &format!("m-{i}"),
+                        FHIR_JSON,
+                    )
+                    .await
+                    .is_err()
+                {
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    if let Ok(fresh) = tokio::time::timeout(Duration::from_secs(2), Pub::connect(&url)).await {
+                    if let Ok(fresh) =
+                        tokio::time::timeout(Duration::from_secs(2), Pub::connect(&url)).await
+                    {
                         p = fresh;
                     }
                 }
@@ -100,12 +169,17 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
         ctl(&["close_all_connections", "-p", &vhost, "test: forced close"]);
     }
     publisher.await.unwrap();
-    eventually(Duration::from_secs(30), "every message committed", || async {
-        (store.inbox_count("amqp").await.unwrap() as usize == TOTAL).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "every message committed",
+        || async { (store.inbox_count("amqp").await.unwrap() as usize == TOTAL).then_some(()) },
+    )
     .await;
     let p = Pub::connect(&url).await;
-    eventually(Duration::from_secs(10), "queue drained", || async { (queue_depth(&p, &n.queue).await == 0).then_some(()) }).await;
+    eventually(Duration::from_secs(10), "queue drained", || async {
+        (queue_depth(&p, &n.queue).await == 0).then_some(())
+    })
+    .await;
     assert_eq!(queue_depth(&p, &n.dlq).await, 0, "nothing dead-lettered");
     app.stop(Duration::from_secs(5)).await;
     ctl(&["delete_vhost", &vhost]);
@@ -116,8 +190,12 @@ async fn readyz_is_503_without_the_broker_and_200_with_it() {
     let sb = Sandbox::start();
     let (_dir, db) = temp_sqlite_url();
     let down = Names::on("amqp://guest:guest@127.0.0.1:1/%2f");
-    let app = ips_bridge::app::start(settings(&db, &sb.url, &down, &[])).await.unwrap();
-    let r = reqwest::get(format!("http://{}/readyz", app.http_addr)).await.unwrap();
+    let app = ips_bridge::app::start(settings(&db, &sb.url, &down, &[]))
+        .await
+        .unwrap();
+    let r = reqwest::get(format!("http://{}/readyz", app.http_addr))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["checks"]["broker"]["status"], "down");
@@ -126,13 +204,25 @@ async fn readyz_is_503_without_the_broker_and_200_with_it() {
     app.stop(Duration::from_secs(2)).await;
 
     let (_dir2, db2) = temp_sqlite_url();
-    let app = ips_bridge::app::start(settings(&db2, &sb.url, &Names::new(), &[])).await.unwrap();
+    let app = ips_bridge::app::start(settings(&db2, &sb.url, &Names::new(), &[]))
+        .await
+        .unwrap();
     let addr = app.http_addr;
     eventually(Duration::from_secs(10), "ready", || async {
-        (reqwest::get(format!("http://{addr}/readyz")).await.ok()?.status() == 200).then_some(())
+        (reqwest::get(format!("http://{addr}/readyz"))
+            .await
+            .ok()?
+            .status()
+            == 200)
+            .then_some(())
     })
     .await;
-    let metrics = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("ips_outbox_pending"), "{metrics}");
     app.stop(Duration::from_secs(2)).await;
 }

@@ -4,7 +4,8 @@ use std::process::Command;
 
 fn bridge() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ips-bridge"));
-    c.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     c
 }
 
@@ -12,12 +13,26 @@ fn bridge() -> Command {
 fn check_config_names_every_problem_and_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("bad.toml");
-    std::fs::write(&f, "[amqp]\nprefech = 10\n\n[fhir]\nbase_url = \"htp//not a url\"\n").unwrap();
-    let out = bridge().args(["check-config", "--config"]).arg(&f).output().unwrap();
+    std::fs::write(
+        &f,
+        "[amqp]\nprefech = 10\n\n[fhir]\nbase_url = \"htp//not a url\"\n",
+    )
+    .unwrap();
+    let out = bridge()
+        .args(["check-config", "--config"])
+        .arg(&f)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("amqp.prefech") && err.contains("unknown key"), "{err}");
-    assert!(err.contains("fhir.base_url") && err.contains("expected a URL"), "{err}");
+    assert!(
+        err.contains("amqp.prefech") && err.contains("unknown key"),
+        "{err}"
+    );
+    assert!(
+        err.contains("fhir.base_url") && err.contains("expected a URL"),
+        "{err}"
+    );
     assert!(err.contains("2 problem(s)"), "{err}");
 }
 
@@ -26,14 +41,24 @@ fn check_config_prints_the_effective_config_with_secrets_redacted() {
     let out = bridge()
         .args(["check-config"])
         .env("IPS__HTTP__API_TOKEN", "very-secret-token")
-        .env("IPS__AMQP__URL", "amqp://bridge:amqp-password@broker:5672/%2f")
+        .env(
+            "IPS__AMQP__URL",
+            "amqp://bridge:amqp-password@broker:5672/%2f",
+        )
         .env("IPS__AMQP__PREFETCH", "420")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("prefetch = 420"), "{text}");
-    assert!(!text.contains("very-secret-token") && !text.contains("amqp-password"), "{text}");
+    assert!(
+        !text.contains("very-secret-token") && !text.contains("amqp-password"),
+        "{text}"
+    );
     assert!(text.contains("<redacted>"), "{text}");
 }
 

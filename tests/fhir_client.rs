@@ -21,12 +21,22 @@ async fn conditional_create_twice_makes_one_resource() {
     let value = uid();
     let task = json!({"resourceType": "Task", "status": "requested", "intent": "order",
         "identifier": [{"system": "https://ips-bridge.test/Id", "value": value}]});
-    let first = c.create_conditional(&task, "https://ips-bridge.test/Id", &value).await.unwrap();
-    let second = c.create_conditional(&task, "https://ips-bridge.test/Id", &value).await.unwrap();
+    let first = c
+        .create_conditional(&task, "https://ips-bridge.test/Id", &value)
+        .await
+        .unwrap();
+    let second = c
+        .create_conditional(&task, "https://ips-bridge.test/Id", &value)
+        .await
+        .unwrap();
     assert!(first.created);
     assert!(!second.created, "the second create must find the first");
     assert_eq!(first.id, second.id);
-    let found = sb.search_all(&format!("Task?identifier=https://ips-bridge.test/Id%7C{value}")).await;
+    let found = sb
+        .search_all(&format!(
+            "Task?identifier=https://ips-bridge.test/Id%7C{value}"
+        ))
+        .await;
     assert_eq!(found.len(), 1);
 }
 
@@ -39,7 +49,11 @@ async fn stale_version_update_is_a_typed_conflict() {
     let mut changed = created.clone();
     changed["status"] = json!("inactive");
     let w = c.update_if_match(&changed, &v1).await.unwrap();
-    assert_ne!(w.version.as_deref(), Some(v1.as_str()), "update makes a new version");
+    assert_ne!(
+        w.version.as_deref(),
+        Some(v1.as_str()),
+        "update makes a new version"
+    );
     let err = c.update_if_match(&changed, &v1).await.unwrap_err();
     assert!(matches!(err, FhirError::VersionConflict { .. }), "{err:?}");
 }
@@ -50,11 +64,19 @@ async fn get_is_retried_after_503s_honouring_retry_after() {
     let c = client(&sb.url);
     let p = sb.create(&json!({"resourceType": "Patient"})).await;
     let before = sb.stats().await["requests"].as_u64().unwrap();
-    sb.fault(json!({"status": 503, "count": 2, "retryAfter": 1})).await;
+    sb.fault(json!({"status": 503, "count": 2, "retryAfter": 1}))
+        .await;
     let started = Instant::now();
-    let got = c.read(&format!("Patient/{}", p["id"].as_str().unwrap())).await.unwrap();
+    let got = c
+        .read(&format!("Patient/{}", p["id"].as_str().unwrap()))
+        .await
+        .unwrap();
     assert!(got.is_some());
-    assert!(started.elapsed() >= Duration::from_millis(1900), "two Retry-After: 1 waits, took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "two Retry-After: 1 waits, took {:?}",
+        started.elapsed()
+    );
     let after = sb.stats().await["requests"].as_u64().unwrap();
     assert_eq!(after - before, 3, "two refused attempts and one success");
 }
@@ -63,13 +85,21 @@ async fn get_is_retried_after_503s_honouring_retry_after() {
 async fn throttling_429_is_retried_and_4xx_is_not() {
     let sb = Sandbox::start();
     let c = client(&sb.url);
-    sb.fault(json!({"status": 429, "count": 1, "retryAfter": 0})).await;
+    sb.fault(json!({"status": 429, "count": 1, "retryAfter": 0}))
+        .await;
     assert!(c.get("Patient?_count=1").await.is_ok());
     sb.fault(json!({"status": 400, "count": 1})).await;
     let before = sb.stats().await["requests"].as_u64().unwrap();
     let err = c.get("Patient?_count=1").await.unwrap_err();
-    assert!(matches!(err, FhirError::Status { status: 400, .. }), "{err:?}");
-    assert_eq!(sb.stats().await["requests"].as_u64().unwrap() - before, 1, "a 400 is not retried");
+    assert!(
+        matches!(err, FhirError::Status { status: 400, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        sb.stats().await["requests"].as_u64().unwrap() - before,
+        1,
+        "a 400 is not retried"
+    );
 }
 
 #[tokio::test]
@@ -77,7 +107,11 @@ async fn matched_conditional_create_without_body_or_location_is_resolved_by_sear
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let server = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/fhir/Task")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/fhir/Task"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
     Mock::given(method("GET"))
         .and(path("/fhir/Task"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"resourceType": "Bundle", "type": "searchset",
@@ -85,6 +119,12 @@ async fn matched_conditional_create_without_body_or_location_is_resolved_by_sear
         .mount(&server)
         .await;
     let c = client(&format!("{}/fhir", server.uri()));
-    let w = c.create_conditional(&json!({"resourceType": "Task"}), "s", "v").await.unwrap();
-    assert_eq!((w.id.as_str(), w.version.as_deref(), w.created), ("existing-1", Some("4"), false));
+    let w = c
+        .create_conditional(&json!({"resourceType": "Task"}), "s", "v")
+        .await
+        .unwrap();
+    assert_eq!(
+        (w.id.as_str(), w.version.as_deref(), w.created),
+        ("existing-1", Some("4"), false)
+    );
 }

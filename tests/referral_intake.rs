@@ -23,8 +23,11 @@ async fn create_in_fhir(sb: &Sandbox, r: &Referral) -> Value {
     let patient = sb.create(&r.patient()).await;
     let org = sb.create(&json!({"resourceType": "Organization",
         "identifier": [{"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "RX4E2"}]})).await;
-    sb.create(&r.service_request(&format!("Patient/{}", patient["id"].as_str().unwrap()), &format!("Organization/{}", org["id"].as_str().unwrap())))
-        .await
+    sb.create(&r.service_request(
+        &format!("Patient/{}", patient["id"].as_str().unwrap()),
+        &format!("Organization/{}", org["id"].as_str().unwrap()),
+    ))
+    .await
 }
 
 #[tokio::test]
@@ -32,7 +35,16 @@ async fn polled_and_queued_referrals_become_cases_and_one_referral_across_channe
     let sb = Sandbox::start();
     let n = Names::new();
     let (_dir, db) = temp_sqlite_url();
-    let app = start_ready(settings(&db, &sb.url, &n, &[("IPS__POLLER__ENABLED", "true"), ("IPS__INTAKE__CMHT_ODS_CODES", "RX4E2")])).await;
+    let app = start_ready(settings(
+        &db,
+        &sb.url,
+        &n,
+        &[
+            ("IPS__POLLER__ENABLED", "true"),
+            ("IPS__INTAKE__CMHT_ODS_CODES", "RX4E2"),
+        ],
+    ))
+    .await;
     let api = Api::new(app.http_addr);
     let both = Referral::new(&uid(), &nhs_number(11));
     create_in_fhir(&sb, &both).await;
@@ -47,17 +59,46 @@ async fn polled_and_queued_referrals_become_cases_and_one_referral_across_channe
 
     // The same referral (same business identifier) as a BaRS message, and a new one.
     let p = Pub::connect(&n.url).await;
-    p.publish(&n.exchange, "bars", &serde_json::to_vec(&both.bars_bundle()).unwrap(), &uid(), FHIR_JSON).await.unwrap();
+    p.publish(
+        &n.exchange,
+        "bars",
+        &serde_json::to_vec(&both.bars_bundle()).unwrap(),
+        &uid(),
+        FHIR_JSON,
+    )
+    .await
+    .unwrap();
     let queued = Referral::new(&uid(), &nhs_number(12));
-    p.publish(&n.exchange, "bars", &serde_json::to_vec(&queued.bars_bundle()).unwrap(), &uid(), FHIR_JSON).await.unwrap();
+    p.publish(
+        &n.exchange,
+        "bars",
+        &serde_json::to_vec(&queued.bars_bundle()).unwrap(),
+        &uid(),
+        FHIR_JSON,
+    )
+    .await
+    .unwrap();
     let store = app.engine.store.clone();
-    eventually(WAIT, "both queue messages applied", || async { (store.inbox_count("amqp").await.unwrap() == 2).then_some(()) }).await;
+    eventually(WAIT, "both queue messages applied", || async {
+        (store.inbox_count("amqp").await.unwrap() == 2).then_some(())
+    })
+    .await;
     let all = referrals(&api, "awaiting-decision").await;
-    assert_eq!(all.len(), 2, "the cross-channel duplicate is one referral: {all:?}");
+    assert_eq!(
+        all.len(),
+        2,
+        "the cross-channel duplicate is one referral: {all:?}"
+    );
     let (_, cases) = api.get("/api/cases").await;
     assert_eq!(cases["cases"].as_array().unwrap().len(), 2);
-    let from_queue = all.iter().find(|r| r["channel"] == "amqp").expect("queued referral");
-    assert_eq!(from_queue["source"]["ods_code"], "A81001", "ODS system spelled /id/ is normalised");
+    let from_queue = all
+        .iter()
+        .find(|r| r["channel"] == "amqp")
+        .expect("queued referral");
+    assert_eq!(
+        from_queue["source"]["ods_code"], "A81001",
+        "ODS system spelled /id/ is normalised"
+    );
     // 7 fractional digits parse; the store keeps milliseconds.
     assert_eq!(from_queue["dates"]["authored"], "2026-11-20T09:15:30.123Z");
     app.stop(Duration::from_secs(5)).await;
@@ -83,7 +124,16 @@ async fn paging_ingests_250_referrals_once_each() {
         .await
         .unwrap();
     assert!(resp.status().is_success(), "transaction: {}", resp.status());
-    let app = start_ready(settings(&db, &sb.url, &n, &[("IPS__POLLER__ENABLED", "true"), ("IPS__POLLER__PAGE_SIZE", "40")])).await;
+    let app = start_ready(settings(
+        &db,
+        &sb.url,
+        &n,
+        &[
+            ("IPS__POLLER__ENABLED", "true"),
+            ("IPS__POLLER__PAGE_SIZE", "40"),
+        ],
+    ))
+    .await;
     let store = app.engine.store.clone();
     eventually(Duration::from_secs(60), "250 referrals", || async {
         let counts = store.referral_state_counts().await.unwrap();
@@ -91,8 +141,15 @@ async fn paging_ingests_250_referrals_once_each() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await; // a few more polls re-read the overlap
-    assert_eq!(store.referral_state_counts().await.unwrap(), vec![("awaiting-decision".to_string(), 250)]);
-    assert_eq!(store.inbox_count("fhir-poll").await.unwrap(), 250, "each version recorded once");
+    assert_eq!(
+        store.referral_state_counts().await.unwrap(),
+        vec![("awaiting-decision".to_string(), 250)]
+    );
+    assert_eq!(
+        store.inbox_count("fhir-poll").await.unwrap(),
+        250,
+        "each version recorded once"
+    );
     app.stop(Duration::from_secs(5)).await;
 }
 
@@ -107,7 +164,11 @@ async fn incomplete_then_complete_multiple_referrals_and_cancel() {
     let send = |b: Value| {
         let body = serde_json::to_vec(&b).unwrap();
         let (p, ex) = (&p, n.exchange.clone());
-        async move { p.publish(&ex, "bars", &body, &uid(), FHIR_JSON).await.unwrap() }
+        async move {
+            p.publish(&ex, "bars", &body, &uid(), FHIR_JSON)
+                .await
+                .unwrap()
+        }
     };
     let nhs = nhs_number(21);
     let mut first = Referral::new(&uid(), &nhs);
@@ -118,7 +179,12 @@ async fn incomplete_then_complete_multiple_referrals_and_cancel() {
         (r.len() == 1).then_some(r)
     })
     .await;
-    assert!(inc[0]["incomplete_reasons"][0].as_str().unwrap().contains("no reason for referral"));
+    assert!(
+        inc[0]["incomplete_reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("no reason for referral")
+    );
     assert!(inc[0]["dates"]["completed"].is_null());
     first.with_reason = true;
     send(first.bars_bundle()).await;
@@ -127,7 +193,10 @@ async fn incomplete_then_complete_multiple_referrals_and_cancel() {
         (r.len() == 1).then_some(r)
     })
     .await;
-    assert!(done[0]["dates"]["completed"].is_string(), "complete-referral date recorded");
+    assert!(
+        done[0]["dates"]["completed"].is_string(),
+        "complete-referral date recorded"
+    );
 
     let second = Referral::new(&uid(), &nhs);
     send(second.bars_bundle()).await;
@@ -139,13 +208,26 @@ async fn incomplete_then_complete_multiple_referrals_and_cancel() {
     .await;
     assert_eq!(case["referrals"].as_array().unwrap().len(), 2);
     let (_, cases) = api.get("/api/cases").await;
-    assert_eq!(cases["cases"].as_array().unwrap().len(), 1, "one open case per patient");
-    assert!(case["referrals"].as_array().unwrap().iter().any(|r| r["multiple"] == true));
+    assert_eq!(
+        cases["cases"].as_array().unwrap().len(),
+        1,
+        "one open case per patient"
+    );
+    assert!(
+        case["referrals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["multiple"] == true)
+    );
 
     let mut cancel = second.clone();
     cancel.status = "revoked";
     send(cancel.bars_bundle()).await;
-    eventually(WAIT, "withdrawn", || async { (referrals(&api, "withdrawn").await.len() == 1).then_some(()) }).await;
+    eventually(WAIT, "withdrawn", || async {
+        (referrals(&api, "withdrawn").await.len() == 1).then_some(())
+    })
+    .await;
     app.stop(Duration::from_secs(5)).await;
 }
 
@@ -158,7 +240,15 @@ async fn invalid_nhs_number_is_an_incomplete_referral_not_a_dead_letter() {
     let api = Api::new(app.http_addr);
     let p = Pub::connect(&n.url).await;
     let bad = Referral::new(&uid(), "9912003889");
-    p.publish(&n.exchange, "bars", &serde_json::to_vec(&bad.bars_bundle()).unwrap(), &uid(), FHIR_JSON).await.unwrap();
+    p.publish(
+        &n.exchange,
+        "bars",
+        &serde_json::to_vec(&bad.bars_bundle()).unwrap(),
+        &uid(),
+        FHIR_JSON,
+    )
+    .await
+    .unwrap();
     let inc = eventually(WAIT, "incomplete referral", || async {
         let r = referrals(&api, "incomplete").await;
         (r.len() == 1).then_some(r)
@@ -166,9 +256,19 @@ async fn invalid_nhs_number_is_an_incomplete_referral_not_a_dead_letter() {
     .await;
     let reason = inc[0]["incomplete_reasons"][0].as_str().unwrap();
     assert!(reason.contains("modulus-11"), "{reason}");
-    assert!(inc[0]["case_id"].is_null(), "never matched or merged on an invalid number");
-    assert!(!serde_json::to_string(&inc).unwrap().contains("9912003889"), "the API never shows the number");
-    assert!(p.drain(&n.dlq, 0, Duration::from_millis(500)).await.is_empty());
+    assert!(
+        inc[0]["case_id"].is_null(),
+        "never matched or merged on an invalid number"
+    );
+    assert!(
+        !serde_json::to_string(&inc).unwrap().contains("9912003889"),
+        "the API never shows the number"
+    );
+    assert!(
+        p.drain(&n.dlq, 0, Duration::from_millis(500))
+            .await
+            .is_empty()
+    );
     app.stop(Duration::from_secs(5)).await;
 }
 
@@ -189,28 +289,75 @@ async fn bad_inputs_are_dead_lettered_with_named_reasons_and_the_queue_keeps_flo
     big["note"] = json!([{"text": "x".repeat(5 << 20)}]);
     let dup_keys = br#"{"resourceType":"Patient","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9912003888","value":"9000000009"}]}"#.to_vec();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("missing-required-element", serde_json::to_vec(&no_subject).unwrap(), "ServiceRequest.subject"),
-        ("missing-message-header", serde_json::to_vec(&no_header).unwrap(), "MessageHeader"),
-        ("invalid-json", full.as_bytes()[..full.len() / 2].to_vec(), "not valid JSON"),
-        ("message-too-large", serde_json::to_vec(&big).unwrap(), "limit"),
-        ("duplicate-json-key", dup_keys, "duplicate JSON key \"value\""),
-        ("invalid-utf8", b"{\"resourceType\":\"Patient\",\"name\":\"\xff\xfe\"}".to_vec(), "UTF-8"),
-        ("stu3-resource", br#"{"resourceType":"ReferralRequest","status":"active"}"#.to_vec(), "STU3"),
+        (
+            "missing-required-element",
+            serde_json::to_vec(&no_subject).unwrap(),
+            "ServiceRequest.subject",
+        ),
+        (
+            "missing-message-header",
+            serde_json::to_vec(&no_header).unwrap(),
+            "MessageHeader",
+        ),
+        (
+            "invalid-json",
+            full.as_bytes()[..full.len() / 2].to_vec(),
+            "not valid JSON",
+        ),
+        (
+            "message-too-large",
+            serde_json::to_vec(&big).unwrap(),
+            "limit",
+        ),
+        (
+            "duplicate-json-key",
+            dup_keys,
+            "duplicate JSON key \"value\"",
+        ),
+        (
+            "invalid-utf8",
+            b"{\"resourceType\":\"Patient\",\"name\":\"\xff\xfe\"}".to_vec(),
+            "UTF-8",
+        ),
+        (
+            "stu3-resource",
+            br#"{"resourceType":"ReferralRequest","status":"active"}"#.to_vec(),
+            "STU3",
+        ),
     ];
     for (i, (_, body, _)) in cases.iter().enumerate() {
-        p.publish(&n.exchange, "bad", body, &format!("bad-{i}"), FHIR_JSON).await.unwrap();
+        p.publish(&n.exchange, "bad", body, &format!("bad-{i}"), FHIR_JSON)
+            .await
+            .unwrap();
     }
     let good = Referral::new(&uid(), &nhs_number(32));
-    p.publish(&n.exchange, "good", &serde_json::to_vec(&good.bars_bundle()).unwrap(), "good", FHIR_JSON).await.unwrap();
+    p.publish(
+        &n.exchange,
+        "good",
+        &serde_json::to_vec(&good.bars_bundle()).unwrap(),
+        "good",
+        FHIR_JSON,
+    )
+    .await
+    .unwrap();
     let dead = p.drain(&n.dlq, cases.len(), WAIT).await;
     assert_eq!(dead.len(), cases.len());
     for (code, _, words) in &cases {
-        let m = dead.iter().find(|m| header(m, "x-ips-error-code").as_deref() == Some(code)).unwrap_or_else(|| panic!("no dead letter with code {code}"));
+        let m = dead
+            .iter()
+            .find(|m| header(m, "x-ips-error-code").as_deref() == Some(code))
+            .unwrap_or_else(|| panic!("no dead letter with code {code}"));
         let reason = header(m, "x-ips-error").unwrap();
-        assert!(reason.contains(words), "{code}: {reason:?} should mention {words:?}");
+        assert!(
+            reason.contains(words),
+            "{code}: {reason:?} should mention {words:?}"
+        );
     }
     let store = app.engine.store.clone();
-    eventually(WAIT, "the good message after the bad ones", || async { (store.inbox_count("amqp").await.unwrap() == 1).then_some(()) }).await;
+    eventually(WAIT, "the good message after the bad ones", || async {
+        (store.inbox_count("amqp").await.unwrap() == 1).then_some(())
+    })
+    .await;
     app.stop(Duration::from_secs(5)).await;
 }
 
@@ -230,20 +377,49 @@ async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write(
     let events = p.watch(&n.events, "referral.*").await;
     for i in 0..2 {
         let r = Referral::new(&format!("dec-{i}-{}", uid()), &nhs_number(40 + i));
-        p.publish(&n.exchange, "bars", &serde_json::to_vec(&r.bars_bundle()).unwrap(), &uid(), FHIR_JSON).await.unwrap();
+        p.publish(
+            &n.exchange,
+            "bars",
+            &serde_json::to_vec(&r.bars_bundle()).unwrap(),
+            &uid(),
+            FHIR_JSON,
+        )
+        .await
+        .unwrap();
     }
     let waiting = eventually(WAIT, "two referrals", || async {
         let r = referrals(&api, "awaiting-decision").await;
         (r.len() == 2).then_some(r)
     })
     .await;
-    let (a, b) = (waiting[0]["id"].as_str().unwrap().to_owned(), waiting[1]["id"].as_str().unwrap().to_owned());
+    let (a, b) = (
+        waiting[0]["id"].as_str().unwrap().to_owned(),
+        waiting[1]["id"].as_str().unwrap().to_owned(),
+    );
 
     // Retried request: same answer, one Task.
-    let (s1, r1) = api.post(&format!("/api/referrals/{a}/decision"), &json!({"outcome": "accepted"})).await;
-    let (s2, r2) = api.post(&format!("/api/referrals/{a}/decision"), &json!({"outcome": "accepted"})).await;
-    assert_eq!((s1, r1["changed"].clone(), s2, r2["changed"].clone()), (200, json!(true), 200, json!(false)));
-    let (s3, r3) = api.post(&format!("/api/referrals/{a}/decision"), &json!({"outcome": "declined", "decline_reason": "other"})).await;
+    let (s1, r1) = api
+        .post(
+            &format!("/api/referrals/{a}/decision"),
+            &json!({"outcome": "accepted"}),
+        )
+        .await;
+    let (s2, r2) = api
+        .post(
+            &format!("/api/referrals/{a}/decision"),
+            &json!({"outcome": "accepted"}),
+        )
+        .await;
+    assert_eq!(
+        (s1, r1["changed"].clone(), s2, r2["changed"].clone()),
+        (200, json!(true), 200, json!(false))
+    );
+    let (s3, r3) = api
+        .post(
+            &format!("/api/referrals/{a}/decision"),
+            &json!({"outcome": "declined", "decline_reason": "other"}),
+        )
+        .await;
     assert_eq!(s3, 409, "{r3}");
     let tasks = eventually(WAIT, "task for the accepted referral", || async {
         let t = tasks_for(&sb, &a).await;
@@ -252,32 +428,70 @@ async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write(
     .await;
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0]["businessStatus"]["coding"][0]["code"], "accepted");
-    assert_eq!(tasks[0]["focus"]["identifier"]["system"], "https://trust.example.nhs.uk/Id/referral");
+    assert_eq!(
+        tasks[0]["focus"]["identifier"]["system"],
+        "https://trust.example.nhs.uk/Id/referral"
+    );
 
     // Crash mid-write: the Task POST is delayed in the server, the bridge dies before it is
     // answered, the server still applies it; after restart the outbox delivers again.
-    sb.fault(json!({"delayMs": 1500, "count": 1, "match": {"method": "POST", "pathPrefix": "Task"}})).await;
-    let (s, body) = api.post(&format!("/api/referrals/{b}/decision"), &json!({"outcome": "declined", "decline_reason": "not-seeking-work"})).await;
+    sb.fault(
+        json!({"delayMs": 1500, "count": 1, "match": {"method": "POST", "pathPrefix": "Task"}}),
+    )
+    .await;
+    let (s, body) = api
+        .post(
+            &format!("/api/referrals/{b}/decision"),
+            &json!({"outcome": "declined", "decline_reason": "not-seeking-work"}),
+        )
+        .await;
     assert_eq!(s, 200, "{body}");
     tokio::time::sleep(Duration::from_millis(600)).await; // the POST is in flight now
     app.stop(Duration::from_millis(1)).await; // no grace: in-flight work is abandoned
     tokio::time::sleep(Duration::from_secs(2)).await; // the server has applied the write
-    assert_eq!(tasks_for(&sb, &b).await.len(), 1, "the write landed although the bridge never heard back");
+    assert_eq!(
+        tasks_for(&sb, &b).await.len(),
+        1,
+        "the write landed although the bridge never heard back"
+    );
     let app = start_ready(settings(&db, &sb.url, &n, &extra)).await;
     let store = app.engine.store.clone();
-    eventually(WAIT, "outbox drained after restart", || async { (store.outbox_counts().await.unwrap() == (0, 0)).then_some(()) }).await;
+    eventually(WAIT, "outbox drained after restart", || async {
+        (store.outbox_counts().await.unwrap() == (0, 0)).then_some(())
+    })
+    .await;
     let tasks = tasks_for(&sb, &b).await;
-    assert_eq!(tasks.len(), 1, "redelivery after the crash found the Task instead of duplicating it");
-    assert_eq!(tasks[0]["statusReason"]["coding"][0]["code"], "not-seeking-work");
+    assert_eq!(
+        tasks.len(),
+        1,
+        "redelivery after the crash found the Task instead of duplicating it"
+    );
+    assert_eq!(
+        tasks[0]["statusReason"]["coding"][0]["code"],
+        "not-seeking-work"
+    );
 
     let got = p.drain(&events, 5, WAIT).await;
-    let kinds: Vec<String> = got.iter().map(|m| m.delivery.routing_key.to_string()).collect();
-    for k in ["referral.received", "referral.accepted", "referral.declined"] {
-        assert!(kinds.iter().any(|x| x == k), "event {k} missing from {kinds:?}");
+    let kinds: Vec<String> = got
+        .iter()
+        .map(|m| m.delivery.routing_key.to_string())
+        .collect();
+    for k in [
+        "referral.received",
+        "referral.accepted",
+        "referral.declined",
+    ] {
+        assert!(
+            kinds.iter().any(|x| x == k),
+            "event {k} missing from {kinds:?}"
+        );
     }
     for m in &got {
         let text = String::from_utf8_lossy(&m.delivery.data);
-        assert!(!text.contains(&nhs_number(40)) && !text.contains(&nhs_number(41)), "events carry no NHS numbers");
+        assert!(
+            !text.contains(&nhs_number(40)) && !text.contains(&nhs_number(41)),
+            "events carry no NHS numbers"
+        );
     }
     app.stop(Duration::from_secs(5)).await;
 }

@@ -29,23 +29,50 @@ macro_rules! contract {
     };
 }
 
-contract!(inbox_dedupes, outbox_claims_in_order_per_key, outbox_retry_fail_and_counts, rollback_on_drop, cursor_and_timers, one_open_case_per_patient, referral_round_trip, migrate_is_idempotent);
+contract!(
+    inbox_dedupes,
+    outbox_claims_in_order_per_key,
+    outbox_retry_fail_and_counts,
+    rollback_on_drop,
+    cursor_and_timers,
+    one_open_case_per_patient,
+    referral_round_trip,
+    migrate_is_idempotent
+);
 
 fn inbox(id: &str) -> InboxEntry<'_> {
-    InboxEntry { source: "amqp", message_id: id, received_at: 1, processed_at: 2, kind: "referral", outcome: "applied" }
+    InboxEntry {
+        source: "amqp",
+        message_id: id,
+        received_at: 1,
+        processed_at: 2,
+        kind: "referral",
+        outcome: "applied",
+    }
 }
 
 fn outbox(key: &str, order: &str) -> NewOutbox {
-    NewOutbox { kind: "event", dedupe_key: key.into(), ordering_key: order.into(), payload: "{}".into() }
+    NewOutbox {
+        kind: "event",
+        dedupe_key: key.into(),
+        ordering_key: order.into(),
+        payload: "{}".into(),
+    }
 }
 
 async fn inbox_dedupes(s: Arc<dyn Store>) {
     let mut tx = s.begin().await.unwrap();
     assert!(tx.inbox_record(&inbox("m1")).await.unwrap());
-    assert!(!tx.inbox_record(&inbox("m1")).await.unwrap(), "same id in the same transaction");
+    assert!(
+        !tx.inbox_record(&inbox("m1")).await.unwrap(),
+        "same id in the same transaction"
+    );
     tx.commit().await.unwrap();
     let mut tx = s.begin().await.unwrap();
-    assert!(!tx.inbox_record(&inbox("m1")).await.unwrap(), "same id later");
+    assert!(
+        !tx.inbox_record(&inbox("m1")).await.unwrap(),
+        "same id later"
+    );
     assert!(tx.inbox_record(&inbox("m2")).await.unwrap());
     tx.inbox_forget("amqp", "m2").await.unwrap();
     tx.commit().await.unwrap();
@@ -57,21 +84,46 @@ async fn outbox_claims_in_order_per_key(s: Arc<dyn Store>) {
     assert!(tx.outbox_add(&outbox("a1", "case-a"), 100).await.unwrap());
     assert!(tx.outbox_add(&outbox("a2", "case-a"), 100).await.unwrap());
     assert!(tx.outbox_add(&outbox("b1", "case-b"), 100).await.unwrap());
-    assert!(!tx.outbox_add(&outbox("a1", "case-a"), 100).await.unwrap(), "dedupe key is unique");
+    assert!(
+        !tx.outbox_add(&outbox("a1", "case-a"), 100).await.unwrap(),
+        "dedupe key is unique"
+    );
     tx.commit().await.unwrap();
     let claimed = s.outbox_claim(100, 1_000, 10).await.unwrap();
     let keys: Vec<&str> = claimed.iter().map(|r| r.dedupe_key.as_str()).collect();
-    assert_eq!(keys, vec!["a1", "b1"], "a2 waits for a1 (same ordering key)");
-    assert!(s.outbox_claim(100, 1_000, 10).await.unwrap().is_empty(), "claimed rows are leased");
-    s.outbox_done(claimed[0].id, 200, Some("{\"id\":\"x\"}")).await.unwrap();
+    assert_eq!(
+        keys,
+        vec!["a1", "b1"],
+        "a2 waits for a1 (same ordering key)"
+    );
+    assert!(
+        s.outbox_claim(100, 1_000, 10).await.unwrap().is_empty(),
+        "claimed rows are leased"
+    );
+    s.outbox_done(claimed[0].id, 200, Some("{\"id\":\"x\"}"))
+        .await
+        .unwrap();
     let next = s.outbox_claim(300, 1_300, 10).await.unwrap();
-    assert_eq!(next.iter().map(|r| r.dedupe_key.as_str()).collect::<Vec<_>>(), vec!["a2"]);
+    assert_eq!(
+        next.iter()
+            .map(|r| r.dedupe_key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["a2"]
+    );
     // After the lease expires an unfinished row is claimable again (its claimer died).
     let again = s.outbox_claim(2_000, 3_000, 10).await.unwrap();
     let mut again: Vec<&str> = again.iter().map(|r| r.dedupe_key.as_str()).collect();
     again.sort();
     assert_eq!(again, vec!["a2", "b1"]);
-    assert_eq!(s.outbox_by_key("a1").await.unwrap().unwrap().result.as_deref(), Some("{\"id\":\"x\"}"));
+    assert_eq!(
+        s.outbox_by_key("a1")
+            .await
+            .unwrap()
+            .unwrap()
+            .result
+            .as_deref(),
+        Some("{\"id\":\"x\"}")
+    );
 }
 
 async fn outbox_retry_fail_and_counts(s: Arc<dyn Store>) {
@@ -82,9 +134,14 @@ async fn outbox_retry_fail_and_counts(s: Arc<dyn Store>) {
     let rows = s.outbox_claim(0, 10, 10).await.unwrap();
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.attempts == 1));
-    s.outbox_retry(rows[0].id, 500, "503 from FHIR").await.unwrap();
+    s.outbox_retry(rows[0].id, 500, "503 from FHIR")
+        .await
+        .unwrap();
     s.outbox_fail(rows[1].id, "400 from FHIR").await.unwrap();
-    assert!(s.outbox_claim(100, 200, 10).await.unwrap().is_empty(), "not due before next_attempt_at");
+    assert!(
+        s.outbox_claim(100, 200, 10).await.unwrap().is_empty(),
+        "not due before next_attempt_at"
+    );
     let due = s.outbox_claim(500, 600, 10).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].attempts, 2);
@@ -105,40 +162,83 @@ async fn rollback_on_drop(s: Arc<dyn Store>) {
 async fn cursor_and_timers(s: Arc<dyn Store>) {
     assert_eq!(s.cursor("poll").await.unwrap(), None);
     let mut tx = s.begin().await.unwrap();
-    tx.cursor_set("poll", "2026-11-23T10:00:00Z", 1).await.unwrap();
-    tx.timer_set("discharge-risk", "case-1", 1_000, "{}").await.unwrap();
-    tx.timer_set("discharge-risk", "case-1", 2_000, "{\"v\":2}").await.unwrap();
-    tx.audit(&AuditEntry { actor: "t".into(), action: "a".into(), resource_type: "case".into(), resource_id: "case-1".into(), detail: None }, 5)
+    tx.cursor_set("poll", "2026-11-23T10:00:00Z", 1)
+        .await
+        .unwrap();
+    tx.timer_set("discharge-risk", "case-1", 1_000, "{}")
+        .await
+        .unwrap();
+    tx.timer_set("discharge-risk", "case-1", 2_000, "{\"v\":2}")
+        .await
+        .unwrap();
+    tx.audit(
+        &AuditEntry {
+            actor: "t".into(),
+            action: "a".into(),
+            resource_type: "case".into(),
+            resource_id: "case-1".into(),
+            detail: None,
+        },
+        5,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = s.begin().await.unwrap();
+    tx.cursor_set("poll", "2026-11-23T11:00:00Z", 2)
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let mut tx = s.begin().await.unwrap();
-    tx.cursor_set("poll", "2026-11-23T11:00:00Z", 2).await.unwrap();
-    tx.commit().await.unwrap();
-    assert_eq!(s.cursor("poll").await.unwrap().as_deref(), Some("2026-11-23T11:00:00Z"));
-    assert!(s.timers_due(1_500, 10).await.unwrap().is_empty(), "rescheduled, not duplicated");
+    assert_eq!(
+        s.cursor("poll").await.unwrap().as_deref(),
+        Some("2026-11-23T11:00:00Z")
+    );
+    assert!(
+        s.timers_due(1_500, 10).await.unwrap().is_empty(),
+        "rescheduled, not duplicated"
+    );
     let due = s.timers_due(2_000, 10).await.unwrap();
     assert_eq!(due.len(), 1);
     let mut tx = s.begin().await.unwrap();
     tx.timer_fired(due[0].id, 2_001).await.unwrap();
     tx.commit().await.unwrap();
-    assert!(s.timers_due(9_999, 10).await.unwrap().is_empty(), "a fired timer does not fire again");
+    assert!(
+        s.timers_due(9_999, 10).await.unwrap().is_empty(),
+        "a fired timer does not fire again"
+    );
     assert_eq!(s.audit_for("case-1").await.unwrap().len(), 1);
 }
 
 fn case(id: &str, patient: &str) -> CaseRow {
-    CaseRow { id: id.into(), patient_id: patient.into(), status: "open".into(), opened_at: 1, closed_at: None, closed_reason: None, referral_count: 1 }
+    CaseRow {
+        id: id.into(),
+        patient_id: patient.into(),
+        status: "open".into(),
+        opened_at: 1,
+        closed_at: None,
+        closed_reason: None,
+        referral_count: 1,
+    }
 }
 
 async fn one_open_case_per_patient(s: Arc<dyn Store>) {
     let mut tx = s.begin().await.unwrap();
-    let p = tx.patient_upsert("hash-1", "9912003888", "p-new", 1).await.unwrap();
-    let p2 = tx.patient_upsert("hash-1", "9912003888", "p-other", 2).await.unwrap();
+    let p = tx
+        .patient_upsert("hash-1", "9912003888", "p-new", 1)
+        .await
+        .unwrap();
+    let p2 = tx
+        .patient_upsert("hash-1", "9912003888", "p-other", 2)
+        .await
+        .unwrap();
     assert_eq!(p, p2, "the same NHS number hash is the same patient");
     tx.case_insert(&case("c1", &p)).await.unwrap();
     assert_eq!(tx.case_count_referral("c1").await.unwrap(), 2);
     assert_eq!(tx.case_open_for(&p).await.unwrap().unwrap().id, "c1");
-    assert!(tx.case_insert(&case("c2", &p)).await.is_err(), "a second open case is refused by the store");
+    assert!(
+        tx.case_insert(&case("c2", &p)).await.is_err(),
+        "a second open case is refused by the store"
+    );
 }
 
 fn referral(id: &str, key: &str) -> ReferralRow {
@@ -176,7 +276,10 @@ async fn referral_round_trip(s: Arc<dyn Store>) {
     tx.commit().await.unwrap();
     // A failed statement aborts the whole unit of work on PostgreSQL, so it gets its own.
     let mut tx = s.begin().await.unwrap();
-    assert!(tx.referral_insert(&referral("r2", "sys|1")).await.is_err(), "referral key is unique");
+    assert!(
+        tx.referral_insert(&referral("r2", "sys|1")).await.is_err(),
+        "referral key is unique"
+    );
     drop(tx);
     let mut tx = s.begin().await.unwrap();
     r.state = "accepted".into();
@@ -187,7 +290,10 @@ async fn referral_round_trip(s: Arc<dyn Store>) {
     assert_eq!(s.referral_get("r1").await.unwrap(), Some(r.clone()));
     assert_eq!(s.referral_by_key("sys|1").await.unwrap().unwrap().id, "r1");
     assert_eq!(s.referrals_in_state("accepted", 10).await.unwrap().len(), 1);
-    assert_eq!(s.referral_state_counts().await.unwrap(), vec![("accepted".to_string(), 1)]);
+    assert_eq!(
+        s.referral_state_counts().await.unwrap(),
+        vec![("accepted".to_string(), 1)]
+    );
 }
 
 async fn migrate_is_idempotent(s: Arc<dyn Store>) {

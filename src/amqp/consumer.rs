@@ -19,7 +19,10 @@ use crate::ingest::classify::{self, Envelope};
 use backon::BackoffBuilder;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Confirmation, Connection};
 use sha2::{Digest, Sha256};
@@ -80,16 +83,28 @@ impl Consumer {
         }
     }
 
-    async fn session(&self, shutdown: &CancellationToken, connected: &mut bool) -> Result<(), SessionError> {
-        let conn = Connection::connect(&self.settings.url, super::connection_properties(&self.name)).await?;
+    async fn session(
+        &self,
+        shutdown: &CancellationToken,
+        connected: &mut bool,
+    ) -> Result<(), SessionError> {
+        let conn =
+            Connection::connect(&self.settings.url, super::connection_properties(&self.name))
+                .await?;
         let ch = conn.create_channel().await?;
         super::topology::declare(&ch, &self.settings).await?;
-        ch.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await?;
+        ch.basic_qos(self.settings.prefetch, BasicQosOptions::default())
+            .await?;
         let dlq = conn.create_channel().await?;
         dlq.confirm_select(ConfirmSelectOptions::default()).await?;
         let tag = format!("{}-{}", self.name, uuid::Uuid::new_v4());
         let mut consumer = ch
-            .basic_consume(self.settings.inbound_queue.as_str().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                self.settings.inbound_queue.as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
         *connected = true;
         self.health.set(true);
@@ -135,7 +150,12 @@ impl Consumer {
                     source: "amqp",
                     message_id: message_id(d),
                     received_at: now,
-                    command: classify::classify(&d.data, &env, &self.engine.ctx.limits, &self.engine.ctx.rules),
+                    command: classify::classify(
+                        &d.data,
+                        &env,
+                        &self.engine.ctx.limits,
+                        &self.engine.ctx.rules,
+                    ),
                 }
             })
             .collect();
@@ -159,7 +179,12 @@ impl Consumer {
                             metrics::counter!("ips_messages_total", "source" => "amqp", "outcome" => "requeued").increment(1);
                         }
                         if let Some(last) = batch.last() {
-                            last.acker.nack(BasicNackOptions { multiple: true, requeue: true }).await?;
+                            last.acker
+                                .nack(BasicNackOptions {
+                                    multiple: true,
+                                    requeue: true,
+                                })
+                                .await?;
                         }
                         return Ok(());
                     }
@@ -178,14 +203,36 @@ impl Consumer {
         Ok(())
     }
 
-    async fn dead_letter(&self, dlq: &Channel, d: &Delivery, code: &str, reason: &str) -> Result<(), SessionError> {
+    async fn dead_letter(
+        &self,
+        dlq: &Channel,
+        d: &Delivery,
+        code: &str,
+        reason: &str,
+    ) -> Result<(), SessionError> {
         let mut headers = d.properties.headers().clone().unwrap_or_default();
-        headers.insert("x-ips-error-code".into(), AMQPValue::LongString(code.into()));
+        headers.insert(
+            "x-ips-error-code".into(),
+            AMQPValue::LongString(code.into()),
+        );
         headers.insert("x-ips-error".into(), AMQPValue::LongString(reason.into()));
-        headers.insert("x-ips-original-exchange".into(), AMQPValue::LongString(d.exchange.as_str().into()));
-        headers.insert("x-ips-original-routing-key".into(), AMQPValue::LongString(d.routing_key.as_str().into()));
-        headers.insert("x-ips-source-queue".into(), AMQPValue::LongString(self.settings.inbound_queue.as_str().into()));
-        let props = d.properties.clone().with_headers(headers).with_delivery_mode(2);
+        headers.insert(
+            "x-ips-original-exchange".into(),
+            AMQPValue::LongString(d.exchange.as_str().into()),
+        );
+        headers.insert(
+            "x-ips-original-routing-key".into(),
+            AMQPValue::LongString(d.routing_key.as_str().into()),
+        );
+        headers.insert(
+            "x-ips-source-queue".into(),
+            AMQPValue::LongString(self.settings.inbound_queue.as_str().into()),
+        );
+        let props = d
+            .properties
+            .clone()
+            .with_headers(headers)
+            .with_delivery_mode(2);
         let confirm = dlq
             .basic_publish(
                 self.settings.dead_letter_exchange.as_str().into(),

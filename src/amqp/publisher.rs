@@ -26,7 +26,12 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn new(settings: &AmqpSettings, name: &str) -> Self {
-        Publisher { url: settings.url.clone(), name: format!("{name}-publisher"), settings: settings.clone(), conn: Mutex::new(None) }
+        Publisher {
+            url: settings.url.clone(),
+            name: format!("{name}-publisher"),
+            settings: settings.clone(),
+            conn: Mutex::new(None),
+        }
     }
 
     async fn channel(&self) -> Result<Channel, PublishError> {
@@ -45,11 +50,23 @@ impl Publisher {
     }
 
     /// Publishes persistently to `exchange` and waits for the broker's confirm.
-    pub async fn publish(&self, exchange: &str, routing_key: &str, body: &[u8], props: BasicProperties) -> Result<(), PublishError> {
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+    ) -> Result<(), PublishError> {
         let result = async {
             let ch = self.channel().await?;
             let confirm = ch
-                .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, props.with_delivery_mode(2))
+                .basic_publish(
+                    exchange.into(),
+                    routing_key.into(),
+                    BasicPublishOptions::default(),
+                    body,
+                    props.with_delivery_mode(2),
+                )
                 .await?
                 .await?;
             match confirm {
@@ -74,15 +91,25 @@ impl Publisher {
 /// Publishes one message to the inbound exchange, as a clinical system would
 /// (used by `ips-bridge send`). The message id is the body's hash, so sending
 /// the same file twice is deduplicated by the bridge.
-pub async fn send_inbound(settings: &AmqpSettings, routing_key: &str, message_type: Option<&str>, body: &[u8]) -> Result<(), PublishError> {
+pub async fn send_inbound(
+    settings: &AmqpSettings,
+    routing_key: &str,
+    message_type: Option<&str>,
+    body: &[u8],
+) -> Result<(), PublishError> {
     use sha2::{Digest, Sha256};
     let p = Publisher::new(settings, "ips-bridge-send");
-    let mut props = BasicProperties::default().with_message_id(format!("sha256:{}", hex::encode(Sha256::digest(body))).into());
+    let mut props = BasicProperties::default()
+        .with_message_id(format!("sha256:{}", hex::encode(Sha256::digest(body))).into());
     props = match message_type {
-        Some(t) => props.with_type(t.into()).with_content_type("application/json".into()),
+        Some(t) => props
+            .with_type(t.into())
+            .with_content_type("application/json".into()),
         None => props.with_content_type("application/fhir+json".into()),
     };
-    let result = p.publish(&settings.inbound_exchange, routing_key, body, props).await;
+    let result = p
+        .publish(&settings.inbound_exchange, routing_key, body, props)
+        .await;
     p.close().await;
     result
 }

@@ -11,22 +11,67 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 
 pub async fn declare(ch: &Channel, s: &AmqpSettings) -> lapin::Result<()> {
-    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-    ch.exchange_declare(s.inbound_exchange.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default()).await?;
-    ch.exchange_declare(s.dead_letter_exchange.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default()).await?;
-    ch.exchange_declare(s.events_exchange.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default()).await?;
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.exchange_declare(
+        s.inbound_exchange.as_str().into(),
+        ExchangeKind::Topic,
+        durable,
+        FieldTable::default(),
+    )
+    .await?;
+    ch.exchange_declare(
+        s.dead_letter_exchange.as_str().into(),
+        ExchangeKind::Topic,
+        durable,
+        FieldTable::default(),
+    )
+    .await?;
+    ch.exchange_declare(
+        s.events_exchange.as_str().into(),
+        ExchangeKind::Topic,
+        durable,
+        FieldTable::default(),
+    )
+    .await?;
 
-    let queue_opts = QueueDeclareOptions { durable: true, ..Default::default() };
+    let queue_opts = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
     let mut dlq_args = FieldTable::default();
-    dlq_args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    ch.queue_declare(s.dead_letter_queue.as_str().into(), queue_opts, dlq_args).await?;
-    ch.queue_bind(s.dead_letter_queue.as_str().into(), s.dead_letter_exchange.as_str().into(), "#".into(), QueueBindOptions::default(), FieldTable::default())
+    dlq_args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    ch.queue_declare(s.dead_letter_queue.as_str().into(), queue_opts, dlq_args)
         .await?;
+    ch.queue_bind(
+        s.dead_letter_queue.as_str().into(),
+        s.dead_letter_exchange.as_str().into(),
+        "#".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
 
-    ch.queue_declare(s.inbound_queue.as_str().into(), queue_opts, inbound_arguments(s)).await?;
+    ch.queue_declare(
+        s.inbound_queue.as_str().into(),
+        queue_opts,
+        inbound_arguments(s),
+    )
+    .await?;
     for key in &s.inbound_bindings {
-        ch.queue_bind(s.inbound_queue.as_str().into(), s.inbound_exchange.as_str().into(), key.as_str().into(), QueueBindOptions::default(), FieldTable::default())
-            .await?;
+        ch.queue_bind(
+            s.inbound_queue.as_str().into(),
+            s.inbound_exchange.as_str().into(),
+            key.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -34,9 +79,18 @@ pub async fn declare(ch: &Channel, s: &AmqpSettings) -> lapin::Result<()> {
 /// Arguments of the inbound queue (they must match on every declare).
 pub fn inbound_arguments(s: &AmqpSettings) -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(s.dead_letter_exchange.as_str().into()));
-    args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(i64::from(s.delivery_limit)));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(s.dead_letter_exchange.as_str().into()),
+    );
+    args.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(i64::from(s.delivery_limit)),
+    );
     if s.single_active_consumer {
         args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
     }

@@ -52,7 +52,9 @@ impl NhsNumber {
         match check_digit(&digits) {
             None => Err(NhsNumberError::CheckValueTen),
             Some(d) if d != digits[9] => Err(NhsNumberError::CheckDigitMismatch),
-            Some(_) => Ok(NhsNumber(digits.iter().map(|d| (b'0' + d) as char).collect())),
+            Some(_) => Ok(NhsNumber(
+                digits.iter().map(|d| (b'0' + d) as char).collect(),
+            )),
         }
     }
 
@@ -108,18 +110,36 @@ mod tests {
         for n in ["9912003888", "9000000009", "943 476 5919"] {
             assert!(NhsNumber::parse(n).is_ok(), "{n} should be valid");
         }
-        assert_eq!(NhsNumber::parse("943 476 5919").unwrap().expose(), "9434765919");
+        assert_eq!(
+            NhsNumber::parse("943 476 5919").unwrap().expose(),
+            "9434765919"
+        );
     }
 
     #[test]
     fn rejects_with_named_reason() {
-        assert_eq!(NhsNumber::parse("9912003889"), Err(NhsNumberError::CheckDigitMismatch));
-        assert_eq!(NhsNumber::parse("12345"), Err(NhsNumberError::WrongLength(5)));
-        assert_eq!(NhsNumber::parse("99120038AB"), Err(NhsNumberError::NotDigits));
+        assert_eq!(
+            NhsNumber::parse("9912003889"),
+            Err(NhsNumberError::CheckDigitMismatch)
+        );
+        assert_eq!(
+            NhsNumber::parse("12345"),
+            Err(NhsNumberError::WrongLength(5))
+        );
+        assert_eq!(
+            NhsNumber::parse("99120038AB"),
+            Err(NhsNumberError::NotDigits)
+        );
         // 100000000x: weighted sum 10, 11 - 10 = 1 expected, 0 given.
-        assert_eq!(NhsNumber::parse("1000000000"), Err(NhsNumberError::CheckDigitMismatch));
+        assert_eq!(
+            NhsNumber::parse("1000000000"),
+            Err(NhsNumberError::CheckDigitMismatch)
+        );
         // 100000001x: weighted sum 12, 12 mod 11 = 1, 11 - 1 = 10: never valid.
-        assert_eq!(NhsNumber::parse("1000000010"), Err(NhsNumberError::CheckValueTen));
+        assert_eq!(
+            NhsNumber::parse("1000000010"),
+            Err(NhsNumberError::CheckValueTen)
+        );
     }
 
     #[test]

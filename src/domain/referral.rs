@@ -116,9 +116,15 @@ impl fmt::Display for IncompleteReason {
         match self {
             Self::NoNhsNumber => f.write_str("no NHS number on the patient"),
             Self::InvalidNhsNumber(e) => write!(f, "invalid NHS number: {e}"),
-            Self::NoPatientDetails => f.write_str("patient details not included and not retrievable"),
-            Self::NoContactRoute => f.write_str("no contact route for the patient (telecom or address)"),
-            Self::NoReason => f.write_str("no reason for referral (reasonCode, reasonReference or note)"),
+            Self::NoPatientDetails => {
+                f.write_str("patient details not included and not retrievable")
+            }
+            Self::NoContactRoute => {
+                f.write_str("no contact route for the patient (telecom or address)")
+            }
+            Self::NoReason => {
+                f.write_str("no reason for referral (reasonCode, reasonReference or note)")
+            }
         }
     }
 }
@@ -201,7 +207,11 @@ pub struct IntakeResult {
 }
 
 /// Applies an arriving referral version to what is known.
-pub fn apply_version(known: Option<&KnownReferral>, v: &ReferralVersion, now: OffsetDateTime) -> Intake {
+pub fn apply_version(
+    known: Option<&KnownReferral>,
+    v: &ReferralVersion,
+    now: OffsetDateTime,
+) -> Intake {
     let reasons = v.incomplete_reasons();
     let reason_text: Vec<String> = reasons.iter().map(ToString::to_string).collect();
     let closing_state = match (v.status.withdraws(), v.closure) {
@@ -277,7 +287,9 @@ impl Decision {
 pub enum DecisionError {
     #[error("the referral is incomplete ({0}); complete it before deciding")]
     Incomplete(String),
-    #[error("the referral was already {0}; a different decision needs the referral to be re-opened")]
+    #[error(
+        "the referral was already {0}; a different decision needs the referral to be re-opened"
+    )]
     AlreadyDecided(&'static str),
     #[error("the referral is {0} and can no longer be decided")]
     NotDecidable(&'static str),
@@ -290,7 +302,10 @@ pub enum DecisionError {
 pub enum DecisionEffect {
     /// The same decision was already recorded: a retried request.
     AlreadyRecorded,
-    Record { state: ReferralState, decided_at: OffsetDateTime },
+    Record {
+        state: ReferralState,
+        decided_at: OffsetDateTime,
+    },
 }
 
 /// Checks a decision against the referral's state and the configured decline reasons.
@@ -304,7 +319,10 @@ pub fn decide(
 ) -> Result<DecisionEffect, DecisionError> {
     if let Decision::Decline { reason } = decision {
         if !allowed_decline_reasons.iter().any(|r| r == reason) {
-            return Err(DecisionError::UnknownDeclineReason(reason.clone(), allowed_decline_reasons.join(", ")));
+            return Err(DecisionError::UnknownDeclineReason(
+                reason.clone(),
+                allowed_decline_reasons.join(", "),
+            ));
         }
     }
     if let Some(prev) = previous {
@@ -329,7 +347,10 @@ pub fn decide(
 
 /// Assistance commences at the first attended contact after acceptance.
 /// Returns the new state when this attendance starts it.
-pub fn on_attended(state: ReferralState, commenced_at: Option<OffsetDateTime>) -> Option<ReferralState> {
+pub fn on_attended(
+    state: ReferralState,
+    commenced_at: Option<OffsetDateTime>,
+) -> Option<ReferralState> {
     (state == ReferralState::Accepted && commenced_at.is_none()).then_some(ReferralState::Started)
 }
 
@@ -357,19 +378,29 @@ mod tests {
             patient_included: true,
             has_contact_route: true,
             has_reason: reason,
-            source: ReferralSource { ods_code: Some("A81001".into()), kind: SourceKind::GpPractice },
+            source: ReferralSource {
+                ods_code: Some("A81001".into()),
+                kind: SourceKind::GpPractice,
+            },
             content_hash: format!("{nhs}-{reason}"),
             closure: None,
         }
     }
 
     fn known(state: ReferralState, hash: &str, completed: Option<OffsetDateTime>) -> KnownReferral {
-        KnownReferral { state, content_hash: hash.into(), source_updated_at: None, completed_at: completed }
+        KnownReferral {
+            state,
+            content_hash: hash.into(),
+            source_updated_at: None,
+            completed_at: completed,
+        }
     }
 
     #[test]
     fn complete_referral_awaits_decision_and_records_complete_date() {
-        let Intake::New(r) = apply_version(None, &version("9912003888", true), NOW) else { panic!() };
+        let Intake::New(r) = apply_version(None, &version("9912003888", true), NOW) else {
+            panic!()
+        };
         assert_eq!(r.state, ReferralState::AwaitingDecision);
         assert_eq!(r.completed_at, Some(NOW));
         assert!(r.incomplete_reasons.is_empty());
@@ -377,17 +408,26 @@ mod tests {
 
     #[test]
     fn invalid_nhs_number_makes_incomplete_with_named_reason() {
-        let Intake::New(r) = apply_version(None, &version("9912003889", true), NOW) else { panic!() };
+        let Intake::New(r) = apply_version(None, &version("9912003889", true), NOW) else {
+            panic!()
+        };
         assert_eq!(r.state, ReferralState::Incomplete);
         assert_eq!(r.completed_at, None);
-        assert!(r.incomplete_reasons[0].contains("modulus-11"), "{:?}", r.incomplete_reasons);
+        assert!(
+            r.incomplete_reasons[0].contains("modulus-11"),
+            "{:?}",
+            r.incomplete_reasons
+        );
     }
 
     #[test]
     fn update_supplying_missing_reason_completes() {
         let k = known(ReferralState::Incomplete, "9912003888-false", None);
         let later = NOW + time::Duration::days(2);
-        let Intake::Updated(r) = apply_version(Some(&k), &version("9912003888", true), later) else { panic!() };
+        let Intake::Updated(r) = apply_version(Some(&k), &version("9912003888", true), later)
+        else {
+            panic!()
+        };
         assert_eq!(r.state, ReferralState::AwaitingDecision);
         assert_eq!(r.completed_at, Some(later));
         assert!(r.completed_now);
@@ -395,8 +435,15 @@ mod tests {
 
     #[test]
     fn same_content_changes_nothing() {
-        let k = known(ReferralState::AwaitingDecision, "9912003888-true", Some(NOW));
-        assert_eq!(apply_version(Some(&k), &version("9912003888", true), NOW), Intake::Unchanged);
+        let k = known(
+            ReferralState::AwaitingDecision,
+            "9912003888-true",
+            Some(NOW),
+        );
+        assert_eq!(
+            apply_version(Some(&k), &version("9912003888", true), NOW),
+            Intake::Unchanged
+        );
     }
 
     #[test]
@@ -413,40 +460,85 @@ mod tests {
         let k = known(ReferralState::Accepted, "x", Some(NOW));
         let mut v = version("9912003888", true);
         v.status = RequestStatus::Revoked;
-        let Intake::Updated(r) = apply_version(Some(&k), &v, NOW) else { panic!() };
+        let Intake::Updated(r) = apply_version(Some(&k), &v, NOW) else {
+            panic!()
+        };
         assert_eq!(r.state, ReferralState::Withdrawn);
         assert!(r.withdrawn_now);
         v.closure = Some(ClosureCause::DidNotAttend);
-        let Intake::Updated(r) = apply_version(Some(&k), &v, NOW) else { panic!() };
+        let Intake::Updated(r) = apply_version(Some(&k), &v, NOW) else {
+            panic!()
+        };
         assert_eq!(r.state, ReferralState::ClosedByReferrerAfterDna);
     }
 
     #[test]
     fn decisions_are_idempotent_and_checked() {
         let reasons = vec!["not-eligible".to_string()];
-        let d = Decision::Decline { reason: "not-eligible".into() };
+        let d = Decision::Decline {
+            reason: "not-eligible".into(),
+        };
         assert!(matches!(
-            decide(ReferralState::AwaitingDecision, None, &[], &d, &reasons, NOW),
-            Ok(DecisionEffect::Record { state: ReferralState::Declined, .. })
+            decide(
+                ReferralState::AwaitingDecision,
+                None,
+                &[],
+                &d,
+                &reasons,
+                NOW
+            ),
+            Ok(DecisionEffect::Record {
+                state: ReferralState::Declined,
+                ..
+            })
         ));
-        assert_eq!(decide(ReferralState::Declined, Some(&d), &[], &d, &reasons, NOW), Ok(DecisionEffect::AlreadyRecorded));
         assert_eq!(
-            decide(ReferralState::Declined, Some(&d), &[], &Decision::Accept, &reasons, NOW),
+            decide(ReferralState::Declined, Some(&d), &[], &d, &reasons, NOW),
+            Ok(DecisionEffect::AlreadyRecorded)
+        );
+        assert_eq!(
+            decide(
+                ReferralState::Declined,
+                Some(&d),
+                &[],
+                &Decision::Accept,
+                &reasons,
+                NOW
+            ),
             Err(DecisionError::AlreadyDecided("declined"))
         );
         assert!(matches!(
-            decide(ReferralState::Incomplete, None, &["no NHS number".into()], &Decision::Accept, &reasons, NOW),
+            decide(
+                ReferralState::Incomplete,
+                None,
+                &["no NHS number".into()],
+                &Decision::Accept,
+                &reasons,
+                NOW
+            ),
             Err(DecisionError::Incomplete(_))
         ));
         assert!(matches!(
-            decide(ReferralState::AwaitingDecision, None, &[], &Decision::Decline { reason: "bored".into() }, &reasons, NOW),
+            decide(
+                ReferralState::AwaitingDecision,
+                None,
+                &[],
+                &Decision::Decline {
+                    reason: "bored".into()
+                },
+                &reasons,
+                NOW
+            ),
             Err(DecisionError::UnknownDeclineReason(..))
         ));
     }
 
     #[test]
     fn first_attendance_starts_assistance_once() {
-        assert_eq!(on_attended(ReferralState::Accepted, None), Some(ReferralState::Started));
+        assert_eq!(
+            on_attended(ReferralState::Accepted, None),
+            Some(ReferralState::Started)
+        );
         assert_eq!(on_attended(ReferralState::Started, Some(NOW)), None);
         assert_eq!(on_attended(ReferralState::AwaitingDecision, None), None);
         assert_eq!(days_waiting(NOW - time::Duration::days(10), NOW), 10);
@@ -454,7 +546,15 @@ mod tests {
 
     #[test]
     fn state_names_round_trip() {
-        for s in ["incomplete", "awaiting-decision", "accepted", "started", "declined", "withdrawn", "closed-by-referrer-after-dna"] {
+        for s in [
+            "incomplete",
+            "awaiting-decision",
+            "accepted",
+            "started",
+            "declined",
+            "withdrawn",
+            "closed-by-referrer-after-dna",
+        ] {
             assert_eq!(ReferralState::parse(s).map(ReferralState::as_str), Some(s));
         }
     }

@@ -28,9 +28,14 @@ impl SourceKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::GpPractice, Self::CommunityMentalHealthTeam, Self::SelfReferral, Self::Other]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Self::GpPractice,
+            Self::CommunityMentalHealthTeam,
+            Self::SelfReferral,
+            Self::Other,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -85,21 +90,34 @@ pub fn classify(
     org_type_codes: &[String],
     rules: &SourceRules,
 ) -> ReferralSource {
-    let ods = ods_code.map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty());
+    let ods = ods_code
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| !c.is_empty());
     let kind = match requester {
         RequesterKind::Patient | RequesterKind::RelatedPerson => SourceKind::SelfReferral,
         _ => match ods.as_deref() {
-            Some(code) if rules.cmht_ods_codes.iter().any(|c| c.eq_ignore_ascii_case(code)) => {
+            Some(code)
+                if rules
+                    .cmht_ods_codes
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(code)) =>
+            {
                 SourceKind::CommunityMentalHealthTeam
             }
-            _ if org_type_codes.iter().any(|t| rules.cmht_type_codes.contains(t)) => {
+            _ if org_type_codes
+                .iter()
+                .any(|t| rules.cmht_type_codes.contains(t)) =>
+            {
                 SourceKind::CommunityMentalHealthTeam
             }
             Some(code) if is_gp_practice_code(code) => SourceKind::GpPractice,
             _ => SourceKind::Other,
         },
     };
-    ReferralSource { ods_code: ods, kind }
+    ReferralSource {
+        ods_code: ods,
+        kind,
+    }
 }
 
 /// ODS codes for GP practices: a letter followed by five digits.
@@ -119,18 +137,45 @@ mod tests {
     use super::*;
 
     fn rules() -> SourceRules {
-        SourceRules { cmht_ods_codes: vec!["RX4E2".into()], cmht_type_codes: vec!["CMHT".into()] }
+        SourceRules {
+            cmht_ods_codes: vec!["RX4E2".into()],
+            cmht_type_codes: vec!["CMHT".into()],
+        }
     }
 
     #[test]
     fn classifies_each_kind() {
         let r = rules();
-        assert_eq!(classify(RequesterKind::Organization, Some("a81001"), &[], &r).kind, SourceKind::GpPractice);
-        assert_eq!(classify(RequesterKind::PractitionerRole, Some("RX4E2"), &[], &r).kind, SourceKind::CommunityMentalHealthTeam);
-        assert_eq!(classify(RequesterKind::Organization, Some("RX4"), &["CMHT".into()], &r).kind, SourceKind::CommunityMentalHealthTeam);
-        assert_eq!(classify(RequesterKind::Patient, None, &[], &r).kind, SourceKind::SelfReferral);
-        assert_eq!(classify(RequesterKind::Organization, Some("RX4"), &[], &r).kind, SourceKind::Other);
-        assert_eq!(classify(RequesterKind::Unknown, None, &[], &r).kind, SourceKind::Other);
+        assert_eq!(
+            classify(RequesterKind::Organization, Some("a81001"), &[], &r).kind,
+            SourceKind::GpPractice
+        );
+        assert_eq!(
+            classify(RequesterKind::PractitionerRole, Some("RX4E2"), &[], &r).kind,
+            SourceKind::CommunityMentalHealthTeam
+        );
+        assert_eq!(
+            classify(
+                RequesterKind::Organization,
+                Some("RX4"),
+                &["CMHT".into()],
+                &r
+            )
+            .kind,
+            SourceKind::CommunityMentalHealthTeam
+        );
+        assert_eq!(
+            classify(RequesterKind::Patient, None, &[], &r).kind,
+            SourceKind::SelfReferral
+        );
+        assert_eq!(
+            classify(RequesterKind::Organization, Some("RX4"), &[], &r).kind,
+            SourceKind::Other
+        );
+        assert_eq!(
+            classify(RequesterKind::Unknown, None, &[], &r).kind,
+            SourceKind::Other
+        );
     }
 
     #[test]
@@ -141,7 +186,12 @@ mod tests {
 
     #[test]
     fn source_kind_round_trips() {
-        for k in [SourceKind::GpPractice, SourceKind::CommunityMentalHealthTeam, SourceKind::SelfReferral, SourceKind::Other] {
+        for k in [
+            SourceKind::GpPractice,
+            SourceKind::CommunityMentalHealthTeam,
+            SourceKind::SelfReferral,
+            SourceKind::Other,
+        ] {
             assert_eq!(SourceKind::parse(k.as_str()), Some(k));
         }
     }

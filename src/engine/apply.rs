@@ -24,16 +24,28 @@ pub struct Inbound {
 /// A fact to report once the transaction holding it has committed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Signal {
-    ReferralReceived { source_kind: &'static str, incomplete: bool },
-    Decision { outcome: &'static str },
-    FirstContact { days: f64 },
+    ReferralReceived {
+        source_kind: &'static str,
+        incomplete: bool,
+    },
+    Decision {
+        outcome: &'static str,
+    },
+    FirstContact {
+        days: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Applied {
-    Processed { kind: &'static str, signals: Vec<Signal> },
+    Processed {
+        kind: &'static str,
+        signals: Vec<Signal>,
+    },
     /// Applied, but it changed nothing (same version seen on another channel).
-    Unchanged { kind: &'static str },
+    Unchanged {
+        kind: &'static str,
+    },
     /// Seen before under the same message id.
     Duplicate,
     Ignored(String),
@@ -56,7 +68,11 @@ impl Engine {
     /// Applies `batch` in one transaction, with `cursor` (source, value)
     /// stored in the same transaction. On a store error nothing is applied
     /// and the caller retries the whole batch (dedupe makes that safe).
-    pub async fn apply_batch(&self, batch: &[Inbound], cursor: Option<(&str, &str)>) -> Result<Vec<Applied>, StoreError> {
+    pub async fn apply_batch(
+        &self,
+        batch: &[Inbound],
+        cursor: Option<(&str, &str)>,
+    ) -> Result<Vec<Applied>, StoreError> {
         let now = self.now();
         let now_ms = ms(now);
         let mut tx = self.store.begin().await?;
@@ -84,9 +100,15 @@ impl Engine {
             }
             let applied = match cmd {
                 Command::Ignore(reason) => Ok(Applied::Ignored(reason.clone())),
-                Command::Referral(r) => handlers::referral(tx.as_mut(), &self.ctx, r, m.source, now).await,
-                Command::Appointment(a) => handlers::appointment(tx.as_mut(), &self.ctx, a, now).await,
-                Command::Decision(d) => handlers::decision_event(tx.as_mut(), &self.ctx, d, now).await,
+                Command::Referral(r) => {
+                    handlers::referral(tx.as_mut(), &self.ctx, r, m.source, now).await
+                }
+                Command::Appointment(a) => {
+                    handlers::appointment(tx.as_mut(), &self.ctx, a, now).await
+                }
+                Command::Decision(d) => {
+                    handlers::decision_event(tx.as_mut(), &self.ctx, d, now).await
+                }
             };
             match applied {
                 Ok(a) => {
@@ -116,9 +138,12 @@ impl Engine {
 
 /// Counts outcomes and reports committed signals. Labels are codes only.
 pub fn record_metrics(source: &'static str, r: &Applied) {
-    metrics::counter!("ips_messages_total", "source" => source, "outcome" => r.outcome()).increment(1);
+    metrics::counter!("ips_messages_total", "source" => source, "outcome" => r.outcome())
+        .increment(1);
     match r {
-        Applied::Rejected(rej) => metrics::counter!("ips_dead_letters_total", "code" => rej.code).increment(1),
+        Applied::Rejected(rej) => {
+            metrics::counter!("ips_dead_letters_total", "code" => rej.code).increment(1)
+        }
         Applied::Processed { signals, .. } => report_signals(signals),
         _ => {}
     }
@@ -127,14 +152,23 @@ pub fn record_metrics(source: &'static str, r: &Applied) {
 pub fn report_signals(signals: &[Signal]) {
     for s in signals {
         match s {
-            Signal::ReferralReceived { source_kind, incomplete } => {
-                metrics::counter!("ips_referrals_received_total", "source" => *source_kind).increment(1);
+            Signal::ReferralReceived {
+                source_kind,
+                incomplete,
+            } => {
+                metrics::counter!("ips_referrals_received_total", "source" => *source_kind)
+                    .increment(1);
                 if *incomplete {
                     metrics::counter!("ips_referrals_incomplete_total").increment(1);
                 }
             }
-            Signal::Decision { outcome } => metrics::counter!("ips_referral_decisions_total", "outcome" => *outcome).increment(1),
-            Signal::FirstContact { days } => metrics::histogram!("ips_referral_days_to_first_contact").record(*days),
+            Signal::Decision { outcome } => {
+                metrics::counter!("ips_referral_decisions_total", "outcome" => *outcome)
+                    .increment(1)
+            }
+            Signal::FirstContact { days } => {
+                metrics::histogram!("ips_referral_days_to_first_contact").record(*days)
+            }
         }
     }
 }

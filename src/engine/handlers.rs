@@ -7,7 +7,9 @@
 
 use super::apply::{Applied, Signal};
 use super::{Context, from_ms, ms, rfc3339};
-use crate::domain::referral::{self, Decision, DecisionEffect, DecisionError, Intake, KnownReferral, ReferralState};
+use crate::domain::referral::{
+    self, Decision, DecisionEffect, DecisionError, Intake, KnownReferral, ReferralState,
+};
 use crate::domain::source::SourceKind;
 use crate::fhir::resources::DecisionTask;
 use crate::ingest::Rejection;
@@ -35,28 +37,69 @@ type Outcome = Result<Applied, HandlerError>;
 const EVENT_NS: Uuid = Uuid::from_u128(0x6a1f_3c0e_9d2b_4e55_8f00_1b2c_3d4e_5f60);
 
 /// Queues a domain event. Bodies carry ids and codes, never patient data.
-async fn queue_event(tx: &mut dyn Tx, name: &str, subject: &str, ordering_key: &str, mut body: serde_json::Value, now: OffsetDateTime) -> Result<(), StoreError> {
+async fn queue_event(
+    tx: &mut dyn Tx,
+    name: &str,
+    subject: &str,
+    ordering_key: &str,
+    mut body: serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
     let dedupe_key = format!("event:{name}:{subject}");
     let event_id = Uuid::new_v5(&EVENT_NS, dedupe_key.as_bytes());
     body["type"] = json!(name);
     body["event_id"] = json!(event_id.to_string());
     body["occurred_at"] = json!(rfc3339(now));
     let payload = json!({"routing_key": name, "message_id": event_id.to_string(), "body": body});
-    tx.outbox_add(&NewOutbox { kind: "event", dedupe_key, ordering_key: ordering_key.to_owned(), payload: payload.to_string() }, ms(now)).await?;
+    tx.outbox_add(
+        &NewOutbox {
+            kind: "event",
+            dedupe_key,
+            ordering_key: ordering_key.to_owned(),
+            payload: payload.to_string(),
+        },
+        ms(now),
+    )
+    .await?;
     Ok(())
 }
 
-async fn audit(tx: &mut dyn Tx, ctx: &Context, action: &str, resource_type: &str, id: &str, detail: Option<String>, now: OffsetDateTime) -> Result<(), StoreError> {
+async fn audit(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    action: &str,
+    resource_type: &str,
+    id: &str,
+    detail: Option<String>,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
     tx.audit(
-        &AuditEntry { actor: ctx.actor.clone(), action: action.into(), resource_type: resource_type.into(), resource_id: id.into(), detail },
+        &AuditEntry {
+            actor: ctx.actor.clone(),
+            action: action.into(),
+            resource_type: resource_type.into(),
+            resource_id: id.into(),
+            detail,
+        },
         ms(now),
     )
     .await
 }
 
 /// Finds or opens the patient's case. Returns `(case, is_multiple)`.
-async fn case_for(tx: &mut dyn Tx, nhs: &crate::domain::NhsNumber, now: OffsetDateTime) -> Result<(CaseRow, bool), StoreError> {
-    let patient_id = tx.patient_upsert(&nhs.lookup_hash(), nhs.expose(), &Uuid::new_v4().to_string(), ms(now)).await?;
+async fn case_for(
+    tx: &mut dyn Tx,
+    nhs: &crate::domain::NhsNumber,
+    now: OffsetDateTime,
+) -> Result<(CaseRow, bool), StoreError> {
+    let patient_id = tx
+        .patient_upsert(
+            &nhs.lookup_hash(),
+            nhs.expose(),
+            &Uuid::new_v4().to_string(),
+            ms(now),
+        )
+        .await?;
     if let Some(mut open) = tx.case_open_for(&patient_id).await? {
         open.referral_count = tx.case_count_referral(&open.id).await?;
         return Ok((open, true));
@@ -74,7 +117,13 @@ async fn case_for(tx: &mut dyn Tx, nhs: &crate::domain::NhsNumber, now: OffsetDa
     Ok((c, false))
 }
 
-pub async fn referral(tx: &mut dyn Tx, ctx: &Context, input: &ReferralInput, channel: &str, now: OffsetDateTime) -> Outcome {
+pub async fn referral(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    input: &ReferralInput,
+    channel: &str,
+    now: OffsetDateTime,
+) -> Outcome {
     const KIND: &str = "referral";
     let existing = tx.referral_by_key(&input.key).await?;
     let known = existing.as_ref().map(|r| KnownReferral {
@@ -133,10 +182,22 @@ pub async fn referral(tx: &mut dyn Tx, ctx: &Context, input: &ReferralInput, cha
                 now,
             )
             .await?;
-            audit(tx, ctx, "referral.received", "referral", &row.id, Some(format!("state={} channel={channel}", row.state)), now).await?;
+            audit(
+                tx,
+                ctx,
+                "referral.received",
+                "referral",
+                &row.id,
+                Some(format!("state={} channel={channel}", row.state)),
+                now,
+            )
+            .await?;
             Ok(Applied::Processed {
                 kind: KIND,
-                signals: vec![Signal::ReferralReceived { source_kind: v.source.kind_str(), incomplete: !r.incomplete_reasons.is_empty() }],
+                signals: vec![Signal::ReferralReceived {
+                    source_kind: v.source.kind_str(),
+                    incomplete: !r.incomplete_reasons.is_empty(),
+                }],
             })
         }
         (Intake::Updated(r), Some(mut row)) => {
@@ -159,7 +220,10 @@ pub async fn referral(tx: &mut dyn Tx, ctx: &Context, input: &ReferralInput, cha
                 row.source_ods = v.source.ods_code.clone();
                 row.source_kind = v.source.kind.as_str().to_owned();
             }
-            row.resource_ref = row.resource_ref.take().or_else(|| input.resource_ref.clone());
+            row.resource_ref = row
+                .resource_ref
+                .take()
+                .or_else(|| input.resource_ref.clone());
             row.updated_at = ms(now);
             row.raw = input.raw.to_string();
             tx.referral_update(&row).await?;
@@ -175,14 +239,33 @@ pub async fn referral(tx: &mut dyn Tx, ctx: &Context, input: &ReferralInput, cha
                 )
                 .await?;
             }
-            audit(tx, ctx, "referral.updated", "referral", &row.id, Some(format!("state {before} -> {}", row.state)), now).await?;
-            Ok(Applied::Processed { kind: KIND, signals: vec![] })
+            audit(
+                tx,
+                ctx,
+                "referral.updated",
+                "referral",
+                &row.id,
+                Some(format!("state {before} -> {}", row.state)),
+                now,
+            )
+            .await?;
+            Ok(Applied::Processed {
+                kind: KIND,
+                signals: vec![],
+            })
         }
-        (Intake::Updated(_), None) => Err(HandlerError::Store(StoreError::Corrupt("update without a stored referral".into()))),
+        (Intake::Updated(_), None) => Err(HandlerError::Store(StoreError::Corrupt(
+            "update without a stored referral".into(),
+        ))),
     }
 }
 
-pub async fn appointment(tx: &mut dyn Tx, ctx: &Context, input: &AppointmentInput, now: OffsetDateTime) -> Outcome {
+pub async fn appointment(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    input: &AppointmentInput,
+    now: OffsetDateTime,
+) -> Outcome {
     const KIND: &str = "appointment";
     let existing = tx.appointment_by_key(&input.key).await?;
     if let Some(e) = &existing {
@@ -199,7 +282,10 @@ pub async fn appointment(tx: &mut dyn Tx, ctx: &Context, input: &AppointmentInpu
         None => None,
     };
     let row = AppointmentRow {
-        id: existing.as_ref().map(|e| e.id.clone()).unwrap_or_else(|| Uuid::new_v4().to_string()),
+        id: existing
+            .as_ref()
+            .map(|e| e.id.clone())
+            .unwrap_or_else(|| Uuid::new_v4().to_string()),
         appointment_key: input.key.clone(),
         case_id: case.as_ref().map(|c| c.id.clone()),
         status: input.status.clone(),
@@ -215,44 +301,103 @@ pub async fn appointment(tx: &mut dyn Tx, ctx: &Context, input: &AppointmentInpu
         let at = input.start.unwrap_or(now);
         for mut r in tx.referrals_for_case(&case.id).await? {
             let state = ReferralState::parse(&r.state).unwrap_or(ReferralState::Incomplete);
-            if let Some(next) = referral::on_attended(state, r.assistance_commenced_at.map(from_ms)) {
+            if let Some(next) = referral::on_attended(state, r.assistance_commenced_at.map(from_ms))
+            {
                 r.state = next.as_str().to_owned();
                 r.assistance_commenced_at = Some(ms(at));
                 r.updated_at = ms(now);
                 tx.referral_update(&r).await?;
-                audit(tx, ctx, "referral.assistance-commenced", "referral", &r.id, None, now).await?;
+                audit(
+                    tx,
+                    ctx,
+                    "referral.assistance-commenced",
+                    "referral",
+                    &r.id,
+                    None,
+                    now,
+                )
+                .await?;
                 let days = (at - from_ms(r.received_at)).as_seconds_f64() / 86_400.0;
-                signals.push(Signal::FirstContact { days: days.max(0.0) });
+                signals.push(Signal::FirstContact {
+                    days: days.max(0.0),
+                });
             }
         }
     }
-    audit(tx, ctx, "appointment.recorded", "appointment", &row.id, Some(format!("status={}", row.status)), now).await?;
-    Ok(Applied::Processed { kind: KIND, signals })
+    audit(
+        tx,
+        ctx,
+        "appointment.recorded",
+        "appointment",
+        &row.id,
+        Some(format!("status={}", row.status)),
+        now,
+    )
+    .await?;
+    Ok(Applied::Processed {
+        kind: KIND,
+        signals,
+    })
 }
 
 /// A decision from the queue (`ips.referral-decision.v1`).
-pub async fn decision_event(tx: &mut dyn Tx, ctx: &Context, d: &DecisionInput, now: OffsetDateTime) -> Outcome {
+pub async fn decision_event(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    d: &DecisionInput,
+    now: OffsetDateTime,
+) -> Outcome {
     let decision = match d.outcome {
         DecisionOutcome::Accepted => Decision::Accept,
-        DecisionOutcome::Declined => Decision::Decline { reason: d.decline_reason.clone().unwrap_or_default() },
+        DecisionOutcome::Declined => Decision::Decline {
+            reason: d.decline_reason.clone().unwrap_or_default(),
+        },
     };
-    decide(tx, ctx, &d.referral_id, &decision, d.decided_by.as_deref(), now).await
+    decide(
+        tx,
+        ctx,
+        &d.referral_id,
+        &decision,
+        d.decided_by.as_deref(),
+        now,
+    )
+    .await
 }
 
 /// Records a decision and queues the Task for the referrer and the event.
-pub async fn decide(tx: &mut dyn Tx, ctx: &Context, referral_id: &str, decision: &Decision, decided_by: Option<&str>, now: OffsetDateTime) -> Outcome {
+pub async fn decide(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    referral_id: &str,
+    decision: &Decision,
+    decided_by: Option<&str>,
+    now: OffsetDateTime,
+) -> Outcome {
     const KIND: &str = "decision";
     let Some(mut row) = tx.referral_by_id(referral_id).await? else {
-        return Err(HandlerError::Reject(Rejection::new("unknown-referral", format!("no referral with id {referral_id:?}"))));
+        return Err(HandlerError::Reject(Rejection::new(
+            "unknown-referral",
+            format!("no referral with id {referral_id:?}"),
+        )));
     };
     let previous = match (row.decision.as_deref(), row.decline_reason.clone()) {
         (Some("accepted"), _) => Some(Decision::Accept),
-        (Some("declined"), reason) => Some(Decision::Decline { reason: reason.unwrap_or_default() }),
+        (Some("declined"), reason) => Some(Decision::Decline {
+            reason: reason.unwrap_or_default(),
+        }),
         _ => None,
     };
     let reasons: Vec<String> = serde_json::from_str(&row.incomplete_reasons).unwrap_or_default();
     let state = ReferralState::parse(&row.state).unwrap_or(ReferralState::Incomplete);
-    let effect = referral::decide(state, previous.as_ref(), &reasons, decision, &ctx.decline_reasons, now).map_err(|e| {
+    let effect = referral::decide(
+        state,
+        previous.as_ref(),
+        &reasons,
+        decision,
+        &ctx.decline_reasons,
+        now,
+    )
+    .map_err(|e| {
         let code = match e {
             DecisionError::Incomplete(_) => "referral-incomplete",
             DecisionError::AlreadyDecided(_) => "already-decided",
@@ -283,11 +428,17 @@ pub async fn decide(tx: &mut dyn Tx, ctx: &Context, referral_id: &str, decision:
         },
         None => None,
     };
-    let sr_identifier = row.referral_key.split_once('|').filter(|(s, _)| s.contains(':'));
+    let sr_identifier = row
+        .referral_key
+        .split_once('|')
+        .filter(|(s, _)| s.contains(':'));
     let task = DecisionTask {
         identifier_system: &ctx.identifier_system,
         referral_id: &row.id,
-        service_request_ref: row.resource_ref.as_deref().filter(|_| row.channel == "fhir-poll"),
+        service_request_ref: row
+            .resource_ref
+            .as_deref()
+            .filter(|_| row.channel == "fhir-poll"),
         service_request_identifier: sr_identifier,
         nhs_number: nhs_number.as_deref(),
         outcome: decision.outcome(),
@@ -304,18 +455,38 @@ pub async fn decide(tx: &mut dyn Tx, ctx: &Context, referral_id: &str, decision:
         "resource": task.to_resource(),
     });
     tx.outbox_add(
-        &NewOutbox { kind: "fhir", dedupe_key: format!("fhir:Task:{}", task.identifier_value()), ordering_key: ordering.clone(), payload: payload.to_string() },
+        &NewOutbox {
+            kind: "fhir",
+            dedupe_key: format!("fhir:Task:{}", task.identifier_value()),
+            ordering_key: ordering.clone(),
+            payload: payload.to_string(),
+        },
         ms(now),
     )
     .await?;
     let event = format!("referral.{}", decision.outcome());
-    let mut body = json!({"referral_id": row.id, "case_id": row.case_id, "outcome": decision.outcome()});
+    let mut body =
+        json!({"referral_id": row.id, "case_id": row.case_id, "outcome": decision.outcome()});
     if let Some(r) = &row.decline_reason {
         body["decline_reason"] = json!(r);
     }
     queue_event(tx, &event, &row.id, &ordering, body, now).await?;
-    audit(tx, ctx, &event, "referral", &row.id, row.decline_reason.clone().map(|r| format!("reason={r}")), now).await?;
-    Ok(Applied::Processed { kind: KIND, signals: vec![Signal::Decision { outcome: decision.outcome() }] })
+    audit(
+        tx,
+        ctx,
+        &event,
+        "referral",
+        &row.id,
+        row.decline_reason.clone().map(|r| format!("reason={r}")),
+        now,
+    )
+    .await?;
+    Ok(Applied::Processed {
+        kind: KIND,
+        signals: vec![Signal::Decision {
+            outcome: decision.outcome(),
+        }],
+    })
 }
 
 impl crate::domain::source::ReferralSource {

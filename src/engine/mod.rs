@@ -69,7 +69,12 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, ctx: Context) -> Self {
-        Engine { store, ctx: Arc::new(ctx), clock: Arc::new(SystemClock), outbox_wake: Arc::new(Notify::new()) }
+        Engine {
+            store,
+            ctx: Arc::new(ctx),
+            clock: Arc::new(SystemClock),
+            outbox_wake: Arc::new(Notify::new()),
+        }
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -83,12 +88,16 @@ pub fn ms(t: OffsetDateTime) -> i64 {
 }
 
 pub fn from_ms(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// RFC 3339 in UTC with milliseconds, the precision the store keeps.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let t = t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    let t = t
+        .replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

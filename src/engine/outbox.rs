@@ -77,7 +77,11 @@ impl Dispatcher {
     pub async fn round(&self) -> Result<usize, crate::store::StoreError> {
         let now = ms(self.engine.now());
         let lease_until = now + self.settings.lease.as_millis() as i64;
-        let rows = self.engine.store.outbox_claim(now, lease_until, self.settings.batch_size).await?;
+        let rows = self
+            .engine
+            .store
+            .outbox_claim(now, lease_until, self.settings.batch_size)
+            .await?;
         let n = rows.len();
         futures_util::stream::iter(rows)
             .for_each_concurrent(self.settings.concurrency, |row| async move {
@@ -98,7 +102,11 @@ impl Dispatcher {
     async fn finish(&self, row: &OutboxRow) -> Result<(), crate::store::StoreError> {
         let store = &self.engine.store;
         match self.deliver(row).await {
-            Ok(result) => store.outbox_done(row.id, ms(self.engine.now()), result.as_deref()).await,
+            Ok(result) => {
+                store
+                    .outbox_done(row.id, ms(self.engine.now()), result.as_deref())
+                    .await
+            }
             Err(e) if e.is_permanent() || row.attempts >= i64::from(self.settings.max_attempts) => {
                 tracing::error!(error = %e, outbox_id = row.id, kind = %row.kind, attempts = row.attempts, "outbox row parked as failed");
                 store.outbox_fail(row.id, &e.to_string()).await
@@ -106,7 +114,13 @@ impl Dispatcher {
             Err(e) => {
                 let delay = self.retry_delay(row.attempts, &e);
                 tracing::info!(error = %e, outbox_id = row.id, retry_in = ?delay, "outbox delivery failed; will retry");
-                store.outbox_retry(row.id, ms(self.engine.now()) + delay.as_millis() as i64, &e.to_string()).await
+                store
+                    .outbox_retry(
+                        row.id,
+                        ms(self.engine.now()) + delay.as_millis() as i64,
+                        &e.to_string(),
+                    )
+                    .await
             }
         }
     }
@@ -117,36 +131,56 @@ impl Dispatcher {
                 return d;
             }
         }
-        let exp = self.settings.retry_min_delay.saturating_mul(1u32 << attempts.clamp(0, 20) as u32);
+        let exp = self
+            .settings
+            .retry_min_delay
+            .saturating_mul(1u32 << attempts.clamp(0, 20) as u32);
         let capped = exp.min(self.settings.retry_max_delay);
         // Full jitter between half and all of the delay, so replicas do not retry in step.
         capped.mul_f64(0.5 + rand::random::<f64>() * 0.5)
     }
 
     async fn deliver(&self, row: &OutboxRow) -> Result<Option<String>, DeliveryError> {
-        let payload: Value = serde_json::from_str(&row.payload).map_err(|e| DeliveryError::Malformed(e.to_string()))?;
+        let payload: Value = serde_json::from_str(&row.payload)
+            .map_err(|e| DeliveryError::Malformed(e.to_string()))?;
         match row.kind.as_str() {
             "fhir" => {
                 let resource = &payload["resource"];
-                let (Some(system), Some(value)) = (payload["identifier_system"].as_str(), payload["identifier_value"].as_str()) else {
-                    return Err(DeliveryError::Malformed("fhir row without identifier".into()));
+                let (Some(system), Some(value)) = (
+                    payload["identifier_system"].as_str(),
+                    payload["identifier_value"].as_str(),
+                ) else {
+                    return Err(DeliveryError::Malformed(
+                        "fhir row without identifier".into(),
+                    ));
                 };
-                let written = self.fhir.create_conditional(resource, system, value).await?;
-                let result = serde_json::to_string(&written).map_err(|e| DeliveryError::Malformed(e.to_string()))?;
+                let written = self
+                    .fhir
+                    .create_conditional(resource, system, value)
+                    .await?;
+                let result = serde_json::to_string(&written)
+                    .map_err(|e| DeliveryError::Malformed(e.to_string()))?;
                 Ok(Some(result))
             }
             "event" => {
-                let routing_key = payload["routing_key"].as_str().ok_or_else(|| DeliveryError::Malformed("event without routing_key".into()))?;
+                let routing_key = payload["routing_key"]
+                    .as_str()
+                    .ok_or_else(|| DeliveryError::Malformed("event without routing_key".into()))?;
                 let message_id = payload["message_id"].as_str().unwrap_or_default();
-                let body = serde_json::to_vec(&payload["body"]).map_err(|e| DeliveryError::Malformed(e.to_string()))?;
+                let body = serde_json::to_vec(&payload["body"])
+                    .map_err(|e| DeliveryError::Malformed(e.to_string()))?;
                 let props = BasicProperties::default()
                     .with_content_type("application/json".into())
                     .with_message_id(message_id.into())
                     .with_type(routing_key.into());
-                self.publisher.publish(&self.amqp.events_exchange, routing_key, &body, props).await?;
+                self.publisher
+                    .publish(&self.amqp.events_exchange, routing_key, &body, props)
+                    .await?;
                 Ok(None)
             }
-            other => Err(DeliveryError::Malformed(format!("unknown outbox kind {other:?}"))),
+            other => Err(DeliveryError::Malformed(format!(
+                "unknown outbox kind {other:?}"
+            ))),
         }
     }
 }

@@ -87,10 +87,15 @@ impl ClientCredentials {
             .await
             .map_err(|e| FhirError::Auth(format!("token endpoint unreachable: {e}")))?;
         if !resp.status().is_success() {
-            return Err(FhirError::Auth(format!("token endpoint answered {}", resp.status())));
+            return Err(FhirError::Auth(format!(
+                "token endpoint answered {}",
+                resp.status()
+            )));
         }
-        let t: TokenResponse =
-            resp.json().await.map_err(|e| FhirError::Auth(format!("token response is not a token: {e}")))?;
+        let t: TokenResponse = resp
+            .json()
+            .await
+            .map_err(|e| FhirError::Auth(format!("token response is not a token: {e}")))?;
         let lifetime = Duration::from_secs(t.expires_in.unwrap_or(300));
         let valid_until = Instant::now() + lifetime.saturating_sub(self.refresh_before);
         let header = format!("Bearer {}", t.access_token);
@@ -100,5 +105,7 @@ impl ClientCredentials {
 }
 
 fn serde_urlencode(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }

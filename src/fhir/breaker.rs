@@ -21,7 +21,11 @@ struct State {
 
 impl Breaker {
     pub fn new(threshold: u32, cooldown: Duration) -> Self {
-        Breaker { threshold: threshold.max(1), cooldown, state: Mutex::new(State::default()) }
+        Breaker {
+            threshold: threshold.max(1),
+            cooldown,
+            state: Mutex::new(State::default()),
+        }
     }
 
     /// `Err(remaining)` while open. After the cooldown one trial request is let through.
@@ -64,9 +68,15 @@ mod tests {
         assert!(b.check(t).is_ok());
         b.record(false, t);
         assert!(b.check(t + Duration::from_secs(1)).is_err());
-        assert!(b.check(t + Duration::from_secs(11)).is_ok(), "half-open trial");
+        assert!(
+            b.check(t + Duration::from_secs(11)).is_ok(),
+            "half-open trial"
+        );
         b.record(false, t + Duration::from_secs(11));
-        assert!(b.check(t + Duration::from_secs(12)).is_err(), "trial failure re-opens");
+        assert!(
+            b.check(t + Duration::from_secs(12)).is_err(),
+            "trial failure re-opens"
+        );
         b.record(true, t + Duration::from_secs(30));
         assert!(b.check(t + Duration::from_secs(30)).is_ok());
     }

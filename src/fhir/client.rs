@@ -85,8 +85,13 @@ impl FhirClient {
     pub async fn read(&self, reference: &str) -> Result<Option<Versioned>, FhirError> {
         let url = format!("{}/{}", self.base, reference);
         match self.retrying(Method::GET, &url, None, &[]).await {
-            Ok(r) => Ok(Some(Versioned { version: r.etag.or_else(|| meta_version(&r.body)), body: r.body })),
-            Err(FhirError::Status { status: 404 | 410, .. }) => Ok(None),
+            Ok(r) => Ok(Some(Versioned {
+                version: r.etag.or_else(|| meta_version(&r.body)),
+                body: r.body,
+            })),
+            Err(FhirError::Status {
+                status: 404 | 410, ..
+            }) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -97,7 +102,9 @@ impl FhirClient {
     pub async fn get(&self, url_or_path: &str) -> Result<Value, FhirError> {
         let url = if url_or_path.starts_with("http://") || url_or_path.starts_with("https://") {
             if !same_origin(url_or_path, &self.base) {
-                return Err(FhirError::InvalidResponse(format!("link {url_or_path} leaves the configured FHIR server")));
+                return Err(FhirError::InvalidResponse(format!(
+                    "link {url_or_path} leaves the configured FHIR server"
+                )));
             }
             url_or_path.to_owned()
         } else {
@@ -118,26 +125,42 @@ impl FhirClient {
             .await
             .map_err(|e| FhirError::Transport(e.without_url().to_string()))?;
         if resp.status().is_server_error() {
-            return Err(FhirError::Status { status: resp.status().as_u16(), retry_after: None, detail: "metadata".into() });
+            return Err(FhirError::Status {
+                status: resp.status().as_u16(),
+                retry_after: None,
+                detail: "metadata".into(),
+            });
         }
         Ok(())
     }
 
     /// Creates `resource` unless one with `identifier` (`system|value`) exists.
-    pub async fn create_conditional(&self, resource: &Value, system: &str, value: &str) -> Result<Written, FhirError> {
+    pub async fn create_conditional(
+        &self,
+        resource: &Value,
+        system: &str,
+        value: &str,
+    ) -> Result<Written, FhirError> {
         let rt = resource_type(resource)?;
         let url = format!("{}/{}", self.base, rt);
         let condition = format!(
             "identifier={}",
-            url::form_urlencoded::byte_serialize(format!("{system}|{value}").as_bytes()).collect::<String>()
+            url::form_urlencoded::byte_serialize(format!("{system}|{value}").as_bytes())
+                .collect::<String>()
         );
         let reply = self
-            .retrying(Method::POST, &url, Some(resource), &[("If-None-Exist", condition.as_str())])
+            .retrying(
+                Method::POST,
+                &url,
+                Some(resource),
+                &[("If-None-Exist", condition.as_str())],
+            )
             .await
             .map_err(|e| match e {
-                FhirError::Status { status: 412, .. } => {
-                    FhirError::MultipleMatches { resource_type: rt.to_owned(), identifier: format!("{system}|{value}") }
-                }
+                FhirError::Status { status: 412, .. } => FhirError::MultipleMatches {
+                    resource_type: rt.to_owned(),
+                    identifier: format!("{system}|{value}"),
+                },
                 other => other,
             })?;
         let created = reply.status == StatusCode::CREATED;
@@ -146,41 +169,76 @@ impl FhirClient {
             // A matched conditional create may answer 200 with no body and no
             // Location: find the existing resource by its identifier.
             None => {
-                let q = format!("{rt}?identifier={}", url::form_urlencoded::byte_serialize(format!("{system}|{value}").as_bytes()).collect::<String>());
+                let q = format!(
+                    "{rt}?identifier={}",
+                    url::form_urlencoded::byte_serialize(format!("{system}|{value}").as_bytes())
+                        .collect::<String>()
+                );
                 let bundle = self.get(&q).await?;
-                let found = bundle["entry"].get(0).map(|e| &e["resource"]).cloned().unwrap_or(Value::Null);
+                let found = bundle["entry"]
+                    .get(0)
+                    .map(|e| &e["resource"])
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 let id = found["id"].as_str().ok_or_else(|| {
-                    FhirError::InvalidResponse(format!("conditional create of {rt} returned no id and the search found none"))
+                    FhirError::InvalidResponse(format!(
+                        "conditional create of {rt} returned no id and the search found none"
+                    ))
                 })?;
-                Ok(Written { resource_type: rt.to_owned(), id: id.to_owned(), version: meta_version(&found), created })
+                Ok(Written {
+                    resource_type: rt.to_owned(),
+                    id: id.to_owned(),
+                    version: meta_version(&found),
+                    created,
+                })
             }
         }
     }
 
     /// Updates `Type/id` only if the server still holds `version`.
-    pub async fn update_if_match(&self, resource: &Value, version: &str) -> Result<Written, FhirError> {
+    pub async fn update_if_match(
+        &self,
+        resource: &Value,
+        version: &str,
+    ) -> Result<Written, FhirError> {
         let rt = resource_type(resource)?;
-        let id = resource["id"].as_str().ok_or_else(|| FhirError::InvalidResponse("update needs resource.id".into()))?;
+        let id = resource["id"]
+            .as_str()
+            .ok_or_else(|| FhirError::InvalidResponse("update needs resource.id".into()))?;
         let url = format!("{}/{}/{}", self.base, rt, id);
         let etag = format!("W/\"{version}\"");
         let reply = self
-            .retrying(Method::PUT, &url, Some(resource), &[("If-Match", etag.as_str())])
+            .retrying(
+                Method::PUT,
+                &url,
+                Some(resource),
+                &[("If-Match", etag.as_str())],
+            )
             .await
             .map_err(|e| match e {
-                FhirError::Status { status: 412, .. } => {
-                    FhirError::VersionConflict { resource: format!("{rt}/{id}"), expected: version.to_owned() }
-                }
+                FhirError::Status { status: 412, .. } => FhirError::VersionConflict {
+                    resource: format!("{rt}/{id}"),
+                    expected: version.to_owned(),
+                },
                 other => other,
             })?;
-        Ok(written_from(rt, &reply, reply.status == StatusCode::CREATED).unwrap_or(Written {
-            resource_type: rt.to_owned(),
-            id: id.to_owned(),
-            version: None,
-            created: false,
-        }))
+        Ok(
+            written_from(rt, &reply, reply.status == StatusCode::CREATED).unwrap_or(Written {
+                resource_type: rt.to_owned(),
+                id: id.to_owned(),
+                version: None,
+                created: false,
+            }),
+        )
     }
 
-    async fn retrying(&self, method: Method, url: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Result<Reply, FhirError> {
+    async fn retrying(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, FhirError> {
         let attempt = || async { self.once(method.clone(), url, body, headers).await };
         attempt
             .retry(self.backoff)
@@ -190,8 +248,16 @@ impl FhirClient {
             .await
     }
 
-    async fn once(&self, method: Method, url: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Result<Reply, FhirError> {
-        self.breaker.check(Instant::now()).map_err(FhirError::CircuitOpen)?;
+    async fn once(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, FhirError> {
+        self.breaker
+            .check(Instant::now())
+            .map_err(FhirError::CircuitOpen)?;
         let result = self.send(method.clone(), url, body, headers).await;
         let label = match &result {
             Ok(r) => status_class(r.status.as_u16()),
@@ -199,14 +265,29 @@ impl FhirClient {
             Err(_) => "error",
         };
         metrics::counter!("ips_fhir_requests_total", "method" => method.as_str().to_owned(), "status" => label).increment(1);
-        self.breaker.record(!result.as_ref().err().is_some_and(FhirError::counts_against_server), Instant::now());
+        self.breaker.record(
+            !result
+                .as_ref()
+                .err()
+                .is_some_and(FhirError::counts_against_server),
+            Instant::now(),
+        );
         result
     }
 
-    async fn send(&self, method: Method, url: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Result<Reply, FhirError> {
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, FhirError> {
         let mut retried_auth = false;
         loop {
-            let mut req = self.http.request(method.clone(), url).header(header::ACCEPT, FHIR_JSON);
+            let mut req = self
+                .http
+                .request(method.clone(), url)
+                .header(header::ACCEPT, FHIR_JSON);
             if let Some(auth) = self.auth.header(&self.http).await? {
                 req = req.header(header::AUTHORIZATION, auth);
             }
@@ -214,41 +295,83 @@ impl FhirClient {
                 req = req.header(*k, *v);
             }
             if let Some(b) = body {
-                let bytes = serde_json::to_vec(b).map_err(|e| FhirError::InvalidResponse(e.to_string()))?;
+                let bytes =
+                    serde_json::to_vec(b).map_err(|e| FhirError::InvalidResponse(e.to_string()))?;
                 req = req.header(header::CONTENT_TYPE, FHIR_JSON).body(bytes);
             }
-            let resp = req.send().await.map_err(|e| FhirError::Transport(e.without_url().to_string()))?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| FhirError::Transport(e.without_url().to_string()))?;
             let status = resp.status();
-            if status == StatusCode::UNAUTHORIZED && !retried_auth && !matches!(self.auth, Auth::None) {
+            if status == StatusCode::UNAUTHORIZED
+                && !retried_auth
+                && !matches!(self.auth, Auth::None)
+            {
                 // A cached token may have been revoked early: fetch a new one once.
                 self.auth.invalidate().await;
                 retried_auth = true;
                 continue;
             }
             let h = resp.headers();
-            let etag = h.get(header::ETAG).and_then(|v| v.to_str().ok()).map(strip_etag);
-            let location = h.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let retry_after = h.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-            let bytes = resp.bytes().await.map_err(|e| FhirError::Transport(e.without_url().to_string()))?;
-            let body: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+            let etag = h
+                .get(header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(strip_etag);
+            let location = h
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let retry_after = h
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| FhirError::Transport(e.without_url().to_string()))?;
+            let body: Value = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+            };
             if !status.is_success() {
-                return Err(FhirError::Status { status: status.as_u16(), retry_after, detail: outcome_summary(&body, status) });
+                return Err(FhirError::Status {
+                    status: status.as_u16(),
+                    retry_after,
+                    detail: outcome_summary(&body, status),
+                });
             }
-            return Ok(Reply { status, etag, location, retry_after, body });
+            return Ok(Reply {
+                status,
+                etag,
+                location,
+                retry_after,
+                body,
+            });
         }
     }
 }
 
 fn resource_type(resource: &Value) -> Result<&str, FhirError> {
-    resource["resourceType"].as_str().ok_or_else(|| FhirError::InvalidResponse("resource has no resourceType".into()))
+    resource["resourceType"]
+        .as_str()
+        .ok_or_else(|| FhirError::InvalidResponse("resource has no resourceType".into()))
 }
 
 fn written_from(rt: &str, reply: &Reply, created: bool) -> Option<Written> {
     let _ = reply.retry_after;
-    let from_body = reply.body["id"].as_str().map(|id| (id.to_owned(), meta_version(&reply.body)));
+    let from_body = reply.body["id"]
+        .as_str()
+        .map(|id| (id.to_owned(), meta_version(&reply.body)));
     let from_location = reply.location.as_deref().and_then(parse_location);
     let (id, version) = from_body.or(from_location)?;
-    Some(Written { resource_type: rt.to_owned(), id, version: version.or_else(|| reply.etag.clone()), created })
+    Some(Written {
+        resource_type: rt.to_owned(),
+        id,
+        version: version.or_else(|| reply.etag.clone()),
+        created,
+    })
 }
 
 fn meta_version(v: &Value) -> Option<String> {
@@ -267,7 +390,10 @@ fn parse_location(loc: &str) -> Option<(String, Option<String>)> {
 
 /// `W/"3"` → `3`.
 fn strip_etag(s: &str) -> String {
-    s.trim().trim_start_matches("W/").trim_matches('"').to_owned()
+    s.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .to_owned()
 }
 
 /// `Retry-After` in seconds (HTTP dates are turned into a short default).
@@ -299,7 +425,11 @@ fn outcome_summary(body: &Value, status: StatusCode) -> String {
     body["issue"]
         .as_array()
         .and_then(|issues| issues.first())
-        .and_then(|i| i["diagnostics"].as_str().or_else(|| i["details"]["text"].as_str()))
+        .and_then(|i| {
+            i["diagnostics"]
+                .as_str()
+                .or_else(|| i["details"]["text"].as_str())
+        })
         .map(|s| s.chars().take(300).collect())
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned())
 }
@@ -310,7 +440,10 @@ mod tests {
 
     #[test]
     fn parses_locations_with_and_without_history() {
-        assert_eq!(parse_location("https://s/fhir/Task/abc/_history/2"), Some(("abc".into(), Some("2".into()))));
+        assert_eq!(
+            parse_location("https://s/fhir/Task/abc/_history/2"),
+            Some(("abc".into(), Some("2".into())))
+        );
         assert_eq!(parse_location("Task/abc"), Some(("abc".into(), None)));
         assert_eq!(strip_etag("W/\"7\""), "7");
         assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
@@ -318,7 +451,13 @@ mod tests {
 
     #[test]
     fn only_follows_links_on_the_same_server() {
-        assert!(same_origin("http://127.0.0.1:1/fhir/X?a", "http://127.0.0.1:1/fhir"));
-        assert!(!same_origin("http://evil.example/fhir/X", "http://127.0.0.1:1/fhir"));
+        assert!(same_origin(
+            "http://127.0.0.1:1/fhir/X?a",
+            "http://127.0.0.1:1/fhir"
+        ));
+        assert!(!same_origin(
+            "http://evil.example/fhir/X",
+            "http://127.0.0.1:1/fhir"
+        ));
     }
 }

@@ -7,13 +7,24 @@ pub enum FhirError {
     #[error("FHIR server unreachable: {0}")]
     Transport(String),
     #[error("FHIR server answered {status}: {detail}")]
-    Status { status: u16, retry_after: Option<Duration>, detail: String },
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+        detail: String,
+    },
     /// `If-Match` did not match: someone else updated the resource first.
-    #[error("version conflict on {resource}: the resource changed since version {expected} was read")]
+    #[error(
+        "version conflict on {resource}: the resource changed since version {expected} was read"
+    )]
     VersionConflict { resource: String, expected: String },
     /// `If-None-Exist` matched more than one resource: the identifier is not unique on the server.
-    #[error("conditional create of {resource_type} matched several resources with identifier {identifier}")]
-    MultipleMatches { resource_type: String, identifier: String },
+    #[error(
+        "conditional create of {resource_type} matched several resources with identifier {identifier}"
+    )]
+    MultipleMatches {
+        resource_type: String,
+        identifier: String,
+    },
     #[error("circuit open for the FHIR server after repeated failures; retrying after {0:?}")]
     CircuitOpen(Duration),
     #[error("FHIR authentication failed: {0}")]

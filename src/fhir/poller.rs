@@ -55,7 +55,9 @@ impl Poller {
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
             match self.poll_once().await {
-                Ok(r) if r.new > 0 => tracing::info!(pages = r.pages, new = r.new, "polled ServiceRequests"),
+                Ok(r) if r.new > 0 => {
+                    tracing::info!(pages = r.pages, new = r.new, "polled ServiceRequests")
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "poll failed; will try again"),
             }
@@ -75,7 +77,10 @@ impl Poller {
             .and_then(|c| OffsetDateTime::parse(c, &Rfc3339).ok())
             .map(|t| t - self.overlap)
             .and_then(|t| t.format(&Rfc3339).ok());
-        let mut query = format!("ServiceRequest?_sort=_lastUpdated&_count={}", self.page_size);
+        let mut query = format!(
+            "ServiceRequest?_sort=_lastUpdated&_count={}",
+            self.page_size
+        );
         if let Some(s) = since {
             // `+` in an offset must be escaped or servers read it as a space.
             query.push_str(&format!("&_lastUpdated=ge{}", s.replace('+', "%2B")));
@@ -107,13 +112,23 @@ impl Poller {
                     source: SOURCE,
                     message_id: format!("ServiceRequest/{id}/_history/{version}"),
                     received_at: self.engine.now(),
-                    command: classify_polled_referral(sr.clone(), &resolver, &self.engine.ctx.rules),
+                    command: classify_polled_referral(
+                        sr.clone(),
+                        &resolver,
+                        &self.engine.ctx.rules,
+                    ),
                 });
             }
             report.pages += 1;
             report.resources += inbounds.len();
-            let results = self.engine.apply_batch(&inbounds, max_seen.as_deref().map(|c| (CURSOR_KEY, c))).await?;
-            report.new += results.iter().filter(|r| !matches!(r, crate::engine::Applied::Duplicate)).count();
+            let results = self
+                .engine
+                .apply_batch(&inbounds, max_seen.as_deref().map(|c| (CURSOR_KEY, c)))
+                .await?;
+            report.new += results
+                .iter()
+                .filter(|r| !matches!(r, crate::engine::Applied::Duplicate))
+                .count();
             for (m, r) in inbounds.iter().zip(&results) {
                 if let crate::engine::Applied::Rejected(rej) = r {
                     // Polled resources have no dead-letter queue: the reason is logged and counted.
@@ -133,7 +148,11 @@ impl Poller {
 
     /// Fetches the Patient and requester a ServiceRequest points at, so that
     /// polled referrals are as complete as those arriving in a BaRS bundle.
-    async fn fetch_related(&self, sr: &Value, cache: &mut HashMap<String, Option<Value>>) -> Result<Resolver, FhirError> {
+    async fn fetch_related(
+        &self,
+        sr: &Value,
+        cache: &mut HashMap<String, Option<Value>>,
+    ) -> Result<Resolver, FhirError> {
         let mut resolver = Resolver::default();
         let mut wanted: Vec<String> = ["subject", "requester"]
             .iter()
@@ -148,7 +167,10 @@ impl Poller {
             }
             if let Some(Some(res)) = cache.get(&reference) {
                 if str_at(res, "resourceType") == Some("PractitionerRole") {
-                    if let Some(org) = res["organization"]["reference"].as_str().and_then(relative_reference) {
+                    if let Some(org) = res["organization"]["reference"]
+                        .as_str()
+                        .and_then(relative_reference)
+                    {
                         wanted.push(org);
                     }
                 }

@@ -8,7 +8,8 @@ use crate::domain::nhs_number::NHS_NUMBER_SYSTEM;
 use crate::ingest::fhir_view::ODS_SYSTEM;
 use serde_json::{Value, json};
 
-pub const DECISION_CODE_SYSTEM: &str = "https://ips-bridge.nhs.example/CodeSystem/referral-decision";
+pub const DECISION_CODE_SYSTEM: &str =
+    "https://ips-bridge.nhs.example/CodeSystem/referral-decision";
 pub const DECLINE_REASON_SYSTEM: &str = "https://ips-bridge.nhs.example/CodeSystem/decline-reason";
 
 /// What the referrer is told about a decision.
@@ -38,7 +39,10 @@ impl DecisionTask<'_> {
             focus.insert("reference".into(), json!(r));
         }
         if let Some((system, value)) = self.service_request_identifier {
-            focus.insert("identifier".into(), json!({"system": system, "value": value}));
+            focus.insert(
+                "identifier".into(),
+                json!({"system": system, "value": value}),
+            );
         }
         focus.insert("type".into(), json!("ServiceRequest"));
         let mut task = json!({
@@ -57,13 +61,16 @@ impl DecisionTask<'_> {
             "requester": {"identifier": {"system": ODS_SYSTEM, "value": self.service_ods}}
         });
         if let Some(n) = self.nhs_number {
-            task["for"] = json!({"type": "Patient", "identifier": {"system": NHS_NUMBER_SYSTEM, "value": n}});
+            task["for"] =
+                json!({"type": "Patient", "identifier": {"system": NHS_NUMBER_SYSTEM, "value": n}});
         }
         if let Some(o) = self.referrer_ods {
-            task["owner"] = json!({"type": "Organization", "identifier": {"system": ODS_SYSTEM, "value": o}});
+            task["owner"] =
+                json!({"type": "Organization", "identifier": {"system": ODS_SYSTEM, "value": o}});
         }
         if let Some(r) = self.decline_reason {
-            task["statusReason"] = json!({"coding": [{"system": DECLINE_REASON_SYSTEM, "code": r}], "text": r});
+            task["statusReason"] =
+                json!({"coding": [{"system": DECLINE_REASON_SYSTEM, "code": r}], "text": r});
         }
         task
     }

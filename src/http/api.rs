@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 
 fn authorise(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if !s.api_token.is_set() {
-        return Err(ApiError::unauthorized("API disabled: set http.api_token (or http.api_token_file)"));
+        return Err(ApiError::unauthorized(
+            "API disabled: set http.api_token (or http.api_token_file)",
+        ));
     }
     if !secret_matches(&s.api_token, bearer(headers)) {
         return Err(ApiError::unauthorized("missing or wrong bearer token"));
@@ -27,7 +29,8 @@ fn authorise(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 fn time(ms: Option<i64>) -> Value {
-    ms.map(|m| json!(rfc3339(from_ms(m)))).unwrap_or(Value::Null)
+    ms.map(|m| json!(rfc3339(from_ms(m))))
+        .unwrap_or(Value::Null)
 }
 
 pub fn referral_view(r: &ReferralRow, now: time::OffsetDateTime) -> Value {
@@ -82,28 +85,51 @@ fn default_limit() -> i64 {
     100
 }
 
-pub async fn list_cases(State(s): State<AppState>, headers: HeaderMap, Query(p): Query<Page>) -> Result<Json<Value>, ApiError> {
+pub async fn list_cases(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
     authorise(&s, &headers)?;
     let store = &s.engine.store;
     let now = s.engine.now();
-    let cases = store.cases_list(p.limit.clamp(1, 1000), p.offset.max(0)).await.map_err(ApiError::internal)?;
+    let cases = store
+        .cases_list(p.limit.clamp(1, 1000), p.offset.max(0))
+        .await
+        .map_err(ApiError::internal)?;
     let mut out = Vec::with_capacity(cases.len());
     for c in &cases {
-        let refs = store.referrals_for_case(&c.id).await.map_err(ApiError::internal)?;
+        let refs = store
+            .referrals_for_case(&c.id)
+            .await
+            .map_err(ApiError::internal)?;
         out.push(case_view(c, &refs, now));
     }
     Ok(Json(json!({"cases": out})))
 }
 
-pub async fn get_case(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_case(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     authorise(&s, &headers)?;
     let store = &s.engine.store;
     let c = store
         .case_get(&id)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no case with id {id:?}")))?;
-    let refs = store.referrals_for_case(&c.id).await.map_err(ApiError::internal)?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("no case with id {id:?}"),
+            )
+        })?;
+    let refs = store
+        .referrals_for_case(&c.id)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(case_view(&c, &refs, s.engine.now())))
 }
 
@@ -116,23 +142,44 @@ pub struct ReferralQuery {
 
 /// `?status=waiting` lists accepted referrals not yet started (the waiting
 /// list); any referral state name (`incomplete`, `awaiting-decision`, ...) filters by it.
-pub async fn list_referrals(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<ReferralQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn list_referrals(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReferralQuery>,
+) -> Result<Json<Value>, ApiError> {
     authorise(&s, &headers)?;
     let status = q.status.as_deref().unwrap_or("waiting");
-    let state = if status == "waiting" { "accepted" } else { status };
+    let state = if status == "waiting" {
+        "accepted"
+    } else {
+        status
+    };
     if referral::ReferralState::parse(state).is_none() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid-status",
-            format!("status {status:?} is not one of: waiting, incomplete, awaiting-decision, accepted, started, declined, withdrawn, closed-by-referrer-after-dna"),
+            format!(
+                "status {status:?} is not one of: waiting, incomplete, awaiting-decision, accepted, started, declined, withdrawn, closed-by-referrer-after-dna"
+            ),
         ));
     }
     let now = s.engine.now();
-    let rows = s.engine.store.referrals_in_state(state, q.limit.clamp(1, 5000)).await.map_err(ApiError::internal)?;
-    Ok(Json(json!({"status": status, "count": rows.len(), "referrals": rows.iter().map(|r| referral_view(r, now)).collect::<Vec<_>>()})))
+    let rows = s
+        .engine
+        .store
+        .referrals_in_state(state, q.limit.clamp(1, 5000))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        json!({"status": status, "count": rows.len(), "referrals": rows.iter().map(|r| referral_view(r, now)).collect::<Vec<_>>()}),
+    ))
 }
 
-pub async fn get_referral(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_referral(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     authorise(&s, &headers)?;
     let r = s
         .engine
@@ -140,7 +187,13 @@ pub async fn get_referral(State(s): State<AppState>, headers: HeaderMap, Path(id
         .referral_get(&id)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no referral with id {id:?}")))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("no referral with id {id:?}"),
+            )
+        })?;
     Ok(Json(referral_view(&r, s.engine.now())))
 }
 
@@ -163,18 +216,45 @@ pub async fn decide(
     body: Result<Json<DecisionRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     authorise(&s, &headers)?;
-    let Json(req) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-body", e.body_text()))?;
+    let Json(req) =
+        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-body", e.body_text()))?;
     let decision = match (req.outcome.as_str(), req.decline_reason) {
         ("accepted", None) => Decision::Accept,
-        ("accepted", Some(_)) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-decision", "decline_reason only goes with outcome \"declined\"")),
+        ("accepted", Some(_)) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-decision",
+                "decline_reason only goes with outcome \"declined\"",
+            ));
+        }
         ("declined", Some(reason)) => Decision::Decline { reason },
-        ("declined", None) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-decision", "outcome \"declined\" needs a decline_reason")),
-        (other, _) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-decision", format!("outcome must be \"accepted\" or \"declined\", got {other:?}"))),
+        ("declined", None) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-decision",
+                "outcome \"declined\" needs a decline_reason",
+            ));
+        }
+        (other, _) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-decision",
+                format!("outcome must be \"accepted\" or \"declined\", got {other:?}"),
+            ));
+        }
     };
     let engine = &s.engine;
     let now = engine.now();
     let mut tx = engine.store.begin().await.map_err(ApiError::internal)?;
-    let applied = handlers::decide(tx.as_mut(), &engine.ctx, &id, &decision, req.decided_by.as_deref(), now).await;
+    let applied = handlers::decide(
+        tx.as_mut(),
+        &engine.ctx,
+        &id,
+        &decision,
+        req.decided_by.as_deref(),
+        now,
+    )
+    .await;
     let changed = match applied {
         Ok(a) => {
             tx.commit().await.map_err(ApiError::internal)?;
@@ -194,6 +274,13 @@ pub async fn decide(
     if changed {
         engine.outbox_wake.notify_one();
     }
-    let r = engine.store.referral_get(&id).await.map_err(ApiError::internal)?.ok_or_else(|| ApiError::internal("referral vanished"))?;
-    Ok(Json(json!({"changed": changed, "referral": referral_view(&r, now)})))
+    let r = engine
+        .store
+        .referral_get(&id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal("referral vanished"))?;
+    Ok(Json(
+        json!({"changed": changed, "referral": referral_view(&r, now)}),
+    ))
 }

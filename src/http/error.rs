@@ -15,20 +15,32 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     pub fn unauthorized(message: &str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "API request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the service log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the service log",
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": {"code": self.code, "message": self.message}}))).into_response()
+        (
+            self.status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
     }
 }
 
@@ -38,5 +50,10 @@ pub fn operation_outcome(status: StatusCode, code: &str, diagnostics: &str) -> R
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics}]
     });
-    (status, [(axum::http::header::CONTENT_TYPE, "application/fhir+json")], body.to_string()).into_response()
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/fhir+json")],
+        body.to_string(),
+    )
+        .into_response()
 }

@@ -44,10 +44,16 @@ pub fn router(state: AppState) -> Router {
 pub fn secret_matches(expected: &Secret, presented: Option<&str>) -> bool {
     let Some(p) = presented else { return false };
     let (a, b) = (expected.expose().as_bytes(), p.as_bytes());
-    expected.is_set() && a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    expected.is_set()
+        && a.len() == b.len()
+        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
 }

@@ -29,14 +29,29 @@ pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
         Err(e) => json!({"status": "down", "error": e.to_string()}),
     };
     let ready = [&store, &broker, &fhir].iter().all(|c| c["status"] == "up");
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(json!({"status": if ready { "ready" } else { "not-ready" }, "checks": {"store": store, "broker": broker, "fhir": fhir}})))
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(
+            json!({"status": if ready { "ready" } else { "not-ready" }, "checks": {"store": store, "broker": broker, "fhir": fhir}}),
+        ),
+    )
 }
 
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     // Gauges that describe stored state are refreshed when scraped.
     if let Ok(counts) = s.engine.store.referral_state_counts().await {
-        let get = |state: &str| counts.iter().find(|(k, _)| k == state).map(|(_, n)| *n).unwrap_or(0);
+        let get = |state: &str| {
+            counts
+                .iter()
+                .find(|(k, _)| k == state)
+                .map(|(_, n)| *n)
+                .unwrap_or(0)
+        };
         metrics::gauge!("ips_waiting_list_size").set(get("accepted") as f64);
         metrics::gauge!("ips_referrals_incomplete").set(get("incomplete") as f64);
     }
@@ -44,5 +59,11 @@ pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         metrics::gauge!("ips_outbox_pending").set(pending as f64);
         metrics::gauge!("ips_outbox_failed").set(failed as f64);
     }
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.prometheus.render())
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        s.prometheus.render(),
+    )
 }

@@ -129,12 +129,20 @@ const STU3_ONLY: &[&str] = &[
 ];
 
 /// Parses and classifies one message body.
-pub fn classify(body: &[u8], env: &Envelope<'_>, limits: &Limits, rules: &IntakeRules) -> Result<Command, Rejection> {
+pub fn classify(
+    body: &[u8],
+    env: &Envelope<'_>,
+    limits: &Limits,
+    rules: &IntakeRules,
+) -> Result<Command, Rejection> {
     let value = guard::parse(body, limits)?;
     let es_type = env
         .message_type
         .filter(|t| t.starts_with("ips."))
-        .or_else(|| str_at(&value, "type").filter(|t| t.starts_with("ips.") && value.get("resourceType").is_none()));
+        .or_else(|| {
+            str_at(&value, "type")
+                .filter(|t| t.starts_with("ips.") && value.get("resourceType").is_none())
+        });
     if let Some(t) = es_type.map(str::to_owned) {
         return classify_es_event(&t, value);
     }
@@ -147,7 +155,10 @@ fn classify_es_event(event_type: &str, value: Value) -> Result<Command, Rejectio
             let d: DecisionInput = serde_json::from_value(value)
                 .map_err(|e| Rejection::new("invalid-event", format!("{DECISION_EVENT}: {e}")))?;
             if d.outcome == DecisionOutcome::Declined && d.decline_reason.is_none() {
-                return Err(Rejection::new("invalid-event", format!("{DECISION_EVENT}: a declined decision needs decline_reason")));
+                return Err(Rejection::new(
+                    "invalid-event",
+                    format!("{DECISION_EVENT}: a declined decision needs decline_reason"),
+                ));
             }
             Ok(Command::Decision(d))
         }
@@ -159,21 +170,35 @@ fn classify_es_event(event_type: &str, value: Value) -> Result<Command, Rejectio
 }
 
 /// Classifies a FHIR resource that is already parsed (the poller's path).
-pub fn classify_fhir(value: Value, limits: &Limits, rules: &IntakeRules) -> Result<Command, Rejection> {
+pub fn classify_fhir(
+    value: Value,
+    limits: &Limits,
+    rules: &IntakeRules,
+) -> Result<Command, Rejection> {
     let rt = check_resource_type(&value)?;
     match rt.as_str() {
         "Bundle" => classify_bundle(value, limits, rules),
-        "ServiceRequest" => referral(value, &Resolver::default(), None, None, rules).map(wrap_referral),
-        "Appointment" => appointment(value, &Resolver::default()).map(|a| Command::Appointment(Box::new(a))),
+        "ServiceRequest" => {
+            referral(value, &Resolver::default(), None, None, rules).map(wrap_referral)
+        }
+        "Appointment" => {
+            appointment(value, &Resolver::default()).map(|a| Command::Appointment(Box::new(a)))
+        }
         other => Err(Rejection::new(
             "unsupported-resource-type",
-            format!("resourceType {other} is not consumed; send a ServiceRequest, an Appointment or a BaRS message Bundle"),
+            format!(
+                "resourceType {other} is not consumed; send a ServiceRequest, an Appointment or a BaRS message Bundle"
+            ),
         )),
     }
 }
 
 /// Classifies a polled ServiceRequest with the resources the poller fetched for it.
-pub fn classify_polled_referral(sr: Value, fetched: &Resolver, rules: &IntakeRules) -> Result<Command, Rejection> {
+pub fn classify_polled_referral(
+    sr: Value,
+    fetched: &Resolver,
+    rules: &IntakeRules,
+) -> Result<Command, Rejection> {
     check_resource_type(&sr)?;
     referral(sr, fetched, None, None, rules).map(wrap_referral)
 }
@@ -181,105 +206,188 @@ pub fn classify_polled_referral(sr: Value, fetched: &Resolver, rules: &IntakeRul
 fn wrap_referral(r: Option<ReferralInput>) -> Command {
     match r {
         Some(r) => Command::Referral(Box::new(r)),
-        None => Command::Ignore("not an IPS referral (no configured code, performer or service id)".into()),
+        None => Command::Ignore(
+            "not an IPS referral (no configured code, performer or service id)".into(),
+        ),
     }
 }
 
 fn check_resource_type(value: &Value) -> Result<String, Rejection> {
     let Some(rt) = value.as_object().map(|_| str_at(value, "resourceType")) else {
-        return Err(Rejection::new("not-a-resource", "message body is JSON but not an object"));
+        return Err(Rejection::new(
+            "not-a-resource",
+            "message body is JSON but not an object",
+        ));
     };
     let Some(rt) = rt else {
-        return Err(Rejection::new("not-a-resource", "message has no resourceType and no ES event type"));
+        return Err(Rejection::new(
+            "not-a-resource",
+            "message has no resourceType and no ES event type",
+        ));
     };
     if STU3_ONLY.contains(&rt) {
         return Err(Rejection::new(
             "stu3-resource",
-            format!("resourceType {rt} is FHIR STU3; this service accepts FHIR R4 (send a ServiceRequest)"),
+            format!(
+                "resourceType {rt} is FHIR STU3; this service accepts FHIR R4 (send a ServiceRequest)"
+            ),
         ));
     }
     if fhir_sdk::r4b::resources::ResourceType::from_str(rt).is_err() {
-        return Err(Rejection::new("unknown-resource-type", format!("resourceType {rt:?} is not a FHIR R4 resource type")));
+        return Err(Rejection::new(
+            "unknown-resource-type",
+            format!("resourceType {rt:?} is not a FHIR R4 resource type"),
+        ));
     }
     Ok(rt.to_owned())
 }
 
-fn classify_bundle(bundle: Value, limits: &Limits, rules: &IntakeRules) -> Result<Command, Rejection> {
+fn classify_bundle(
+    bundle: Value,
+    limits: &Limits,
+    rules: &IntakeRules,
+) -> Result<Command, Rejection> {
     let btype = str_at(&bundle, "type").unwrap_or("");
     if codes::BundleType::from_str(btype).is_err() {
-        return Err(Rejection::new("invalid-bundle", format!("Bundle.type {btype:?} is not a FHIR bundle type")));
+        return Err(Rejection::new(
+            "invalid-bundle",
+            format!("Bundle.type {btype:?} is not a FHIR bundle type"),
+        ));
     }
     if btype != "message" {
         return Err(Rejection::new(
             "unsupported-bundle-type",
-            format!("Bundle.type {btype} is not consumed; send a BaRS message Bundle (type message)"),
+            format!(
+                "Bundle.type {btype} is not consumed; send a BaRS message Bundle (type message)"
+            ),
         ));
     }
     let entries = array_at(&bundle, "entry");
     if entries.len() > limits.max_bundle_entries {
         return Err(Rejection::new(
             "too-many-entries",
-            format!("Bundle has {} entries; the limit is {} (limits.max_bundle_entries)", entries.len(), limits.max_bundle_entries),
+            format!(
+                "Bundle has {} entries; the limit is {} (limits.max_bundle_entries)",
+                entries.len(),
+                limits.max_bundle_entries
+            ),
         ));
     }
     let header = entries
         .first()
         .and_then(|e| e.get("resource"))
         .filter(|r| str_at(r, "resourceType") == Some("MessageHeader"))
-        .ok_or_else(|| Rejection::new("missing-message-header", "a message Bundle must start with a MessageHeader entry"))?;
+        .ok_or_else(|| {
+            Rejection::new(
+                "missing-message-header",
+                "a message Bundle must start with a MessageHeader entry",
+            )
+        })?;
     let mut resolver = Resolver::default();
     for (i, e) in entries.iter().enumerate() {
         let Some(res) = e.get("resource") else {
-            return Err(Rejection::new("invalid-bundle", format!("Bundle.entry[{i}] has no resource")));
+            return Err(Rejection::new(
+                "invalid-bundle",
+                format!("Bundle.entry[{i}] has no resource"),
+            ));
         };
-        check_resource_type(res).map_err(|r| Rejection::new(r.code, format!("Bundle.entry[{i}]: {}", r.reason)))?;
+        check_resource_type(res)
+            .map_err(|r| Rejection::new(r.code, format!("Bundle.entry[{i}]: {}", r.reason)))?;
         resolver.add(str_at(e, "fullUrl"), res.clone());
     }
-    let event = codings(header.get("eventCoding").map(|c| serde_json::json!({"coding":[c]})).as_ref().unwrap_or(&Value::Null));
+    let event = codings(
+        header
+            .get("eventCoding")
+            .map(|c| serde_json::json!({"coding":[c]}))
+            .as_ref()
+            .unwrap_or(&Value::Null),
+    );
     let Some((_, event_code)) = event.first() else {
-        return Err(Rejection::new("invalid-message-header", "MessageHeader.eventCoding has no code"));
+        return Err(Rejection::new(
+            "invalid-message-header",
+            "MessageHeader.eventCoding has no code",
+        ));
     };
-    let focus: Vec<&Value> = array_at(header, "focus").iter().filter_map(|f| resolver.resolve(header, f)).collect();
+    let focus: Vec<&Value> = array_at(header, "focus")
+        .iter()
+        .filter_map(|f| resolver.resolve(header, f))
+        .collect();
     let of_type = |t: &str| -> Option<Value> {
         focus
             .iter()
             .find(|r| str_at(r, "resourceType") == Some(t))
             .copied()
-            .or_else(|| entries.iter().filter_map(|e| e.get("resource")).find(|r| str_at(r, "resourceType") == Some(t)))
+            .or_else(|| {
+                entries
+                    .iter()
+                    .filter_map(|e| e.get("resource"))
+                    .find(|r| str_at(r, "resourceType") == Some(t))
+            })
             .cloned()
     };
     match event_code.as_str() {
         "servicerequest-request" | "servicerequest-response" => {
-            let sr = of_type("ServiceRequest")
-                .ok_or_else(|| Rejection::new("missing-focus", format!("{event_code} message has no ServiceRequest")))?;
+            let sr = of_type("ServiceRequest").ok_or_else(|| {
+                Rejection::new(
+                    "missing-focus",
+                    format!("{event_code} message has no ServiceRequest"),
+                )
+            })?;
             // DNA feedback: the referrer closed the referral because of a no-show.
             let dna = event_code == "servicerequest-response"
                 && of_type("Appointment").is_some_and(|a| str_at(&a, "status") == Some("noshow"));
-            referral(sr, &resolver, Some(header), dna.then_some(ClosureCause::DidNotAttend), rules).map(wrap_referral)
+            referral(
+                sr,
+                &resolver,
+                Some(header),
+                dna.then_some(ClosureCause::DidNotAttend),
+                rules,
+            )
+            .map(wrap_referral)
         }
         code if code.starts_with("booking-") => {
-            let appt = of_type("Appointment")
-                .ok_or_else(|| Rejection::new("missing-focus", format!("{code} message has no Appointment")))?;
+            let appt = of_type("Appointment").ok_or_else(|| {
+                Rejection::new(
+                    "missing-focus",
+                    format!("{code} message has no Appointment"),
+                )
+            })?;
             appointment(appt, &resolver).map(|a| Command::Appointment(Box::new(a)))
         }
-        other => Ok(Command::Ignore(format!("BaRS event {other} is not acted on"))),
+        other => Ok(Command::Ignore(format!(
+            "BaRS event {other} is not acted on"
+        ))),
     }
 }
 
 fn require<'a>(v: &'a Value, key: &str, rt: &str, note: &str) -> Result<&'a Value, Rejection> {
     v.get(key).filter(|x| !x.is_null()).ok_or_else(|| {
-        Rejection::new("missing-required-element", format!("{rt}.{key} is required{note}"))
+        Rejection::new(
+            "missing-required-element",
+            format!("{rt}.{key} is required{note}"),
+        )
     })
 }
 
 fn parse_code<T: FromStr>(v: &Value, key: &str, rt: &str) -> Result<T, Rejection> {
     let raw = require(v, key, rt, "")?;
-    let s = raw.as_str().ok_or_else(|| Rejection::new("invalid-element", format!("{rt}.{key} must be a string code")))?;
-    T::from_str(s).map_err(|_| Rejection::new("invalid-code", format!("{rt}.{key} {s:?} is not a valid FHIR R4 code")))
+    let s = raw.as_str().ok_or_else(|| {
+        Rejection::new(
+            "invalid-element",
+            format!("{rt}.{key} must be a string code"),
+        )
+    })?;
+    T::from_str(s).map_err(|_| {
+        Rejection::new(
+            "invalid-code",
+            format!("{rt}.{key} {s:?} is not a valid FHIR R4 code"),
+        )
+    })
 }
 
 fn parse_instant(v: Option<&str>) -> Option<OffsetDateTime> {
-    v.and_then(|s| fhir_sdk::Instant::from_str(s).ok()).map(|i| i.0)
+    v.and_then(|s| fhir_sdk::Instant::from_str(s).ok())
+        .map(|i| i.0)
 }
 
 fn parse_datetime(v: Option<&str>) -> Option<OffsetDateTime> {
@@ -325,7 +433,9 @@ fn referral(
     if !is_ips_referral(&sr, header, rules) {
         return Ok(None);
     }
-    let patient = resolver.resolve(&sr, subject).filter(|p| str_at(p, "resourceType") == Some("Patient"));
+    let patient = resolver
+        .resolve(&sr, subject)
+        .filter(|p| str_at(p, "resourceType") == Some("Patient"));
     let nhs = nhs_field(patient, Some(subject));
     let (requester_kind, ods, org_types) = requester(&sr, resolver, header);
     let src = source::classify(requester_kind, ods.as_deref(), &org_types, &rules.sources);
@@ -334,7 +444,12 @@ fn referral(
         .next()
         .map(|(s, v)| format!("{s}|{v}"))
         .or_else(|| str_at(&sr, "id").map(|id| format!("ServiceRequest/{id}")))
-        .ok_or_else(|| Rejection::new("missing-required-element", "ServiceRequest has neither identifier nor id"))?;
+        .ok_or_else(|| {
+            Rejection::new(
+                "missing-required-element",
+                "ServiceRequest has neither identifier nor id",
+            )
+        })?;
     let version = ReferralVersion {
         status: match status {
             codes::RequestStatus::Draft => RequestStatus::Draft,
@@ -348,8 +463,11 @@ fn referral(
         source_updated_at: parse_instant(sr.get("meta").and_then(|m| str_at(m, "lastUpdated"))),
         nhs,
         patient_included: patient.is_some(),
-        has_contact_route: patient.is_some_and(|p| has_content(p, "telecom") || has_content(p, "address")),
-        has_reason: has_content(&sr, "reasonCode") || has_content(&sr, "reasonReference") || has_content(&sr, "note"),
+        has_contact_route: patient
+            .is_some_and(|p| has_content(p, "telecom") || has_content(p, "address")),
+        has_reason: has_content(&sr, "reasonCode")
+            || has_content(&sr, "reasonReference")
+            || has_content(&sr, "note"),
         source: src,
         content_hash: content_hash(&[&sr, patient.unwrap_or(&Value::Null)]),
         closure,
@@ -372,25 +490,45 @@ fn is_ips_referral(sr: &Value, header: Option<&Value>, rules: &IntakeRules) -> b
         .any(|(s, c)| s == SNOMED_SYSTEM && rules.snomed_codes.contains(c));
     let performer_match = array_at(sr, "performer").iter().any(|p| {
         let by_ref = str_at(p, "reference").and_then(relative_reference);
-        let by_id = p.get("identifier").and_then(|i| Some(format!("{}|{}", normalise_system(str_at(i, "system")?), str_at(i, "value")?)));
-        rules.performer_references.iter().any(|r| Some(r) == by_ref.as_ref() || Some(r) == by_id.as_ref())
+        let by_id = p.get("identifier").and_then(|i| {
+            Some(format!(
+                "{}|{}",
+                normalise_system(str_at(i, "system")?),
+                str_at(i, "value")?
+            ))
+        });
+        rules
+            .performer_references
+            .iter()
+            .any(|r| Some(r) == by_ref.as_ref() || Some(r) == by_id.as_ref())
     });
     let service_match = header.is_some_and(|h| {
-        array_at(h, "destination").iter().filter_map(|d| str_at(d, "endpoint")).any(|ep| {
-            let id = match ep.split_once('|') {
-                Some((sys, id)) if normalise_system(sys) == DOS_SERVICE_ID_SYSTEM => id,
-                _ => return false,
-            };
-            rules.bars_service_ids.iter().any(|s| s == id.trim())
-        })
+        array_at(h, "destination")
+            .iter()
+            .filter_map(|d| str_at(d, "endpoint"))
+            .any(|ep| {
+                let id = match ep.split_once('|') {
+                    Some((sys, id)) if normalise_system(sys) == DOS_SERVICE_ID_SYSTEM => id,
+                    _ => return false,
+                };
+                rules.bars_service_ids.iter().any(|s| s == id.trim())
+            })
     });
     code_match || performer_match || service_match
 }
 
 /// Who referred: the kind of requester, its ODS code and its organisation type codes.
-fn requester(sr: &Value, resolver: &Resolver, header: Option<&Value>) -> (RequesterKind, Option<String>, Vec<String>) {
+fn requester(
+    sr: &Value,
+    resolver: &Resolver,
+    header: Option<&Value>,
+) -> (RequesterKind, Option<String>, Vec<String>) {
     let Some(req) = sr.get("requester") else {
-        return (RequesterKind::Unknown, header_sender_ods(header, resolver), vec![]);
+        return (
+            RequesterKind::Unknown,
+            header_sender_ods(header, resolver),
+            vec![],
+        );
     };
     let resolved = resolver.resolve(sr, req);
     let kind = resolved
@@ -401,12 +539,17 @@ fn requester(sr: &Value, resolver: &Resolver, header: Option<&Value>) -> (Reques
         .unwrap_or(RequesterKind::Unknown);
     let org = match (kind, resolved) {
         (RequesterKind::Organization, Some(o)) => Some(o),
-        (RequesterKind::PractitionerRole, Some(role)) => role.get("organization").and_then(|o| resolver.resolve(role, o)),
+        (RequesterKind::PractitionerRole, Some(role)) => role
+            .get("organization")
+            .and_then(|o| resolver.resolve(role, o)),
         _ => None,
     };
     let ods = org
         .and_then(|o| identifier_value(o, ODS_SYSTEM))
-        .or_else(|| req.get("identifier").and_then(|i| identifier_value(&serde_json::json!({"identifier": i}), ODS_SYSTEM)))
+        .or_else(|| {
+            req.get("identifier")
+                .and_then(|i| identifier_value(&serde_json::json!({"identifier": i}), ODS_SYSTEM))
+        })
         .or_else(|| {
             resolved
                 .and_then(|r| r.get("organization"))
@@ -414,7 +557,13 @@ fn requester(sr: &Value, resolver: &Resolver, header: Option<&Value>) -> (Reques
                 .and_then(|i| identifier_value(&serde_json::json!({"identifier": i}), ODS_SYSTEM))
         })
         .or_else(|| header_sender_ods(header, resolver));
-    let types = org.and_then(|o| o.get("type")).map(codings).unwrap_or_default().into_iter().map(|(_, c)| c).collect();
+    let types = org
+        .and_then(|o| o.get("type"))
+        .map(codings)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
     (kind, ods, types)
 }
 
@@ -423,7 +572,12 @@ fn header_sender_ods(header: Option<&Value>, resolver: &Resolver) -> Option<Stri
     resolver
         .resolve(header?, sender)
         .and_then(|o| identifier_value(o, ODS_SYSTEM))
-        .or_else(|| identifier_value(&serde_json::json!({"identifier": sender.get("identifier")?}), ODS_SYSTEM))
+        .or_else(|| {
+            identifier_value(
+                &serde_json::json!({"identifier": sender.get("identifier")?}),
+                ODS_SYSTEM,
+            )
+        })
 }
 
 fn appointment(appt: Value, resolver: &Resolver) -> Result<AppointmentInput, Rejection> {
@@ -438,7 +592,10 @@ fn appointment(appt: Value, resolver: &Resolver) -> Result<AppointmentInput, Rej
         .find(|a| {
             str_at(a, "type") == Some("Patient")
                 || str_at(a, "reference").and_then(reference_type) == Some("Patient")
-                || resolver.resolve(&appt, a).and_then(|r| str_at(r, "resourceType")) == Some("Patient")
+                || resolver
+                    .resolve(&appt, a)
+                    .and_then(|r| str_at(r, "resourceType"))
+                    == Some("Patient")
         });
     let patient = patient_ref.and_then(|r| resolver.resolve(&appt, r));
     let key = identifiers(&appt)
@@ -446,7 +603,12 @@ fn appointment(appt: Value, resolver: &Resolver) -> Result<AppointmentInput, Rej
         .next()
         .map(|(s, v)| format!("{s}|{v}"))
         .or_else(|| str_at(&appt, "id").map(|id| format!("Appointment/{id}")))
-        .ok_or_else(|| Rejection::new("missing-required-element", "Appointment has neither identifier nor id"))?;
+        .ok_or_else(|| {
+            Rejection::new(
+                "missing-required-element",
+                "Appointment has neither identifier nor id",
+            )
+        })?;
     Ok(AppointmentInput {
         key,
         status: status.as_ref().to_owned(),
@@ -473,7 +635,12 @@ mod tests {
     }
 
     fn go(v: Value) -> Result<Command, Rejection> {
-        classify(&serde_json::to_vec(&v).unwrap(), &Envelope::default(), &Limits::default(), &rules())
+        classify(
+            &serde_json::to_vec(&v).unwrap(),
+            &Envelope::default(),
+            &Limits::default(),
+            &rules(),
+        )
     }
 
     fn sr() -> Value {
@@ -508,12 +675,17 @@ mod tests {
 
     #[test]
     fn bars_referral_resolves_by_full_url_and_normalises_systems() {
-        let Command::Referral(r) = go(bars("servicerequest-request", sr(), vec![])).unwrap() else { panic!() };
+        let Command::Referral(r) = go(bars("servicerequest-request", sr(), vec![])).unwrap() else {
+            panic!()
+        };
         assert_eq!(r.key, "https://trust.example/referrals|R-1");
         assert!(r.version.nhs.valid().is_some());
         assert!(r.version.patient_included && r.version.has_contact_route && r.version.has_reason);
         assert_eq!(r.version.source.ods_code.as_deref(), Some("A81001"));
-        assert_eq!(r.version.source.kind, crate::domain::source::SourceKind::GpPractice);
+        assert_eq!(
+            r.version.source.kind,
+            crate::domain::source::SourceKind::GpPractice
+        );
         // 7 fractional digits and a +01:00 offset
         // 2026-11-20T08:15:30Z
         assert_eq!(r.authored_at.unwrap().unix_timestamp(), 1_795_162_530);
@@ -525,7 +697,10 @@ mod tests {
         let mut s = sr();
         s["status"] = json!("revoked");
         let appt = json!({"fullUrl": "urn:uuid:ap", "resource": {"resourceType": "Appointment", "status": "noshow", "participant": []}});
-        let Command::Referral(r) = go(bars("servicerequest-response", s, vec![appt])).unwrap() else { panic!() };
+        let Command::Referral(r) = go(bars("servicerequest-response", s, vec![appt])).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(r.version.closure, Some(ClosureCause::DidNotAttend));
         assert!(r.version.status.withdraws());
     }
@@ -534,8 +709,14 @@ mod tests {
     fn matches_by_service_id_when_code_is_absent() {
         let mut s = sr();
         s.as_object_mut().unwrap().remove("code");
-        assert!(matches!(go(bars("servicerequest-request", s.clone(), vec![])).unwrap(), Command::Referral(_)));
-        assert!(matches!(go(s).unwrap(), Command::Ignore(_)), "plain SR without code or performer is not IPS");
+        assert!(matches!(
+            go(bars("servicerequest-request", s.clone(), vec![])).unwrap(),
+            Command::Referral(_)
+        ));
+        assert!(
+            matches!(go(s).unwrap(), Command::Ignore(_)),
+            "plain SR without code or performer is not IPS"
+        );
     }
 
     #[test]
@@ -550,9 +731,20 @@ mod tests {
         b["entry"].as_array_mut().unwrap().remove(0);
         assert_eq!(go(b).unwrap_err().code, "missing-message-header");
 
-        assert_eq!(go(json!({"resourceType": "ReferralRequest"})).unwrap_err().code, "stu3-resource");
-        assert_eq!(go(json!({"resourceType": "Nonsense"})).unwrap_err().code, "unknown-resource-type");
-        assert_eq!(go(json!({"resourceType": "Observation"})).unwrap_err().code, "unsupported-resource-type");
+        assert_eq!(
+            go(json!({"resourceType": "ReferralRequest"}))
+                .unwrap_err()
+                .code,
+            "stu3-resource"
+        );
+        assert_eq!(
+            go(json!({"resourceType": "Nonsense"})).unwrap_err().code,
+            "unknown-resource-type"
+        );
+        assert_eq!(
+            go(json!({"resourceType": "Observation"})).unwrap_err().code,
+            "unsupported-resource-type"
+        );
         let mut bad_status = sr();
         bad_status["status"] = json!("paused");
         assert_eq!(go(bad_status).unwrap_err().code, "invalid-code");
@@ -570,12 +762,31 @@ mod tests {
     fn es_decision_events() {
         let body = json!({"type": DECISION_EVENT, "referral_id": "r1", "outcome": "declined"});
         assert_eq!(
-            classify(&serde_json::to_vec(&body).unwrap(), &Envelope::default(), &Limits::default(), &rules()).unwrap_err().code,
+            classify(
+                &serde_json::to_vec(&body).unwrap(),
+                &Envelope::default(),
+                &Limits::default(),
+                &rules()
+            )
+            .unwrap_err()
+            .code,
             "invalid-event"
         );
         let body = json!({"referral_id": "r1", "outcome": "accepted"});
-        let env = Envelope { message_type: Some(DECISION_EVENT), content_type: Some("application/json") };
-        assert!(matches!(classify(&serde_json::to_vec(&body).unwrap(), &env, &Limits::default(), &rules()).unwrap(), Command::Decision(_)));
+        let env = Envelope {
+            message_type: Some(DECISION_EVENT),
+            content_type: Some("application/json"),
+        };
+        assert!(matches!(
+            classify(
+                &serde_json::to_vec(&body).unwrap(),
+                &env,
+                &Limits::default(),
+                &rules()
+            )
+            .unwrap(),
+            Command::Decision(_)
+        ));
     }
 
     #[test]
@@ -583,7 +794,9 @@ mod tests {
         let a = json!({"resourceType": "Appointment", "id": "a1", "status": "fulfilled",
             "start": "2026-11-20T09:00:00Z",
             "participant": [{"actor": {"reference": "Patient/p1", "identifier": {"system": NHS_NUMBER_SYSTEM, "value": "9000000009"}}, "status": "accepted"}]});
-        let Command::Appointment(a) = go(a).unwrap() else { panic!() };
+        let Command::Appointment(a) = go(a).unwrap() else {
+            panic!()
+        };
         assert!(a.attended());
         assert!(a.nhs.valid().is_some());
         assert_eq!(a.key, "Appointment/a1");

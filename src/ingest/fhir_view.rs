@@ -25,7 +25,11 @@ pub fn normalise_system(system: &str) -> Cow<'_, str> {
             return Cow::Owned(format!("https://fhir.nhs.uk/Id/{rest}"));
         }
     }
-    if s.len() == system.len() { Cow::Borrowed(system) } else { Cow::Owned(s.to_owned()) }
+    if s.len() == system.len() {
+        Cow::Borrowed(system)
+    } else {
+        Cow::Owned(s.to_owned())
+    }
 }
 
 pub fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -33,7 +37,10 @@ pub fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 pub fn array_at<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// True when `key` holds a non-empty array or object or a non-empty string.
@@ -60,13 +67,19 @@ pub fn identifiers(v: &Value) -> Vec<(String, String)> {
             if value.is_empty() {
                 return None;
             }
-            Some((normalise_system(str_at(i, "system").unwrap_or("")).into_owned(), value.to_owned()))
+            Some((
+                normalise_system(str_at(i, "system").unwrap_or("")).into_owned(),
+                value.to_owned(),
+            ))
         })
         .collect()
 }
 
 pub fn identifier_value(v: &Value, system: &str) -> Option<String> {
-    identifiers(v).into_iter().find(|(s, _)| s == system).map(|(_, v)| v)
+    identifiers(v)
+        .into_iter()
+        .find(|(s, _)| s == system)
+        .map(|(_, v)| v)
 }
 
 /// All `(system, code)` pairs of a CodeableConcept or a list of them.
@@ -77,7 +90,12 @@ pub fn codings(concepts: &Value) -> Vec<(String, String)> {
     };
     list.into_iter()
         .flat_map(|c| array_at(c, "coding").iter())
-        .filter_map(|c| Some((normalise_system(str_at(c, "system").unwrap_or("")).into_owned(), str_at(c, "code")?.to_owned())))
+        .filter_map(|c| {
+            Some((
+                normalise_system(str_at(c, "system").unwrap_or("")).into_owned(),
+                str_at(c, "code")?.to_owned(),
+            ))
+        })
         .collect()
 }
 
@@ -91,7 +109,10 @@ pub fn reference_type(reference: &str) -> Option<&str> {
     let mut parts = trimmed.rsplit('/');
     let _id = parts.next()?;
     let ty = parts.next()?;
-    ty.chars().next().filter(char::is_ascii_uppercase).map(|_| ty)
+    ty.chars()
+        .next()
+        .filter(char::is_ascii_uppercase)
+        .map(|_| ty)
 }
 
 /// `Type/id` for a literal reference, dropping any base URL and `_history`.
@@ -133,9 +154,13 @@ impl Resolver {
     pub fn resolve<'a>(&'a self, container: &'a Value, reference: &Value) -> Option<&'a Value> {
         let r = str_at(reference, "reference")?;
         if let Some(local) = r.strip_prefix('#') {
-            return array_at(container, "contained").iter().find(|c| str_at(c, "id") == Some(local));
+            return array_at(container, "contained")
+                .iter()
+                .find(|c| str_at(c, "id") == Some(local));
         }
-        self.by_key.get(r).or_else(|| self.by_key.get(&relative_reference(r)?))
+        self.by_key
+            .get(r)
+            .or_else(|| self.by_key.get(&relative_reference(r)?))
     }
 }
 
@@ -163,30 +188,60 @@ mod tests {
 
     #[test]
     fn normalises_identifier_system_variants() {
-        assert_eq!(normalise_system("https://fhir.nhs.uk/id/ods-organization-code"), ODS_SYSTEM);
-        assert_eq!(normalise_system("http://fhir.nhs.uk/Id/dos-service-id"), DOS_SERVICE_ID_SYSTEM);
-        assert_eq!(normalise_system("https://fhir.nhs.uk/Id/nhs-number/"), "https://fhir.nhs.uk/Id/nhs-number");
+        assert_eq!(
+            normalise_system("https://fhir.nhs.uk/id/ods-organization-code"),
+            ODS_SYSTEM
+        );
+        assert_eq!(
+            normalise_system("http://fhir.nhs.uk/Id/dos-service-id"),
+            DOS_SERVICE_ID_SYSTEM
+        );
+        assert_eq!(
+            normalise_system("https://fhir.nhs.uk/Id/nhs-number/"),
+            "https://fhir.nhs.uk/Id/nhs-number"
+        );
         assert_eq!(normalise_system(SNOMED_SYSTEM), SNOMED_SYSTEM);
     }
 
     #[test]
     fn references_and_types() {
         assert_eq!(reference_type("Patient/1"), Some("Patient"));
-        assert_eq!(relative_reference("https://x.nhs.uk/fhir/Patient/1/_history/3").as_deref(), Some("Patient/1"));
+        assert_eq!(
+            relative_reference("https://x.nhs.uk/fhir/Patient/1/_history/3").as_deref(),
+            Some("Patient/1")
+        );
         assert_eq!(reference_type("urn:uuid:1234"), None);
     }
 
     #[test]
     fn resolves_by_full_url_type_id_and_contained() {
         let mut r = Resolver::default();
-        r.add(Some("urn:uuid:abc"), json!({"resourceType":"Patient","id":"p-other"}));
-        r.add(Some("https://s/fhir/Organization/o1"), json!({"resourceType":"Organization"}));
+        r.add(
+            Some("urn:uuid:abc"),
+            json!({"resourceType":"Patient","id":"p-other"}),
+        );
+        r.add(
+            Some("https://s/fhir/Organization/o1"),
+            json!({"resourceType":"Organization"}),
+        );
         let sr = json!({"contained":[{"resourceType":"Patient","id":"c1"}]});
-        assert!(r.resolve(&sr, &json!({"reference":"urn:uuid:abc"})).is_some());
-        assert!(r.resolve(&sr, &json!({"reference":"Patient/p-other"})).is_some());
-        assert!(r.resolve(&sr, &json!({"reference":"Organization/o1"})).is_some());
+        assert!(
+            r.resolve(&sr, &json!({"reference":"urn:uuid:abc"}))
+                .is_some()
+        );
+        assert!(
+            r.resolve(&sr, &json!({"reference":"Patient/p-other"}))
+                .is_some()
+        );
+        assert!(
+            r.resolve(&sr, &json!({"reference":"Organization/o1"}))
+                .is_some()
+        );
         assert!(r.resolve(&sr, &json!({"reference":"#c1"})).is_some());
-        assert!(r.resolve(&sr, &json!({"reference":"EpisodeOfCare/x"})).is_none());
+        assert!(
+            r.resolve(&sr, &json!({"reference":"EpisodeOfCare/x"}))
+                .is_none()
+        );
         assert!(r.resolve(&sr, &json!({"display":"no reference"})).is_none());
     }
 }

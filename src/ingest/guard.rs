@@ -23,7 +23,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_message_bytes: 4 << 20, max_json_depth: 64, max_string_bytes: 1 << 20, max_bundle_entries: 1000 }
+        Limits {
+            max_message_bytes: 4 << 20,
+            max_json_depth: 64,
+            max_string_bytes: 1 << 20,
+            max_bundle_entries: 1000,
+        }
     }
 }
 
@@ -40,8 +45,14 @@ pub enum GuardError {
     DuplicateKey { path: String, key: String },
     #[error("JSON nesting deeper than {max} levels at {path} (limits.max_json_depth)")]
     TooDeep { path: String, max: usize },
-    #[error("string at {path} is {len} bytes; FHIR strings are limited to {max} bytes (limits.max_string_bytes)")]
-    StringTooLong { path: String, len: usize, max: usize },
+    #[error(
+        "string at {path} is {len} bytes; FHIR strings are limited to {max} bytes (limits.max_string_bytes)"
+    )]
+    StringTooLong {
+        path: String,
+        len: usize,
+        max: usize,
+    },
 }
 
 impl GuardError {
@@ -60,17 +71,34 @@ impl GuardError {
 /// Parses `bytes` into a JSON value, enforcing `limits`.
 pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Value, GuardError> {
     if bytes.len() > limits.max_message_bytes {
-        return Err(GuardError::TooLarge { size: bytes.len(), max: limits.max_message_bytes });
+        return Err(GuardError::TooLarge {
+            size: bytes.len(),
+            max: limits.max_message_bytes,
+        });
     }
     if let Err(e) = std::str::from_utf8(bytes) {
-        return Err(GuardError::InvalidUtf8 { offset: e.valid_up_to() });
+        return Err(GuardError::InvalidUtf8 {
+            offset: e.valid_up_to(),
+        });
     }
-    let state = State { limits: *limits, path: RefCell::new(Vec::new()), violation: RefCell::new(None) };
+    let state = State {
+        limits: *limits,
+        path: RefCell::new(Vec::new()),
+        violation: RefCell::new(None),
+    };
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = Seed { state: &state, depth: 0 }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    let parsed = Seed {
+        state: &state,
+        depth: 0,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
     match parsed {
         Ok(v) => Ok(v),
-        Err(e) => Err(state.violation.into_inner().unwrap_or_else(|| GuardError::Syntax(e.to_string()))),
+        Err(e) => Err(state
+            .violation
+            .into_inner()
+            .unwrap_or_else(|| GuardError::Syntax(e.to_string()))),
     }
 }
 
@@ -137,7 +165,9 @@ impl<'de> Visitor<'de> for Seed<'_> {
         Ok(Value::from(v))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        serde_json::Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("number out of range"))
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number out of range"))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
         self.check_string(v.len())?;
@@ -174,7 +204,10 @@ impl<'de> Visitor<'de> for Seed<'_> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
-                return Err(self.state.fail(GuardError::DuplicateKey { path: self.state.path(), key }));
+                return Err(self.state.fail(GuardError::DuplicateKey {
+                    path: self.state.path(),
+                    key,
+                }));
             }
             self.state.path.borrow_mut().push(Segment::Key(key.clone()));
             let v = map.next_value_seed(inner)?;
@@ -188,15 +221,25 @@ impl<'de> Visitor<'de> for Seed<'_> {
 impl Seed<'_> {
     fn enter<E: de::Error>(self) -> Result<Self, E> {
         if self.depth >= self.state.limits.max_json_depth {
-            return Err(self.state.fail(GuardError::TooDeep { path: self.state.path(), max: self.state.limits.max_json_depth }));
+            return Err(self.state.fail(GuardError::TooDeep {
+                path: self.state.path(),
+                max: self.state.limits.max_json_depth,
+            }));
         }
-        Ok(Seed { state: self.state, depth: self.depth + 1 })
+        Ok(Seed {
+            state: self.state,
+            depth: self.depth + 1,
+        })
     }
 
     fn check_string<E: de::Error>(self, len: usize) -> Result<(), E> {
         let max = self.state.limits.max_string_bytes;
         if len > max {
-            return Err(self.state.fail(GuardError::StringTooLong { path: self.state.path(), len, max }));
+            return Err(self.state.fail(GuardError::StringTooLong {
+                path: self.state.path(),
+                len,
+                max,
+            }));
         }
         Ok(())
     }
@@ -207,32 +250,67 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        Limits { max_message_bytes: 10_000_000, max_json_depth: 8, max_string_bytes: 1000, max_bundle_entries: 10 }
+        Limits {
+            max_message_bytes: 10_000_000,
+            max_json_depth: 8,
+            max_string_bytes: 1000,
+            max_bundle_entries: 10,
+        }
     }
 
     #[test]
     fn parses_ordinary_json_like_serde_json() {
         let text = r#"{"a":[1,2.5,"x",{"b":null,"c":true}],"d":-3}"#;
-        assert_eq!(parse(text.as_bytes(), &limits()).unwrap(), serde_json::from_str::<Value>(text).unwrap());
+        assert_eq!(
+            parse(text.as_bytes(), &limits()).unwrap(),
+            serde_json::from_str::<Value>(text).unwrap()
+        );
     }
 
     #[test]
     fn rejects_duplicate_keys_with_path() {
         let text = r#"{"identifier":[{"system":"s","value":"1","value":"2"}]}"#;
         let err = parse(text.as_bytes(), &limits()).unwrap_err();
-        assert_eq!(err, GuardError::DuplicateKey { path: "$.identifier[0]".into(), key: "value".into() });
+        assert_eq!(
+            err,
+            GuardError::DuplicateKey {
+                path: "$.identifier[0]".into(),
+                key: "value".into()
+            }
+        );
     }
 
     #[test]
     fn rejects_depth_size_strings_and_utf8() {
         let deep = "[".repeat(20) + &"]".repeat(20);
-        assert!(matches!(parse(deep.as_bytes(), &limits()), Err(GuardError::TooDeep { .. })));
+        assert!(matches!(
+            parse(deep.as_bytes(), &limits()),
+            Err(GuardError::TooDeep { .. })
+        ));
         let long = format!(r#"{{"text":"{}"}}"#, "x".repeat(1001));
-        assert!(matches!(parse(long.as_bytes(), &limits()), Err(GuardError::StringTooLong { len: 1001, .. })));
-        let small = Limits { max_message_bytes: 4, ..limits() };
-        assert!(matches!(parse(b"[1,2,3]", &small), Err(GuardError::TooLarge { size: 7, max: 4 })));
-        assert_eq!(parse(b"{\"a\":\"\xff\"}", &limits()), Err(GuardError::InvalidUtf8 { offset: 6 }));
-        assert!(matches!(parse(b"{\"a\":", &limits()), Err(GuardError::Syntax(_))));
-        assert!(matches!(parse(b"{} trailing", &limits()), Err(GuardError::Syntax(_))));
+        assert!(matches!(
+            parse(long.as_bytes(), &limits()),
+            Err(GuardError::StringTooLong { len: 1001, .. })
+        ));
+        let small = Limits {
+            max_message_bytes: 4,
+            ..limits()
+        };
+        assert!(matches!(
+            parse(b"[1,2,3]", &small),
+            Err(GuardError::TooLarge { size: 7, max: 4 })
+        ));
+        assert_eq!(
+            parse(b"{\"a\":\"\xff\"}", &limits()),
+            Err(GuardError::InvalidUtf8 { offset: 6 })
+        );
+        assert!(matches!(
+            parse(b"{\"a\":", &limits()),
+            Err(GuardError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse(b"{} trailing", &limits()),
+            Err(GuardError::Syntax(_))
+        ));
     }
 }

@@ -14,7 +14,10 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(code: &'static str, reason: impl Into<String>) -> Self {
-        Rejection { code, reason: reason.into() }
+        Rejection {
+            code,
+            reason: reason.into(),
+        }
     }
 }
 

@@ -74,7 +74,13 @@ pub trait Tx: Send {
 
     async fn patient_by_hash(&mut self, nhs_hash: &str) -> Result<Option<String>>;
     async fn patient_nhs_number(&mut self, patient_id: &str) -> Result<Option<String>>;
-    async fn patient_upsert(&mut self, nhs_hash: &str, nhs_number: &str, new_id: &str, now: i64) -> Result<String>;
+    async fn patient_upsert(
+        &mut self,
+        nhs_hash: &str,
+        nhs_number: &str,
+        new_id: &str,
+        now: i64,
+    ) -> Result<String>;
     async fn case_open_for(&mut self, patient_id: &str) -> Result<Option<CaseRow>>;
     async fn case_get(&mut self, id: &str) -> Result<Option<CaseRow>>;
     async fn case_insert(&mut self, c: &CaseRow) -> Result<()>;
@@ -93,7 +99,13 @@ pub trait Tx: Send {
     async fn outbox_add(&mut self, o: &NewOutbox, now: i64) -> Result<bool>;
     async fn audit(&mut self, a: &AuditEntry, now: i64) -> Result<()>;
     async fn cursor_set(&mut self, source: &str, cursor: &str, now: i64) -> Result<()>;
-    async fn timer_set(&mut self, kind: &str, subject: &str, due_at: i64, payload: &str) -> Result<()>;
+    async fn timer_set(
+        &mut self,
+        kind: &str,
+        subject: &str,
+        due_at: i64,
+        payload: &str,
+    ) -> Result<()>;
     async fn timer_fired(&mut self, id: i64, now: i64) -> Result<()>;
 
     async fn commit(self: Box<Self>) -> Result<()>;

@@ -19,7 +19,10 @@ impl PgStore {
         if s.password.is_set() {
             opts = opts.password(s.password.expose());
         }
-        let pool = PgPoolOptions::new().max_connections(s.max_connections).connect_with(opts).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(s.max_connections)
+            .connect_with(opts)
+            .await?;
         Ok(PgStore { pool })
     }
 

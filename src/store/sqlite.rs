@@ -7,7 +7,9 @@
 
 use super::sql::{appointment_cols, case_cols, impl_sql_store, outbox_cols, referral_cols};
 use crate::config::StoreSettings;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::str::FromStr;
 
 pub struct SqliteStore {
@@ -22,7 +24,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(s.busy_timeout)
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(s.max_connections).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(s.max_connections)
+            .connect_with(opts)
+            .await?;
         Ok(SqliteStore { pool })
     }
 

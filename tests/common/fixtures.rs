@@ -11,7 +11,11 @@ pub fn nhs_number(seed: u64) -> String {
     let mut n = seed;
     loop {
         let base = format!("{:09}", 900_000_000 + n % 99_999_999);
-        let sum: u32 = base.chars().enumerate().map(|(i, c)| c.to_digit(10).unwrap() * (10 - i as u32)).sum();
+        let sum: u32 = base
+            .chars()
+            .enumerate()
+            .map(|(i, c)| c.to_digit(10).unwrap() * (10 - i as u32))
+            .sum();
         let check = match 11 - (sum % 11) {
             11 => 0,
             10 => {
@@ -88,7 +92,15 @@ impl Referral {
     /// A BaRS message Bundle: MessageHeader first, references by `urn:uuid` fullUrl,
     /// lower-case `/id/` ODS system and `http://` DoS service id as seen in the wild.
     pub fn bars_bundle(&self) -> Value {
-        let u = |s: &str| format!("urn:uuid:{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{}-{s}", self.identifier).as_bytes()));
+        let u = |s: &str| {
+            format!(
+                "urn:uuid:{}",
+                uuid::Uuid::new_v5(
+                    &uuid::Uuid::NAMESPACE_URL,
+                    format!("{}-{s}", self.identifier).as_bytes()
+                )
+            )
+        };
         let (hdr, sr, pat, org) = (u("hdr"), u("sr"), u("pat"), u("org"));
         json!({
             "resourceType": "Bundle",

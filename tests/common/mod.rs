@@ -7,7 +7,9 @@
 pub mod fixtures;
 
 use ips_bridge::config::Settings;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::Value;
@@ -32,7 +34,10 @@ pub struct Sandbox {
 impl Sandbox {
     pub fn start() -> Sandbox {
         let node = std::env::var("NODE").unwrap_or_else(|_| "node".into());
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/local/fhir-sandbox/server.mjs");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/local/fhir-sandbox/server.mjs"
+        );
         let mut child = Command::new(node)
             .args([script, "--port", "0"])
             .stdout(Stdio::piped())
@@ -40,9 +45,17 @@ impl Sandbox {
             .spawn()
             .expect("start the FHIR sandbox (is node installed and `npm ci` done? tests/run.sh does both)");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("sandbox URL line");
-        assert!(line.starts_with("http://"), "sandbox did not print its URL: {line:?}");
-        Sandbox { url: line.trim().to_owned(), child }
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("sandbox URL line");
+        assert!(
+            line.starts_with("http://"),
+            "sandbox did not print its URL: {line:?}"
+        );
+        Sandbox {
+            url: line.trim().to_owned(),
+            child,
+        }
     }
 
     pub fn origin(&self) -> String {
@@ -50,12 +63,26 @@ impl Sandbox {
     }
 
     pub async fn fault(&self, spec: Value) {
-        let r = reqwest::Client::new().post(format!("{}/__sandbox/faults", self.origin())).json(&spec).send().await.unwrap();
-        assert!(r.status().is_success(), "fault injection refused: {}", r.status());
+        let r = reqwest::Client::new()
+            .post(format!("{}/__sandbox/faults", self.origin()))
+            .json(&spec)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "fault injection refused: {}",
+            r.status()
+        );
     }
 
     pub async fn stats(&self) -> Value {
-        reqwest::get(format!("{}/__sandbox/stats", self.origin())).await.unwrap().json().await.unwrap()
+        reqwest::get(format!("{}/__sandbox/stats", self.origin()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Every resource of a type matching a search (follows `next`).
@@ -64,8 +91,20 @@ impl Sandbox {
         let mut next = Some(format!("{}/{}", self.url, query));
         while let Some(url) = next.take() {
             let b: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
-            out.extend(b["entry"].as_array().into_iter().flatten().map(|e| e["resource"].clone()));
-            next = b["link"].as_array().into_iter().flatten().find(|l| l["relation"] == "next").and_then(|l| l["url"].as_str()).map(str::to_owned);
+            out.extend(
+                b["entry"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| e["resource"].clone()),
+            );
+            next = b["link"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|l| l["relation"] == "next")
+                .and_then(|l| l["url"].as_str())
+                .map(str::to_owned);
         }
         out
     }
@@ -138,8 +177,13 @@ impl Names {
 pub async fn fresh_pg_database() -> String {
     use sqlx::Connection as _;
     let name = format!("ips_test_{}", uid());
-    let mut c = sqlx::PgConnection::connect(PG_ADMIN_URL).await.expect("PostgreSQL at 127.0.0.1:5432 (tests/run.sh starts it)");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut c).await.unwrap();
+    let mut c = sqlx::PgConnection::connect(PG_ADMIN_URL)
+        .await
+        .expect("PostgreSQL at 127.0.0.1:5432 (tests/run.sh starts it)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut c)
+        .await
+        .unwrap();
     format!("postgres://postgres@127.0.0.1:5432/{name}")
 }
 
@@ -189,18 +233,38 @@ pub struct Pub {
 
 impl Pub {
     pub async fn connect(url: &str) -> Pub {
-        let conn = Connection::connect(url, ConnectionProperties::default()).await.expect("RabbitMQ at 127.0.0.1:5672");
+        let conn = Connection::connect(url, ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ at 127.0.0.1:5672");
         let ch = conn.create_channel().await.unwrap();
-        ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
         Pub { _conn: conn, ch }
     }
 
-    pub async fn publish(&self, exchange: &str, routing_key: &str, body: &[u8], message_id: &str, content_type: &str) -> lapin::Result<()> {
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        message_id: &str,
+        content_type: &str,
+    ) -> lapin::Result<()> {
         let props = BasicProperties::default()
             .with_message_id(message_id.into())
             .with_content_type(content_type.into())
             .with_delivery_mode(2);
-        self.ch.basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, props).await?.await?;
+        self.ch
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await?
+            .await?;
         Ok(())
     }
 
@@ -208,22 +272,64 @@ impl Pub {
     pub async fn watch(&self, exchange: &str, key: &str) -> String {
         let q = format!("t.{}.watch", uid());
         self.ch
-            .exchange_declare(exchange.into(), lapin::ExchangeKind::Topic, lapin::options::ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+            .exchange_declare(
+                exchange.into(),
+                lapin::ExchangeKind::Topic,
+                lapin::options::ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .unwrap();
-        self.ch.queue_declare(q.as_str().into(), QueueDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()).await.unwrap();
-        self.ch.queue_bind(q.as_str().into(), exchange.into(), key.into(), QueueBindOptions::default(), FieldTable::default()).await.unwrap();
+        self.ch
+            .queue_declare(
+                q.as_str().into(),
+                QueueDeclareOptions {
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        self.ch
+            .queue_bind(
+                q.as_str().into(),
+                exchange.into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
         q
     }
 
     /// Takes every message currently in `queue` (waiting up to `wait` for `at_least`).
-    pub async fn drain(&self, queue: &str, at_least: usize, wait: Duration) -> Vec<lapin::message::BasicGetMessage> {
+    pub async fn drain(
+        &self,
+        queue: &str,
+        at_least: usize,
+        wait: Duration,
+    ) -> Vec<lapin::message::BasicGetMessage> {
         let deadline = tokio::time::Instant::now() + wait;
         let mut out = vec![];
         loop {
-            match self.ch.basic_get(queue.into(), lapin::options::BasicGetOptions { no_ack: true }).await.unwrap() {
+            match self
+                .ch
+                .basic_get(
+                    queue.into(),
+                    lapin::options::BasicGetOptions { no_ack: true },
+                )
+                .await
+                .unwrap()
+            {
                 Some(m) => out.push(m),
-                None if out.len() >= at_least || tokio::time::Instant::now() > deadline => return out,
+                None if out.len() >= at_least || tokio::time::Instant::now() > deadline => {
+                    return out;
+                }
                 None => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
@@ -233,7 +339,9 @@ impl Pub {
 pub fn header(m: &lapin::message::BasicGetMessage, key: &str) -> Option<String> {
     let h = m.delivery.properties.headers().as_ref()?;
     match h.inner().get(key)? {
-        lapin::types::AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        lapin::types::AMQPValue::LongString(s) => {
+            Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+        }
         other => Some(format!("{other:?}")),
     }
 }
@@ -249,7 +357,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -262,15 +373,31 @@ pub struct Api {
 
 impl Api {
     pub fn new(addr: std::net::SocketAddr) -> Api {
-        Api { base: format!("http://{addr}"), http: reqwest::Client::new() }
+        Api {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+        }
     }
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(format!("{}{}", self.base, path)).bearer_auth(TOKEN).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self.http.post(format!("{}{}", self.base, path)).bearer_auth(TOKEN).json(body).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
