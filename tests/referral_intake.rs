@@ -495,3 +495,134 @@ async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write(
     }
     app.stop(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn rest_hook_notification_triggers_an_immediate_poll() {
+    let sb = Sandbox::start();
+    let n = Names::new();
+    let (_dir, db) = temp_sqlite_url();
+    // A poll interval of an hour: only the notification can explain a prompt pick-up.
+    let app = start_ready(settings(&db, &sb.url, &n, &[("IPS__POLLER__ENABLED", "true"), ("IPS__POLLER__INTERVAL", "1h")])).await;
+    let api = Api::new(app.http_addr);
+    tokio::time::sleep(Duration::from_millis(500)).await; // the first (empty) poll is done
+    create_in_fhir(&sb, &Referral::new(&uid(), &nhs_number(51))).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/fhir/notify", app.http_addr);
+    let denied = http.post(&url).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    let outcome: Value = denied.json().await.unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    assert_eq!(http.post(&url).bearer_auth("hook-secret").send().await.unwrap().status(), 202);
+    eventually(Duration::from_secs(5), "referral after the notification", || async {
+        (referrals(&api, "awaiting-decision").await.len() == 1).then_some(())
+    })
+    .await;
+    app.stop(Duration::from_secs(5)).await;
+}
+
+/// Accept over the queue (ES event), the waiting list, then the first attended
+/// appointment commences assistance; the metrics count each step.
+#[tokio::test]
+async fn queue_decision_waiting_list_first_contact_and_metrics() {
+    let sb = Sandbox::start();
+    let n = Names::new();
+    let (_dir, db) = temp_sqlite_url();
+    let app = start_ready(settings(&db, &sb.url, &n, &[])).await;
+    let api = Api::new(app.http_addr);
+    let p = Pub::connect(&n.url).await;
+    let nhs = nhs_number(61);
+    let r = Referral::new(&uid(), &nhs);
+    p.publish(&n.exchange, "bars", &serde_json::to_vec(&r.bars_bundle()).unwrap(), &uid(), FHIR_JSON).await.unwrap();
+    let id = eventually(WAIT, "referral", || async {
+        referrals(&api, "awaiting-decision").await.first().and_then(|r| r["id"].as_str().map(str::to_owned))
+    })
+    .await;
+    let decision = json!({"referral_id": id, "outcome": "accepted", "decided_by": "ES 7"});
+    let props = lapin::BasicProperties::default()
+        .with_message_id(uid().as_str().into())
+        .with_type("ips.referral-decision.v1".into())
+        .with_content_type("application/json".into());
+    p.ch.basic_publish(n.exchange.as_str().into(), "es.decision".into(), Default::default(), &serde_json::to_vec(&decision).unwrap(), props)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let waiting = eventually(WAIT, "on the waiting list", || async {
+        let w = referrals(&api, "waiting").await;
+        (w.len() == 1).then_some(w)
+    })
+    .await;
+    assert_eq!(waiting[0]["days_waiting"], 0);
+    assert_eq!(waiting[0]["decision"], "accepted");
+
+    let appt = appointment(&format!("appt-{}", uid()), &nhs, "fulfilled");
+    p.publish(&n.exchange, "appointment", &serde_json::to_vec(&appt).unwrap(), &uid(), FHIR_JSON).await.unwrap();
+    let started = eventually(WAIT, "assistance commenced", || async {
+        let s = referrals(&api, "started").await;
+        (s.len() == 1).then_some(s)
+    })
+    .await;
+    assert_eq!(started[0]["dates"]["assistance_commenced"], "2026-11-21T10:00:00Z");
+    assert!(referrals(&api, "waiting").await.is_empty());
+
+    let metrics = reqwest::get(format!("http://{}/metrics", app.http_addr)).await.unwrap().text().await.unwrap();
+    for needle in [
+        "ips_referrals_received_total{source=\"gp-practice\"}",
+        "ips_referral_decisions_total{outcome=\"accepted\"}",
+        "ips_referral_days_to_first_contact_count",
+        "ips_waiting_list_size",
+        "ips_referrals_incomplete ",
+        "ips_messages_total{source=\"amqp\",outcome=\"processed\"}",
+    ] {
+        assert!(metrics.contains(needle), "metrics lack {needle}");
+    }
+    assert!(!metrics.contains(&nhs), "no NHS number in metrics");
+    app.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn api_errors_are_json_with_codes() {
+    let sb = Sandbox::start();
+    let (_dir, db) = temp_sqlite_url();
+    let app = start_ready(settings(&db, &sb.url, &Names::new(), &[])).await;
+    let api = Api::new(app.http_addr);
+    let anon = reqwest::get(format!("{}/api/cases", api.base)).await.unwrap();
+    assert_eq!(anon.status(), 401);
+    let (s, b) = api.post("/api/referrals/nope/decision", &json!({"outcome": "accepted"})).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("unknown-referral")));
+    let (s, b) = api.post("/api/referrals/nope/decision", &json!({"outcome": "maybe"})).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (422, Some("invalid-decision")));
+    let (s, b) = api.post("/api/referrals/nope/decision", &json!({"verdict": "yes"})).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid-body")));
+    let (s, b) = api.get("/api/referrals?status=lost").await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid-status")));
+    app.stop(Duration::from_secs(5)).await;
+}
+
+/// The whole intake path on the PostgreSQL store, as several replicas would run it.
+#[tokio::test]
+async fn intake_and_decision_on_postgresql() {
+    let sb = Sandbox::start();
+    let n = Names::new();
+    let db = fresh_pg_database().await;
+    let app = start_ready(settings(&db, &sb.url, &n, &[])).await;
+    let api = Api::new(app.http_addr);
+    let p = Pub::connect(&n.url).await;
+    let nhs = nhs_number(71);
+    for _ in 0..2 {
+        let r = Referral::new(&uid(), &nhs);
+        p.publish(&n.exchange, "bars", &serde_json::to_vec(&r.bars_bundle()).unwrap(), &uid(), FHIR_JSON).await.unwrap();
+    }
+    let rs = eventually(WAIT, "two referrals", || async {
+        let r = referrals(&api, "awaiting-decision").await;
+        (r.len() == 2).then_some(r)
+    })
+    .await;
+    assert_eq!(rs[0]["case_id"], rs[1]["case_id"], "one case for the patient");
+    let id = rs[0]["id"].as_str().unwrap();
+    let (s, _) = api.post(&format!("/api/referrals/{id}/decision"), &json!({"outcome": "accepted"})).await;
+    assert_eq!(s, 200);
+    eventually(WAIT, "Task written", || async { (tasks_for(&sb, id).await.len() == 1).then_some(()) }).await;
+    assert_eq!(app.engine.store.backend(), "postgres");
+    app.stop(Duration::from_secs(5)).await;
+}
