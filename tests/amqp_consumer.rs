@@ -226,3 +226,38 @@ async fn readyz_is_503_without_the_broker_and_200_with_it() {
     assert!(metrics.contains("ips_outbox_pending"), "{metrics}");
     app.stop(Duration::from_secs(2)).await;
 }
+
+/// The store is unavailable (another process holds SQLite's write lock) for
+/// longer than the in-place retries: the batch goes back to the queue
+/// unacknowledged, is redelivered, and is processed exactly once when the
+/// store returns.
+#[tokio::test]
+async fn store_outage_returns_messages_to_the_queue_and_loses_none() {
+    use sqlx::Connection as _;
+    let sb = Sandbox::start();
+    let n = Names::new();
+    let (_dir, db) = temp_sqlite_url();
+    let app = start_ready(settings(&db, &sb.url, &n, &[("IPS__STORE__BUSY_TIMEOUT", "50ms")])).await;
+    let store = app.engine.store.clone();
+    let mut blocker = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE").execute(&mut blocker).await.unwrap();
+
+    let p = Pub::connect(&n.url).await;
+    for i in 0..5 {
+        let body = serde_json::to_vec(&appointment(&format!("outage-{i}"), &nhs_number(500 + i), "booked")).unwrap();
+        p.publish(&n.exchange, "appointment", &body, &format!("outage-{i}"), FHIR_JSON).await.unwrap();
+    }
+    let metrics_url = format!("http://{}/metrics", app.http_addr);
+    eventually(Duration::from_secs(30), "the batch handed back to the broker", || async {
+        let m = reqwest::get(&metrics_url).await.ok()?.text().await.ok()?;
+        m.contains("outcome=\"requeued\"").then_some(())
+    })
+    .await;
+    assert_eq!(store.inbox_count("amqp").await.unwrap(), 0, "nothing committed while the store is locked");
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    drop(blocker);
+    eventually(Duration::from_secs(30), "all five committed", || async { (store.inbox_count("amqp").await.unwrap() == 5).then_some(()) }).await;
+    eventually(Duration::from_secs(10), "queue drained", || async { (queue_depth(&p, &n.queue).await == 0).then_some(()) }).await;
+    assert_eq!(queue_depth(&p, &n.dlq).await, 0);
+    app.stop(Duration::from_secs(5)).await;
+}

@@ -128,3 +128,51 @@ async fn matched_conditional_create_without_body_or_location_is_resolved_by_sear
         ("existing-1", Some("4"), false)
     );
 }
+
+/// OAuth2 client credentials: one token fetched and reused, a new one when the
+/// server rejects it. (The sandbox has no auth, so wiremock plays both roles.)
+#[tokio::test]
+async fn client_credentials_token_is_cached_and_refreshed_on_401() {
+    use wiremock::matchers::{body_string_contains, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=client_credentials"))
+        .and(body_string_contains("client_id=bridge"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "tok-1", "expires_in": 3600, "token_type": "bearer"})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/fhir/Patient/revoked"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/fhir/Patient/1"))
+        .and(header("authorization", "Bearer tok-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"resourceType": "Patient", "id": "1"})))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let token_url = format!("{}/token", server.uri());
+    let s = settings(
+        "sqlite::memory:",
+        &format!("{}/fhir", server.uri()),
+        &Names::new(),
+        &[
+            ("IPS__FHIR__AUTH__KIND", "client-credentials"),
+            ("IPS__FHIR__AUTH__TOKEN_URL", token_url.as_str()),
+            ("IPS__FHIR__AUTH__CLIENT_ID", "bridge"),
+            ("IPS__FHIR__AUTH__CLIENT_SECRET", "s3cret"),
+        ],
+    );
+    let c = FhirClient::new(&s.fhir).unwrap();
+    for _ in 0..3 {
+        assert!(c.read("Patient/1").await.unwrap().is_some());
+    }
+    // A 401 drops the cached token: one more token request, then the error surfaces.
+    let err = c.read("Patient/revoked").await.unwrap_err();
+    assert!(matches!(err, FhirError::Status { status: 401, .. }), "{err:?}");
+}
