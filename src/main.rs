@@ -31,6 +31,14 @@ enum Command {
     CheckConfig,
     /// Apply database migrations to the configured store, then exit.
     Migrate,
+    /// Inspect and replay the dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+        /// Look at most this many messages deep.
+        #[arg(long, global = true, default_value_t = 1000)]
+        limit: usize,
+    },
     /// Publish files to the inbound exchange (persistent, confirmed), e.g. to inject or replay a message by hand.
     Send {
         /// Routing key for every file.
@@ -42,6 +50,23 @@ enum Command {
         /// Files holding one message body each.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// One line per dead letter: position, message id, error code, reason. Nothing is consumed.
+    List,
+    /// Headers and body of one dead letter. Nothing is consumed.
+    Show { message_id: String },
+    /// Republish to the inbound exchange (original routing key and properties), then remove from the DLQ.
+    Replay {
+        /// The message to replay.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        message_id: Option<String>,
+        /// Replay every dead letter.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -93,6 +118,41 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             store.migrate().await.context("migration failed")?;
             println!("migrations applied ({})", store.backend());
             store.close().await;
+            Ok(())
+        }
+        Command::Dlq { action, limit } => {
+            use ips_bridge::amqp::dlq;
+            match action {
+                DlqAction::List => {
+                    let letters = dlq::list(&settings.amqp, limit).await?;
+                    println!(
+                        "{} dead letter(s) in {}",
+                        letters.len(),
+                        settings.amqp.dead_letter_queue
+                    );
+                    for d in letters {
+                        println!(
+                            "{:>4}  {:<40}  {:<26}  {}",
+                            d.position,
+                            d.message_id.as_deref().unwrap_or("-"),
+                            d.error_code.as_deref().unwrap_or("-"),
+                            d.error.as_deref().unwrap_or("-")
+                        );
+                    }
+                }
+                DlqAction::Show { message_id } => {
+                    let (d, body) = dlq::show(&settings.amqp, &message_id, limit).await?;
+                    println!("{}", serde_json::to_string_pretty(&d)?);
+                    println!("{}", String::from_utf8_lossy(&body));
+                }
+                DlqAction::Replay { message_id, all: _ } => {
+                    let n = dlq::replay(&settings.amqp, message_id.as_deref(), limit).await?;
+                    println!(
+                        "replayed {n} message(s) to {}",
+                        settings.amqp.inbound_exchange
+                    );
+                }
+            }
             Ok(())
         }
         Command::Send {

@@ -237,27 +237,137 @@ async fn store_outage_returns_messages_to_the_queue_and_loses_none() {
     let sb = Sandbox::start();
     let n = Names::new();
     let (_dir, db) = temp_sqlite_url();
-    let app = start_ready(settings(&db, &sb.url, &n, &[("IPS__STORE__BUSY_TIMEOUT", "50ms")])).await;
+    let app = start_ready(settings(
+        &db,
+        &sb.url,
+        &n,
+        &[("IPS__STORE__BUSY_TIMEOUT", "50ms")],
+    ))
+    .await;
     let store = app.engine.store.clone();
     let mut blocker = sqlx::SqliteConnection::connect(&db).await.unwrap();
-    sqlx::query("BEGIN EXCLUSIVE").execute(&mut blocker).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
 
     let p = Pub::connect(&n.url).await;
     for i in 0..5 {
-        let body = serde_json::to_vec(&appointment(&format!("outage-{i}"), &nhs_number(500 + i), "booked")).unwrap();
-        p.publish(&n.exchange, "appointment", &body, &format!("outage-{i}"), FHIR_JSON).await.unwrap();
+        let body = serde_json::to_vec(&appointment(
+            &format!("outage-{i}"),
+            &nhs_number(500 + i),
+            "booked",
+        ))
+        .unwrap();
+        p.publish(
+            &n.exchange,
+            "appointment",
+            &body,
+            &format!("outage-{i}"),
+            FHIR_JSON,
+        )
+        .await
+        .unwrap();
     }
     let metrics_url = format!("http://{}/metrics", app.http_addr);
-    eventually(Duration::from_secs(30), "the batch handed back to the broker", || async {
-        let m = reqwest::get(&metrics_url).await.ok()?.text().await.ok()?;
-        m.contains("outcome=\"requeued\"").then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the batch handed back to the broker",
+        || async {
+            let m = reqwest::get(&metrics_url).await.ok()?.text().await.ok()?;
+            m.contains("outcome=\"requeued\"").then_some(())
+        },
+    )
     .await;
-    assert_eq!(store.inbox_count("amqp").await.unwrap(), 0, "nothing committed while the store is locked");
+    assert_eq!(
+        store.inbox_count("amqp").await.unwrap(),
+        0,
+        "nothing committed while the store is locked"
+    );
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
     drop(blocker);
-    eventually(Duration::from_secs(30), "all five committed", || async { (store.inbox_count("amqp").await.unwrap() == 5).then_some(()) }).await;
-    eventually(Duration::from_secs(10), "queue drained", || async { (queue_depth(&p, &n.queue).await == 0).then_some(()) }).await;
+    eventually(Duration::from_secs(30), "all five committed", || async {
+        (store.inbox_count("amqp").await.unwrap() == 5).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(10), "queue drained", || async {
+        (queue_depth(&p, &n.queue).await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(queue_depth(&p, &n.dlq).await, 0);
+    app.stop(Duration::from_secs(5)).await;
+}
+
+/// An operator lists a dead letter, raises the limit that rejected it, and
+/// replays it with `ips-bridge dlq`; it is then processed like any message.
+#[tokio::test]
+async fn dlq_list_show_and_replay_from_the_command_line() {
+    let sb = Sandbox::start();
+    let n = Names::new();
+    let (_dir, db) = temp_sqlite_url();
+    let strict = [("IPS__LIMITS__MAX_MESSAGE_BYTES", "2000")];
+    let app = start_ready(settings(&db, &sb.url, &n, &strict)).await;
+    let p = Pub::connect(&n.url).await;
+    let body = serde_json::to_vec(&Referral::new(&uid(), &nhs_number(81)).bars_bundle()).unwrap();
+    assert!(body.len() > 2000);
+    p.publish(&n.exchange, "bars.referral", &body, "too-big-1", FHIR_JSON)
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "dead letter", || async {
+        (queue_depth(&p, &n.dlq).await == 1).then_some(())
+    })
+    .await;
+    app.stop(Duration::from_secs(5)).await;
+
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ips-bridge"))
+            .args(args)
+            .env("IPS__AMQP__INBOUND_EXCHANGE", &n.exchange)
+            .env("IPS__AMQP__INBOUND_QUEUE", &n.queue)
+            .env("IPS__AMQP__DEAD_LETTER_EXCHANGE", &n.dlx)
+            .env("IPS__AMQP__DEAD_LETTER_QUEUE", &n.dlq)
+            .env("IPS__AMQP__EVENTS_EXCHANGE", &n.events)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed = cli(&["dlq", "list"]);
+    assert!(
+        listed.contains("1 dead letter(s)")
+            && listed.contains("too-big-1")
+            && listed.contains("message-too-large"),
+        "{listed}"
+    );
+    let shown = cli(&["dlq", "show", "too-big-1"]);
+    assert!(
+        shown.contains("\"MessageHeader\""),
+        "the body is shown: {shown}"
+    );
+    assert_eq!(
+        queue_depth(&p, &n.dlq).await,
+        1,
+        "list and show consume nothing"
+    );
+
+    let app = start_ready(settings(&db, &sb.url, &n, &[])).await;
+    let replayed = cli(&["dlq", "replay", "too-big-1"]);
+    assert!(replayed.contains("replayed 1"), "{replayed}");
+    let store = app.engine.store.clone();
+    eventually(
+        Duration::from_secs(10),
+        "replayed message processed",
+        || async {
+            (store.referral_state_counts().await.unwrap()
+                == vec![("awaiting-decision".to_string(), 1)])
+            .then_some(())
+        },
+    )
+    .await;
     assert_eq!(queue_depth(&p, &n.dlq).await, 0);
     app.stop(Duration::from_secs(5)).await;
 }

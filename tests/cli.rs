@@ -75,11 +75,18 @@ fn help_explains_each_command() {
 #[test]
 fn run_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let u = uuid::Uuid::new_v4().simple().to_string();
     let mut child = bridge()
         .arg("run")
-        .env("IPS__STORE__URL", format!("sqlite://{}", dir.path().join("b.db").display()))
+        .env(
+            "IPS__STORE__URL",
+            format!("sqlite://{}", dir.path().join("b.db").display()),
+        )
         .env("IPS__HTTP__LISTEN", format!("127.0.0.1:{port}"))
         .env("IPS__AMQP__INBOUND_QUEUE", format!("t.{u}.in"))
         .env("IPS__AMQP__DEAD_LETTER_QUEUE", format!("t.{u}.dlq"))
@@ -89,17 +96,26 @@ fn run_exits_zero_on_sigterm() {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "the bridge did not start listening");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bridge did not start listening"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(std::time::Instant::now() < deadline, "no exit within 20 s of SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit within 20 s of SIGTERM"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     let mut log = String::new();

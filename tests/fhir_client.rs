@@ -140,7 +140,9 @@ async fn client_credentials_token_is_cached_and_refreshed_on_401() {
         .and(path("/token"))
         .and(body_string_contains("grant_type=client_credentials"))
         .and(body_string_contains("client_id=bridge"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "tok-1", "expires_in": 3600, "token_type": "bearer"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"access_token": "tok-1", "expires_in": 3600, "token_type": "bearer"}),
+        ))
         .expect(2)
         .mount(&server)
         .await;
@@ -152,7 +154,9 @@ async fn client_credentials_token_is_cached_and_refreshed_on_401() {
     Mock::given(method("GET"))
         .and(path("/fhir/Patient/1"))
         .and(header("authorization", "Bearer tok-1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"resourceType": "Patient", "id": "1"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"resourceType": "Patient", "id": "1"})),
+        )
         .expect(3)
         .mount(&server)
         .await;
@@ -174,5 +178,8 @@ async fn client_credentials_token_is_cached_and_refreshed_on_401() {
     }
     // A 401 drops the cached token: one more token request, then the error surfaces.
     let err = c.read("Patient/revoked").await.unwrap_err();
-    assert!(matches!(err, FhirError::Status { status: 401, .. }), "{err:?}");
+    assert!(
+        matches!(err, FhirError::Status { status: 401, .. }),
+        "{err:?}"
+    );
 }

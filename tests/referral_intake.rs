@@ -502,7 +502,16 @@ async fn rest_hook_notification_triggers_an_immediate_poll() {
     let n = Names::new();
     let (_dir, db) = temp_sqlite_url();
     // A poll interval of an hour: only the notification can explain a prompt pick-up.
-    let app = start_ready(settings(&db, &sb.url, &n, &[("IPS__POLLER__ENABLED", "true"), ("IPS__POLLER__INTERVAL", "1h")])).await;
+    let app = start_ready(settings(
+        &db,
+        &sb.url,
+        &n,
+        &[
+            ("IPS__POLLER__ENABLED", "true"),
+            ("IPS__POLLER__INTERVAL", "1h"),
+        ],
+    ))
+    .await;
     let api = Api::new(app.http_addr);
     tokio::time::sleep(Duration::from_millis(500)).await; // the first (empty) poll is done
     create_in_fhir(&sb, &Referral::new(&uid(), &nhs_number(51))).await;
@@ -512,10 +521,20 @@ async fn rest_hook_notification_triggers_an_immediate_poll() {
     assert_eq!(denied.status(), 401);
     let outcome: Value = denied.json().await.unwrap();
     assert_eq!(outcome["resourceType"], "OperationOutcome");
-    assert_eq!(http.post(&url).bearer_auth("hook-secret").send().await.unwrap().status(), 202);
-    eventually(Duration::from_secs(5), "referral after the notification", || async {
-        (referrals(&api, "awaiting-decision").await.len() == 1).then_some(())
-    })
+    assert_eq!(
+        http.post(&url)
+            .bearer_auth("hook-secret")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    eventually(
+        Duration::from_secs(5),
+        "referral after the notification",
+        || async { (referrals(&api, "awaiting-decision").await.len() == 1).then_some(()) },
+    )
     .await;
     app.stop(Duration::from_secs(5)).await;
 }
@@ -532,9 +551,20 @@ async fn queue_decision_waiting_list_first_contact_and_metrics() {
     let p = Pub::connect(&n.url).await;
     let nhs = nhs_number(61);
     let r = Referral::new(&uid(), &nhs);
-    p.publish(&n.exchange, "bars", &serde_json::to_vec(&r.bars_bundle()).unwrap(), &uid(), FHIR_JSON).await.unwrap();
+    p.publish(
+        &n.exchange,
+        "bars",
+        &serde_json::to_vec(&r.bars_bundle()).unwrap(),
+        &uid(),
+        FHIR_JSON,
+    )
+    .await
+    .unwrap();
     let id = eventually(WAIT, "referral", || async {
-        referrals(&api, "awaiting-decision").await.first().and_then(|r| r["id"].as_str().map(str::to_owned))
+        referrals(&api, "awaiting-decision")
+            .await
+            .first()
+            .and_then(|r| r["id"].as_str().map(str::to_owned))
     })
     .await;
     let decision = json!({"referral_id": id, "outcome": "accepted", "decided_by": "ES 7"});
@@ -542,11 +572,17 @@ async fn queue_decision_waiting_list_first_contact_and_metrics() {
         .with_message_id(uid().as_str().into())
         .with_type("ips.referral-decision.v1".into())
         .with_content_type("application/json".into());
-    p.ch.basic_publish(n.exchange.as_str().into(), "es.decision".into(), Default::default(), &serde_json::to_vec(&decision).unwrap(), props)
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    p.ch.basic_publish(
+        n.exchange.as_str().into(),
+        "es.decision".into(),
+        Default::default(),
+        &serde_json::to_vec(&decision).unwrap(),
+        props,
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
     let waiting = eventually(WAIT, "on the waiting list", || async {
         let w = referrals(&api, "waiting").await;
         (w.len() == 1).then_some(w)
@@ -556,16 +592,32 @@ async fn queue_decision_waiting_list_first_contact_and_metrics() {
     assert_eq!(waiting[0]["decision"], "accepted");
 
     let appt = appointment(&format!("appt-{}", uid()), &nhs, "fulfilled");
-    p.publish(&n.exchange, "appointment", &serde_json::to_vec(&appt).unwrap(), &uid(), FHIR_JSON).await.unwrap();
+    p.publish(
+        &n.exchange,
+        "appointment",
+        &serde_json::to_vec(&appt).unwrap(),
+        &uid(),
+        FHIR_JSON,
+    )
+    .await
+    .unwrap();
     let started = eventually(WAIT, "assistance commenced", || async {
         let s = referrals(&api, "started").await;
         (s.len() == 1).then_some(s)
     })
     .await;
-    assert_eq!(started[0]["dates"]["assistance_commenced"], "2026-11-21T10:00:00Z");
+    assert_eq!(
+        started[0]["dates"]["assistance_commenced"],
+        "2026-11-21T10:00:00Z"
+    );
     assert!(referrals(&api, "waiting").await.is_empty());
 
-    let metrics = reqwest::get(format!("http://{}/metrics", app.http_addr)).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(format!("http://{}/metrics", app.http_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for needle in [
         "ips_referrals_received_total{source=\"gp-practice\"}",
         "ips_referral_decisions_total{outcome=\"accepted\"}",
@@ -586,16 +638,39 @@ async fn api_errors_are_json_with_codes() {
     let (_dir, db) = temp_sqlite_url();
     let app = start_ready(settings(&db, &sb.url, &Names::new(), &[])).await;
     let api = Api::new(app.http_addr);
-    let anon = reqwest::get(format!("{}/api/cases", api.base)).await.unwrap();
+    let anon = reqwest::get(format!("{}/api/cases", api.base))
+        .await
+        .unwrap();
     assert_eq!(anon.status(), 401);
-    let (s, b) = api.post("/api/referrals/nope/decision", &json!({"outcome": "accepted"})).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("unknown-referral")));
-    let (s, b) = api.post("/api/referrals/nope/decision", &json!({"outcome": "maybe"})).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (422, Some("invalid-decision")));
-    let (s, b) = api.post("/api/referrals/nope/decision", &json!({"verdict": "yes"})).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid-body")));
+    let (s, b) = api
+        .post(
+            "/api/referrals/nope/decision",
+            &json!({"outcome": "accepted"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (404, Some("unknown-referral"))
+    );
+    let (s, b) = api
+        .post("/api/referrals/nope/decision", &json!({"outcome": "maybe"}))
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (422, Some("invalid-decision"))
+    );
+    let (s, b) = api
+        .post("/api/referrals/nope/decision", &json!({"verdict": "yes"}))
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("invalid-body"))
+    );
     let (s, b) = api.get("/api/referrals?status=lost").await;
-    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid-status")));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("invalid-status"))
+    );
     app.stop(Duration::from_secs(5)).await;
 }
 
@@ -611,18 +686,37 @@ async fn intake_and_decision_on_postgresql() {
     let nhs = nhs_number(71);
     for _ in 0..2 {
         let r = Referral::new(&uid(), &nhs);
-        p.publish(&n.exchange, "bars", &serde_json::to_vec(&r.bars_bundle()).unwrap(), &uid(), FHIR_JSON).await.unwrap();
+        p.publish(
+            &n.exchange,
+            "bars",
+            &serde_json::to_vec(&r.bars_bundle()).unwrap(),
+            &uid(),
+            FHIR_JSON,
+        )
+        .await
+        .unwrap();
     }
     let rs = eventually(WAIT, "two referrals", || async {
         let r = referrals(&api, "awaiting-decision").await;
         (r.len() == 2).then_some(r)
     })
     .await;
-    assert_eq!(rs[0]["case_id"], rs[1]["case_id"], "one case for the patient");
+    assert_eq!(
+        rs[0]["case_id"], rs[1]["case_id"],
+        "one case for the patient"
+    );
     let id = rs[0]["id"].as_str().unwrap();
-    let (s, _) = api.post(&format!("/api/referrals/{id}/decision"), &json!({"outcome": "accepted"})).await;
+    let (s, _) = api
+        .post(
+            &format!("/api/referrals/{id}/decision"),
+            &json!({"outcome": "accepted"}),
+        )
+        .await;
     assert_eq!(s, 200);
-    eventually(WAIT, "Task written", || async { (tasks_for(&sb, id).await.len() == 1).then_some(()) }).await;
+    eventually(WAIT, "Task written", || async {
+        (tasks_for(&sb, id).await.len() == 1).then_some(())
+    })
+    .await;
     assert_eq!(app.engine.store.backend(), "postgres");
     app.stop(Duration::from_secs(5)).await;
 }

@@ -1,6 +1,7 @@
 //! RabbitMQ adapter (lapin): topology, the inbound consumer, the publisher.
 
 pub mod consumer;
+pub mod dlq;
 pub mod publisher;
 pub mod topology;
 
