@@ -1,5 +1,6 @@
 //! The consumer against the real broker: ack after commit, dedupe, dead-lettering
-//! with reasons, recovery from dropped connections, readiness.
+//! with reasons, recovery from dropped connections and store outages,
+//! readiness, and the DLQ tooling.
 
 mod common;
 
@@ -7,44 +8,24 @@ use common::fixtures::*;
 use common::*;
 use std::time::Duration;
 
-const FHIR_JSON: &str = "application/fhir+json";
-
-async fn queue_depth(p: &Pub, queue: &str) -> u32 {
-    p.ch.queue_declare(
-        queue.into(),
-        lapin::options::QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        Default::default(),
-    )
-    .await
-    .unwrap()
-    .message_count()
-}
-
 #[tokio::test]
 async fn message_is_stored_acked_and_deduplicated() {
-    let sb = Sandbox::start();
-    let n = Names::new();
-    let (_dir, db) = temp_sqlite_url();
-    let app = start_ready(settings(&db, &sb.url, &n, &[])).await;
-    let p = Pub::connect(&n.url).await;
+    let b = Bridge::start(&[]).await;
     let body = serde_json::to_vec(&Referral::new(&uid(), &nhs_number(1)).bars_bundle()).unwrap();
-    p.publish(&n.exchange, "bars.referral", &body, "msg-1", FHIR_JSON)
+    b.p.publish(&b.n.exchange, "bars.referral", &body, "msg-1", FHIR_JSON)
         .await
         .unwrap();
-    p.publish(&n.exchange, "bars.referral", &body, "msg-1", FHIR_JSON)
+    b.p.publish(&b.n.exchange, "bars.referral", &body, "msg-1", FHIR_JSON)
         .await
         .unwrap();
-    let store = app.engine.store.clone();
+    let store = b.store();
     eventually(Duration::from_secs(10), "message in the inbox", || async {
         (store.inbox_count("amqp").await.unwrap() == 1).then_some(())
     })
     .await;
     // Both deliveries are acked (nothing left or unacked); the second was a duplicate.
     eventually(Duration::from_secs(10), "queue drained", || async {
-        (queue_depth(&p, &n.queue).await == 0).then_some(())
+        (b.queue_depth(&b.n.queue).await == 0).then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -53,24 +34,18 @@ async fn message_is_stored_acked_and_deduplicated() {
         store.referral_state_counts().await.unwrap(),
         vec![("awaiting-decision".to_string(), 1)]
     );
-    app.stop(Duration::from_secs(5)).await;
+    b.stop().await;
 }
 
 #[tokio::test]
 async fn non_json_goes_to_the_dead_letter_queue_with_reason_and_the_queue_keeps_flowing() {
-    let sb = Sandbox::start();
-    let n = Names::new();
-    let (_dir, db) = temp_sqlite_url();
-    let app = start_ready(settings(&db, &sb.url, &n, &[])).await;
-    let p = Pub::connect(&n.url).await;
-    p.publish(&n.exchange, "x", b"this is not json", "bad-1", FHIR_JSON)
+    let b = Bridge::start(&[]).await;
+    b.p.publish(&b.n.exchange, "x", b"this is not json", "bad-1", FHIR_JSON)
         .await
         .unwrap();
-    let good = serde_json::to_vec(&Referral::new(&uid(), &nhs_number(2)).bars_bundle()).unwrap();
-    p.publish(&n.exchange, "x", &good, "good-1", FHIR_JSON)
-        .await
-        .unwrap();
-    let dead = p.drain(&n.dlq, 1, Duration::from_secs(10)).await;
+    b.send(&Referral::new(&uid(), &nhs_number(2)).bars_bundle())
+        .await;
+    let dead = b.p.drain(&b.n.dlq, 1, Duration::from_secs(10)).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(
         header(&dead[0], "x-ips-error-code").as_deref(),
@@ -85,14 +60,14 @@ async fn non_json_goes_to_the_dead_letter_queue_with_reason_and_the_queue_keeps_
         dead[0].delivery.data, b"this is not json",
         "the original body is kept"
     );
-    let store = app.engine.store.clone();
+    let store = b.store();
     eventually(
         Duration::from_secs(10),
         "good message processed after the bad one",
         || async { (store.inbox_count("amqp").await.unwrap() == 1).then_some(()) },
     )
     .await;
-    app.stop(Duration::from_secs(5)).await;
+    b.stop().await;
 }
 
 /// The broker connection is closed (three times) while messages keep arriving:
@@ -114,24 +89,20 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
     ctl(&["add_vhost", &vhost]);
     ctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
     let url = format!("amqp://guest:guest@127.0.0.1:5672/{vhost}");
-    let sb = Sandbox::start();
-    let n = Names::on(&url);
-    let (_dir, db) = temp_sqlite_url();
-    let app = start_ready(settings(
-        &db,
-        &sb.url,
-        &n,
+    let b = Bridge::start_with(
+        Names::on(&url),
+        None,
         &[
             ("IPS__AMQP__BATCH_SIZE", "10"),
             ("IPS__AMQP__PREFETCH", "20"),
         ],
-    ))
+    )
     .await;
-    let store = app.engine.store.clone();
+    let store = b.store();
 
     const TOTAL: usize = 300;
     let publisher = {
-        let (url, exchange) = (url.clone(), n.exchange.clone());
+        let (url, exchange) = (url.clone(), b.n.exchange.clone());
         tokio::spawn(async move {
             let mut p = Pub::connect(&url).await;
             for i in 0..TOTAL {
@@ -175,56 +146,30 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
         || async { (store.inbox_count("amqp").await.unwrap() as usize == TOTAL).then_some(()) },
     )
     .await;
-    let p = Pub::connect(&url).await;
-    eventually(Duration::from_secs(10), "queue drained", || async {
-        (queue_depth(&p, &n.queue).await == 0).then_some(())
-    })
-    .await;
-    assert_eq!(queue_depth(&p, &n.dlq).await, 0, "nothing dead-lettered");
-    app.stop(Duration::from_secs(5)).await;
-    ctl(&["delete_vhost", &vhost]);
-}
-
-#[tokio::test]
-async fn readyz_is_503_without_the_broker_and_200_with_it() {
-    let sb = Sandbox::start();
-    let (_dir, db) = temp_sqlite_url();
-    let down = Names::on("amqp://guest:guest@127.0.0.1:1/%2f");
-    let app = ips_bridge::app::start(settings(&db, &sb.url, &down, &[]))
-        .await
-        .unwrap();
-    let r = reqwest::get(format!("http://{}/readyz", app.http_addr))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 503);
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["checks"]["broker"]["status"], "down");
-    assert_eq!(body["checks"]["store"]["status"], "up");
-    assert_eq!(body["checks"]["fhir"]["status"], "up");
-    app.stop(Duration::from_secs(2)).await;
-
-    let (_dir2, db2) = temp_sqlite_url();
-    let app = ips_bridge::app::start(settings(&db2, &sb.url, &Names::new(), &[]))
-        .await
-        .unwrap();
-    let addr = app.http_addr;
-    eventually(Duration::from_secs(10), "ready", || async {
-        (reqwest::get(format!("http://{addr}/readyz"))
+    let p = Pub::connect(&url).await; // the harness's publisher was closed with the rest
+    let depth = |q: String| {
+        let ch = p.ch.clone();
+        async move {
+            ch.queue_declare(
+                q.as_str().into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
             .await
-            .ok()?
-            .status()
-            == 200)
-            .then_some(())
+            .unwrap()
+            .message_count()
+        }
+    };
+    eventually(Duration::from_secs(10), "queue drained", || async {
+        (depth(b.n.queue.clone()).await == 0).then_some(())
     })
     .await;
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("ips_outbox_pending"), "{metrics}");
-    app.stop(Duration::from_secs(2)).await;
+    assert_eq!(depth(b.n.dlq.clone()).await, 0, "nothing dead-lettered");
+    b.stop().await;
+    ctl(&["delete_vhost", &vhost]);
 }
 
 /// The store is unavailable (another process holds SQLite's write lock) for
@@ -234,24 +179,13 @@ async fn readyz_is_503_without_the_broker_and_200_with_it() {
 #[tokio::test]
 async fn store_outage_returns_messages_to_the_queue_and_loses_none() {
     use sqlx::Connection as _;
-    let sb = Sandbox::start();
-    let n = Names::new();
-    let (_dir, db) = temp_sqlite_url();
-    let app = start_ready(settings(
-        &db,
-        &sb.url,
-        &n,
-        &[("IPS__STORE__BUSY_TIMEOUT", "50ms")],
-    ))
-    .await;
-    let store = app.engine.store.clone();
-    let mut blocker = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    let b = Bridge::start(&[("IPS__STORE__BUSY_TIMEOUT", "50ms")]).await;
+    let store = b.store();
+    let mut blocker = sqlx::SqliteConnection::connect(&b.db).await.unwrap();
     sqlx::query("BEGIN EXCLUSIVE")
         .execute(&mut blocker)
         .await
         .unwrap();
-
-    let p = Pub::connect(&n.url).await;
     for i in 0..5 {
         let body = serde_json::to_vec(&appointment(
             &format!("outage-{i}"),
@@ -259,8 +193,8 @@ async fn store_outage_returns_messages_to_the_queue_and_loses_none() {
             "booked",
         ))
         .unwrap();
-        p.publish(
-            &n.exchange,
+        b.p.publish(
+            &b.n.exchange,
             "appointment",
             &body,
             &format!("outage-{i}"),
@@ -269,7 +203,7 @@ async fn store_outage_returns_messages_to_the_queue_and_loses_none() {
         .await
         .unwrap();
     }
-    let metrics_url = format!("http://{}/metrics", app.http_addr);
+    let metrics_url = format!("{}/metrics", b.api.base);
     eventually(
         Duration::from_secs(30),
         "the batch handed back to the broker",
@@ -291,35 +225,72 @@ async fn store_outage_returns_messages_to_the_queue_and_loses_none() {
     })
     .await;
     eventually(Duration::from_secs(10), "queue drained", || async {
-        (queue_depth(&p, &n.queue).await == 0).then_some(())
+        (b.queue_depth(&b.n.queue).await == 0).then_some(())
     })
     .await;
-    assert_eq!(queue_depth(&p, &n.dlq).await, 0);
-    app.stop(Duration::from_secs(5)).await;
+    assert_eq!(b.queue_depth(&b.n.dlq).await, 0);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_is_503_without_the_broker_and_200_with_it() {
+    let sb = Sandbox::start();
+    let (_dir, db) = temp_sqlite_url();
+    let down = Names::on("amqp://guest:guest@127.0.0.1:1/%2f");
+    let app = ips_bridge::app::start(settings(&db, &sb.url, &down, &[]))
+        .await
+        .unwrap();
+    let r = reqwest::get(format!("http://{}/readyz", app.http_addr))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["checks"]["broker"]["status"], "down");
+    assert_eq!(body["checks"]["store"]["status"], "up");
+    assert_eq!(body["checks"]["fhir"]["status"], "up");
+    app.stop(Duration::from_secs(2)).await;
+
+    let b = Bridge::start(&[]).await; // start_ready: waits for 200
+    assert_eq!(
+        reqwest::get(format!("{}/readyz", b.api.base))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let metrics = reqwest::get(format!("{}/metrics", b.api.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("ips_outbox_pending"), "{metrics}");
+    b.stop().await;
 }
 
 /// An operator lists a dead letter, raises the limit that rejected it, and
 /// replays it with `ips-bridge dlq`; it is then processed like any message.
 #[tokio::test]
 async fn dlq_list_show_and_replay_from_the_command_line() {
-    let sb = Sandbox::start();
-    let n = Names::new();
-    let (_dir, db) = temp_sqlite_url();
-    let strict = [("IPS__LIMITS__MAX_MESSAGE_BYTES", "2000")];
-    let app = start_ready(settings(&db, &sb.url, &n, &strict)).await;
-    let p = Pub::connect(&n.url).await;
+    let b = Bridge::start(&[("IPS__LIMITS__MAX_MESSAGE_BYTES", "2000")]).await;
     let body = serde_json::to_vec(&Referral::new(&uid(), &nhs_number(81)).bars_bundle()).unwrap();
     assert!(body.len() > 2000);
-    p.publish(&n.exchange, "bars.referral", &body, "too-big-1", FHIR_JSON)
-        .await
-        .unwrap();
+    b.p.publish(
+        &b.n.exchange,
+        "bars.referral",
+        &body,
+        "too-big-1",
+        FHIR_JSON,
+    )
+    .await
+    .unwrap();
     eventually(Duration::from_secs(10), "dead letter", || async {
-        (queue_depth(&p, &n.dlq).await == 1).then_some(())
+        (b.queue_depth(&b.n.dlq).await == 1).then_some(())
     })
     .await;
-    app.stop(Duration::from_secs(5)).await;
 
-    let cli = |args: &[&str]| {
+    let n = b.n.clone();
+    let cli = move |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_ips-bridge"))
             .args(args)
             .env("IPS__AMQP__INBOUND_EXCHANGE", &n.exchange)
@@ -349,15 +320,15 @@ async fn dlq_list_show_and_replay_from_the_command_line() {
         "the body is shown: {shown}"
     );
     assert_eq!(
-        queue_depth(&p, &n.dlq).await,
+        b.queue_depth(&b.n.dlq).await,
         1,
         "list and show consume nothing"
     );
 
-    let app = start_ready(settings(&db, &sb.url, &n, &[])).await;
+    let b = b.restart(Duration::from_secs(5), &[]).await; // the operator raised the limit
     let replayed = cli(&["dlq", "replay", "too-big-1"]);
     assert!(replayed.contains("replayed 1"), "{replayed}");
-    let store = app.engine.store.clone();
+    let store = b.store();
     eventually(
         Duration::from_secs(10),
         "replayed message processed",
@@ -368,6 +339,6 @@ async fn dlq_list_show_and_replay_from_the_command_line() {
         },
     )
     .await;
-    assert_eq!(queue_depth(&p, &n.dlq).await, 0);
-    app.stop(Duration::from_secs(5)).await;
+    assert_eq!(b.queue_depth(&b.n.dlq).await, 0);
+    b.stop().await;
 }

@@ -32,24 +32,16 @@ async fn create_in_fhir(sb: &Sandbox, r: &Referral) -> Value {
 
 #[tokio::test]
 async fn polled_and_queued_referrals_become_cases_and_one_referral_across_channels() {
-    let sb = Sandbox::start();
-    let n = Names::new();
-    let (_dir, db) = temp_sqlite_url();
-    let app = start_ready(settings(
-        &db,
-        &sb.url,
-        &n,
-        &[
-            ("IPS__POLLER__ENABLED", "true"),
-            ("IPS__INTAKE__CMHT_ODS_CODES", "RX4E2"),
-        ],
-    ))
+    let b = Bridge::start(&[
+        ("IPS__POLLER__ENABLED", "true"),
+        ("IPS__INTAKE__CMHT_ODS_CODES", "RX4E2"),
+    ])
     .await;
-    let api = Api::new(app.http_addr);
+    let (sb, api) = (&b.sb, &b.api);
     let both = Referral::new(&uid(), &nhs_number(11));
-    create_in_fhir(&sb, &both).await;
+    create_in_fhir(sb, &both).await;
     let polled = eventually(WAIT, "polled referral", || async {
-        let r = referrals(&api, "awaiting-decision").await;
+        let r = referrals(api, "awaiting-decision").await;
         (r.len() == 1).then_some(r)
     })
     .await;
@@ -58,32 +50,15 @@ async fn polled_and_queued_referrals_become_cases_and_one_referral_across_channe
     assert!(polled[0]["case_id"].is_string());
 
     // The same referral (same business identifier) as a BaRS message, and a new one.
-    let p = Pub::connect(&n.url).await;
-    p.publish(
-        &n.exchange,
-        "bars",
-        &serde_json::to_vec(&both.bars_bundle()).unwrap(),
-        &uid(),
-        FHIR_JSON,
-    )
-    .await
-    .unwrap();
+    b.send(&both.bars_bundle()).await;
     let queued = Referral::new(&uid(), &nhs_number(12));
-    p.publish(
-        &n.exchange,
-        "bars",
-        &serde_json::to_vec(&queued.bars_bundle()).unwrap(),
-        &uid(),
-        FHIR_JSON,
-    )
-    .await
-    .unwrap();
-    let store = app.engine.store.clone();
+    b.send(&queued.bars_bundle()).await;
+    let store = b.store();
     eventually(WAIT, "both queue messages applied", || async {
         (store.inbox_count("amqp").await.unwrap() == 2).then_some(())
     })
     .await;
-    let all = referrals(&api, "awaiting-decision").await;
+    let all = referrals(api, "awaiting-decision").await;
     assert_eq!(
         all.len(),
         2,
@@ -101,14 +76,17 @@ async fn polled_and_queued_referrals_become_cases_and_one_referral_across_channe
     );
     // 7 fractional digits parse; the store keeps milliseconds.
     assert_eq!(from_queue["dates"]["authored"], "2026-11-20T09:15:30.123Z");
-    app.stop(Duration::from_secs(5)).await;
+    b.stop().await;
 }
 
 #[tokio::test]
 async fn paging_ingests_250_referrals_once_each() {
-    let sb = Sandbox::start();
-    let n = Names::new();
-    let (_dir, db) = temp_sqlite_url();
+    let b = Bridge::start(&[
+        ("IPS__POLLER__ENABLED", "true"),
+        ("IPS__POLLER__PAGE_SIZE", "40"),
+    ])
+    .await;
+    let sb = &b.sb;
     let mut entries = vec![];
     for i in 0..250u64 {
         let r = Referral::new(&format!("burst-{i}"), &nhs_number(1000 + i));
@@ -124,17 +102,7 @@ async fn paging_ingests_250_referrals_once_each() {
         .await
         .unwrap();
     assert!(resp.status().is_success(), "transaction: {}", resp.status());
-    let app = start_ready(settings(
-        &db,
-        &sb.url,
-        &n,
-        &[
-            ("IPS__POLLER__ENABLED", "true"),
-            ("IPS__POLLER__PAGE_SIZE", "40"),
-        ],
-    ))
-    .await;
-    let store = app.engine.store.clone();
+    let store = b.store();
     eventually(Duration::from_secs(60), "250 referrals", || async {
         let counts = store.referral_state_counts().await.unwrap();
         (counts.iter().map(|(_, n)| n).sum::<i64>() == 250).then_some(())
@@ -150,19 +118,15 @@ async fn paging_ingests_250_referrals_once_each() {
         250,
         "each version recorded once"
     );
-    app.stop(Duration::from_secs(5)).await;
+    b.stop().await;
 }
 
 #[tokio::test]
 async fn incomplete_then_complete_multiple_referrals_and_cancel() {
-    let sb = Sandbox::start();
-    let n = Names::new();
-    let (_dir, db) = temp_sqlite_url();
-    let app = start_ready(settings(&db, &sb.url, &n, &[])).await;
-    let api = Api::new(app.http_addr);
-    let p = Pub::connect(&n.url).await;
-    let send = |b: Value| {
-        let body = serde_json::to_vec(&b).unwrap();
+    let b = Bridge::start(&[]).await;
+    let (n, api, p) = (&b.n, &b.api, &b.p);
+    let send = |msg: Value| {
+        let body = serde_json::to_vec(&msg).unwrap();
         let (p, ex) = (&p, n.exchange.clone());
         async move {
             p.publish(&ex, "bars", &body, &uid(), FHIR_JSON)
@@ -175,7 +139,7 @@ async fn incomplete_then_complete_multiple_referrals_and_cancel() {
     first.with_reason = false;
     send(first.bars_bundle()).await;
     let inc = eventually(WAIT, "incomplete referral", || async {
-        let r = referrals(&api, "incomplete").await;
+        let r = referrals(api, "incomplete").await;
         (r.len() == 1).then_some(r)
     })
     .await;
@@ -189,7 +153,7 @@ async fn incomplete_then_complete_multiple_referrals_and_cancel() {
     first.with_reason = true;
     send(first.bars_bundle()).await;
     let done = eventually(WAIT, "completed referral", || async {
-        let r = referrals(&api, "awaiting-decision").await;
+        let r = referrals(api, "awaiting-decision").await;
         (r.len() == 1).then_some(r)
     })
     .await;
@@ -225,32 +189,20 @@ async fn incomplete_then_complete_multiple_referrals_and_cancel() {
     cancel.status = "revoked";
     send(cancel.bars_bundle()).await;
     eventually(WAIT, "withdrawn", || async {
-        (referrals(&api, "withdrawn").await.len() == 1).then_some(())
+        (referrals(api, "withdrawn").await.len() == 1).then_some(())
     })
     .await;
-    app.stop(Duration::from_secs(5)).await;
+    b.stop().await;
 }
 
 #[tokio::test]
 async fn invalid_nhs_number_is_an_incomplete_referral_not_a_dead_letter() {
-    let sb = Sandbox::start();
-    let n = Names::new();
-    let (_dir, db) = temp_sqlite_url();
-    let app = start_ready(settings(&db, &sb.url, &n, &[])).await;
-    let api = Api::new(app.http_addr);
-    let p = Pub::connect(&n.url).await;
+    let b = Bridge::start(&[]).await;
+    let (n, api, p) = (&b.n, &b.api, &b.p);
     let bad = Referral::new(&uid(), "9912003889");
-    p.publish(
-        &n.exchange,
-        "bars",
-        &serde_json::to_vec(&bad.bars_bundle()).unwrap(),
-        &uid(),
-        FHIR_JSON,
-    )
-    .await
-    .unwrap();
+    b.send(&bad.bars_bundle()).await;
     let inc = eventually(WAIT, "incomplete referral", || async {
-        let r = referrals(&api, "incomplete").await;
+        let r = referrals(api, "incomplete").await;
         (r.len() == 1).then_some(r)
     })
     .await;
@@ -269,16 +221,13 @@ async fn invalid_nhs_number_is_an_incomplete_referral_not_a_dead_letter() {
             .await
             .is_empty()
     );
-    app.stop(Duration::from_secs(5)).await;
+    b.stop().await;
 }
 
 #[tokio::test]
 async fn bad_inputs_are_dead_lettered_with_named_reasons_and_the_queue_keeps_flowing() {
-    let sb = Sandbox::start();
-    let n = Names::new();
-    let (_dir, db) = temp_sqlite_url();
-    let app = start_ready(settings(&db, &sb.url, &n, &[])).await;
-    let p = Pub::connect(&n.url).await;
+    let b = Bridge::start(&[]).await;
+    let (n, p) = (&b.n, &b.p);
     let r = Referral::new(&uid(), &nhs_number(31));
     let mut no_subject = r.service_request("Patient/x", "Organization/y");
     no_subject.as_object_mut().unwrap().remove("subject");
@@ -353,12 +302,12 @@ async fn bad_inputs_are_dead_lettered_with_named_reasons_and_the_queue_keeps_flo
             "{code}: {reason:?} should mention {words:?}"
         );
     }
-    let store = app.engine.store.clone();
+    let store = b.store();
     eventually(WAIT, "the good message after the bad ones", || async {
         (store.inbox_count("amqp").await.unwrap() == 1).then_some(())
     })
     .await;
-    app.stop(Duration::from_secs(5)).await;
+    b.stop().await;
 }
 
 async fn tasks_for(sb: &Sandbox, referral_id: &str) -> Vec<Value> {
@@ -367,32 +316,20 @@ async fn tasks_for(sb: &Sandbox, referral_id: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write() {
-    let sb = Sandbox::start();
-    let n = Names::new();
-    let (_dir, db) = temp_sqlite_url();
     let extra = [("IPS__OUTBOX__LEASE", "1s")];
-    let app = start_ready(settings(&db, &sb.url, &n, &extra)).await;
-    let api = Api::new(app.http_addr);
-    let p = Pub::connect(&n.url).await;
+    let b = Bridge::start(&extra).await;
+    let (sb, n, api, p) = (&b.sb, &b.n, &b.api, &b.p);
     let events = p.watch(&n.events, "referral.*").await;
     for i in 0..2 {
         let r = Referral::new(&format!("dec-{i}-{}", uid()), &nhs_number(40 + i));
-        p.publish(
-            &n.exchange,
-            "bars",
-            &serde_json::to_vec(&r.bars_bundle()).unwrap(),
-            &uid(),
-            FHIR_JSON,
-        )
-        .await
-        .unwrap();
+        b.send(&r.bars_bundle()).await;
     }
     let waiting = eventually(WAIT, "two referrals", || async {
-        let r = referrals(&api, "awaiting-decision").await;
+        let r = referrals(api, "awaiting-decision").await;
         (r.len() == 2).then_some(r)
     })
     .await;
-    let (a, b) = (
+    let (first, second) = (
         waiting[0]["id"].as_str().unwrap().to_owned(),
         waiting[1]["id"].as_str().unwrap().to_owned(),
     );
@@ -400,13 +337,13 @@ async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write(
     // Retried request: same answer, one Task.
     let (s1, r1) = api
         .post(
-            &format!("/api/referrals/{a}/decision"),
+            &format!("/api/referrals/{first}/decision"),
             &json!({"outcome": "accepted"}),
         )
         .await;
     let (s2, r2) = api
         .post(
-            &format!("/api/referrals/{a}/decision"),
+            &format!("/api/referrals/{first}/decision"),
             &json!({"outcome": "accepted"}),
         )
         .await;
@@ -416,13 +353,13 @@ async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write(
     );
     let (s3, r3) = api
         .post(
-            &format!("/api/referrals/{a}/decision"),
+            &format!("/api/referrals/{first}/decision"),
             &json!({"outcome": "declined", "decline_reason": "other"}),
         )
         .await;
     assert_eq!(s3, 409, "{r3}");
     let tasks = eventually(WAIT, "task for the accepted referral", || async {
-        let t = tasks_for(&sb, &a).await;
+        let t = tasks_for(sb, &first).await;
         (!t.is_empty()).then_some(t)
     })
     .await;
@@ -441,26 +378,26 @@ async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write(
     .await;
     let (s, body) = api
         .post(
-            &format!("/api/referrals/{b}/decision"),
+            &format!("/api/referrals/{second}/decision"),
             &json!({"outcome": "declined", "decline_reason": "not-seeking-work"}),
         )
         .await;
     assert_eq!(s, 200, "{body}");
     tokio::time::sleep(Duration::from_millis(600)).await; // the POST is in flight now
-    app.stop(Duration::from_millis(1)).await; // no grace: in-flight work is abandoned
+    let halted = b.halt(Duration::from_millis(1)).await; // no grace: in-flight work is abandoned
     tokio::time::sleep(Duration::from_secs(2)).await; // the server has applied the write
     assert_eq!(
-        tasks_for(&sb, &b).await.len(),
+        tasks_for(&halted.sb, &second).await.len(),
         1,
         "the write landed although the bridge never heard back"
     );
-    let app = start_ready(settings(&db, &sb.url, &n, &extra)).await;
-    let store = app.engine.store.clone();
+    let b = halted.resume(&extra).await;
+    let store = b.store();
     eventually(WAIT, "outbox drained after restart", || async {
         (store.outbox_counts().await.unwrap() == (0, 0)).then_some(())
     })
     .await;
-    let tasks = tasks_for(&sb, &b).await;
+    let tasks = tasks_for(&b.sb, &second).await;
     assert_eq!(
         tasks.len(),
         1,
@@ -471,7 +408,7 @@ async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write(
         "not-seeking-work"
     );
 
-    let got = p.drain(&events, 5, WAIT).await;
+    let got = b.p.drain(&events, 5, WAIT).await;
     let kinds: Vec<String> = got
         .iter()
         .map(|m| m.delivery.routing_key.to_string())
@@ -493,30 +430,22 @@ async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write(
             "events carry no NHS numbers"
         );
     }
-    app.stop(Duration::from_secs(5)).await;
+    b.stop().await;
 }
 
 #[tokio::test]
 async fn rest_hook_notification_triggers_an_immediate_poll() {
-    let sb = Sandbox::start();
-    let n = Names::new();
-    let (_dir, db) = temp_sqlite_url();
     // A poll interval of an hour: only the notification can explain a prompt pick-up.
-    let app = start_ready(settings(
-        &db,
-        &sb.url,
-        &n,
-        &[
-            ("IPS__POLLER__ENABLED", "true"),
-            ("IPS__POLLER__INTERVAL", "1h"),
-        ],
-    ))
+    let b = Bridge::start(&[
+        ("IPS__POLLER__ENABLED", "true"),
+        ("IPS__POLLER__INTERVAL", "1h"),
+    ])
     .await;
-    let api = Api::new(app.http_addr);
+    let (sb, api) = (&b.sb, &b.api);
     tokio::time::sleep(Duration::from_millis(500)).await; // the first (empty) poll is done
-    create_in_fhir(&sb, &Referral::new(&uid(), &nhs_number(51))).await;
+    create_in_fhir(sb, &Referral::new(&uid(), &nhs_number(51))).await;
     let http = reqwest::Client::new();
-    let url = format!("http://{}/fhir/notify", app.http_addr);
+    let url = format!("http://{}/fhir/notify", b.app.http_addr);
     let denied = http.post(&url).bearer_auth("wrong").send().await.unwrap();
     assert_eq!(denied.status(), 401);
     let outcome: Value = denied.json().await.unwrap();
@@ -533,35 +462,23 @@ async fn rest_hook_notification_triggers_an_immediate_poll() {
     eventually(
         Duration::from_secs(5),
         "referral after the notification",
-        || async { (referrals(&api, "awaiting-decision").await.len() == 1).then_some(()) },
+        || async { (referrals(api, "awaiting-decision").await.len() == 1).then_some(()) },
     )
     .await;
-    app.stop(Duration::from_secs(5)).await;
+    b.stop().await;
 }
 
 /// Accept over the queue (ES event), the waiting list, then the first attended
 /// appointment commences assistance; the metrics count each step.
 #[tokio::test]
 async fn queue_decision_waiting_list_first_contact_and_metrics() {
-    let sb = Sandbox::start();
-    let n = Names::new();
-    let (_dir, db) = temp_sqlite_url();
-    let app = start_ready(settings(&db, &sb.url, &n, &[])).await;
-    let api = Api::new(app.http_addr);
-    let p = Pub::connect(&n.url).await;
+    let b = Bridge::start(&[]).await;
+    let (n, api, p) = (&b.n, &b.api, &b.p);
     let nhs = nhs_number(61);
     let r = Referral::new(&uid(), &nhs);
-    p.publish(
-        &n.exchange,
-        "bars",
-        &serde_json::to_vec(&r.bars_bundle()).unwrap(),
-        &uid(),
-        FHIR_JSON,
-    )
-    .await
-    .unwrap();
+    b.send(&r.bars_bundle()).await;
     let id = eventually(WAIT, "referral", || async {
-        referrals(&api, "awaiting-decision")
+        referrals(api, "awaiting-decision")
             .await
             .first()
             .and_then(|r| r["id"].as_str().map(str::to_owned))
@@ -584,7 +501,7 @@ async fn queue_decision_waiting_list_first_contact_and_metrics() {
     .await
     .unwrap();
     let waiting = eventually(WAIT, "on the waiting list", || async {
-        let w = referrals(&api, "waiting").await;
+        let w = referrals(api, "waiting").await;
         (w.len() == 1).then_some(w)
     })
     .await;
@@ -592,17 +509,9 @@ async fn queue_decision_waiting_list_first_contact_and_metrics() {
     assert_eq!(waiting[0]["decision"], "accepted");
 
     let appt = appointment(&format!("appt-{}", uid()), &nhs, "fulfilled");
-    p.publish(
-        &n.exchange,
-        "appointment",
-        &serde_json::to_vec(&appt).unwrap(),
-        &uid(),
-        FHIR_JSON,
-    )
-    .await
-    .unwrap();
+    b.send(&appt).await;
     let started = eventually(WAIT, "assistance commenced", || async {
-        let s = referrals(&api, "started").await;
+        let s = referrals(api, "started").await;
         (s.len() == 1).then_some(s)
     })
     .await;
@@ -610,9 +519,9 @@ async fn queue_decision_waiting_list_first_contact_and_metrics() {
         started[0]["dates"]["assistance_commenced"],
         "2026-11-21T10:00:00Z"
     );
-    assert!(referrals(&api, "waiting").await.is_empty());
+    assert!(referrals(api, "waiting").await.is_empty());
 
-    let metrics = reqwest::get(format!("http://{}/metrics", app.http_addr))
+    let metrics = reqwest::get(format!("http://{}/metrics", b.app.http_addr))
         .await
         .unwrap()
         .text()
@@ -629,75 +538,62 @@ async fn queue_decision_waiting_list_first_contact_and_metrics() {
         assert!(metrics.contains(needle), "metrics lack {needle}");
     }
     assert!(!metrics.contains(&nhs), "no NHS number in metrics");
-    app.stop(Duration::from_secs(5)).await;
+    b.stop().await;
 }
 
 #[tokio::test]
 async fn api_errors_are_json_with_codes() {
-    let sb = Sandbox::start();
-    let (_dir, db) = temp_sqlite_url();
-    let app = start_ready(settings(&db, &sb.url, &Names::new(), &[])).await;
-    let api = Api::new(app.http_addr);
+    let b = Bridge::start(&[]).await;
+    let api = &b.api;
     let anon = reqwest::get(format!("{}/api/cases", api.base))
         .await
         .unwrap();
     assert_eq!(anon.status(), 401);
-    let (s, b) = api
+    let (s, body) = api
         .post(
             "/api/referrals/nope/decision",
             &json!({"outcome": "accepted"}),
         )
         .await;
     assert_eq!(
-        (s, b["error"]["code"].as_str()),
+        (s, body["error"]["code"].as_str()),
         (404, Some("unknown-referral"))
     );
-    let (s, b) = api
+    let (s, body) = api
         .post("/api/referrals/nope/decision", &json!({"outcome": "maybe"}))
         .await;
     assert_eq!(
-        (s, b["error"]["code"].as_str()),
+        (s, body["error"]["code"].as_str()),
         (422, Some("invalid-decision"))
     );
-    let (s, b) = api
+    let (s, body) = api
         .post("/api/referrals/nope/decision", &json!({"verdict": "yes"}))
         .await;
     assert_eq!(
-        (s, b["error"]["code"].as_str()),
+        (s, body["error"]["code"].as_str()),
         (400, Some("invalid-body"))
     );
-    let (s, b) = api.get("/api/referrals?status=lost").await;
+    let (s, body) = api.get("/api/referrals?status=lost").await;
     assert_eq!(
-        (s, b["error"]["code"].as_str()),
+        (s, body["error"]["code"].as_str()),
         (400, Some("invalid-status"))
     );
-    app.stop(Duration::from_secs(5)).await;
+    b.stop().await;
 }
 
 /// The whole intake path on the PostgreSQL store, as several replicas would run it.
 #[tokio::test]
 async fn intake_and_decision_on_postgresql() {
-    let sb = Sandbox::start();
-    let n = Names::new();
     let db = fresh_pg_database().await;
-    let app = start_ready(settings(&db, &sb.url, &n, &[])).await;
-    let api = Api::new(app.http_addr);
-    let p = Pub::connect(&n.url).await;
+    let b = Bridge::start_with(Names::new(), Some(db), &[]).await;
+    let (sb, api) = (&b.sb, &b.api);
     let nhs = nhs_number(71);
     for _ in 0..2 {
         let r = Referral::new(&uid(), &nhs);
-        p.publish(
-            &n.exchange,
-            "bars",
-            &serde_json::to_vec(&r.bars_bundle()).unwrap(),
-            &uid(),
-            FHIR_JSON,
-        )
-        .await
-        .unwrap();
+        b.send(&r.bars_bundle()).await;
     }
     let rs = eventually(WAIT, "two referrals", || async {
-        let r = referrals(&api, "awaiting-decision").await;
+        let r = referrals(api, "awaiting-decision").await;
         (r.len() == 2).then_some(r)
     })
     .await;
@@ -714,9 +610,9 @@ async fn intake_and_decision_on_postgresql() {
         .await;
     assert_eq!(s, 200);
     eventually(WAIT, "Task written", || async {
-        (tasks_for(&sb, id).await.len() == 1).then_some(())
+        (tasks_for(sb, id).await.len() == 1).then_some(())
     })
     .await;
-    assert_eq!(app.engine.store.backend(), "postgres");
-    app.stop(Duration::from_secs(5)).await;
+    assert_eq!(b.store().backend(), "postgres");
+    b.stop().await;
 }

@@ -4,7 +4,10 @@
 //! so two replicas never deliver the same row at once, and the lease
 //! (`claimed_until`) hands a row to another replica if its claimer dies.
 
-use super::sql::{appointment_cols, case_cols, impl_sql_store, outbox_cols, referral_cols};
+use super::sql::{
+    appointment_cols, bind_referral, case_cols, impl_sql_store, outbox_cols, referral_cols,
+    referral_data_cols,
+};
 use crate::config::StoreSettings;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;

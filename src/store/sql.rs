@@ -6,11 +6,46 @@
 //! macro. A macro rather than generic code because sqlx's generic executor
 //! bounds would bury every query under trait clauses.
 
-macro_rules! referral_cols {
+/// Every referral column but `id`, in the order [`bind_referral`] binds them.
+macro_rules! referral_data_cols {
     () => {
-        "id, referral_key, case_id, resource_ref, channel, state, fhir_status, incomplete_reasons, \
+        "referral_key, case_id, resource_ref, channel, state, fhir_status, incomplete_reasons, \
          content_hash, source_updated_at, authored_at, received_at, completed_at, source_ods, source_kind, \
          is_multiple, decision, decline_reason, decided_at, decided_by, assistance_commenced_at, updated_at, raw"
+    };
+}
+macro_rules! referral_cols {
+    () => {
+        concat!("id, ", referral_data_cols!())
+    };
+}
+/// Binds a referral row as `$1` = id, `$2..$23` = [`referral_data_cols`], so
+/// the insert and the update share one list and cannot drift apart.
+macro_rules! bind_referral {
+    ($q:expr, $r:expr) => {
+        $q.bind(&$r.id)
+            .bind(&$r.referral_key)
+            .bind(&$r.case_id)
+            .bind(&$r.resource_ref)
+            .bind(&$r.channel)
+            .bind(&$r.state)
+            .bind(&$r.fhir_status)
+            .bind(&$r.incomplete_reasons)
+            .bind(&$r.content_hash)
+            .bind($r.source_updated_at)
+            .bind($r.authored_at)
+            .bind($r.received_at)
+            .bind($r.completed_at)
+            .bind(&$r.source_ods)
+            .bind(&$r.source_kind)
+            .bind($r.is_multiple)
+            .bind(&$r.decision)
+            .bind(&$r.decline_reason)
+            .bind($r.decided_at)
+            .bind(&$r.decided_by)
+            .bind($r.assistance_commenced_at)
+            .bind($r.updated_at)
+            .bind(&$r.raw)
     };
 }
 macro_rules! case_cols {
@@ -309,68 +344,21 @@ macro_rules! impl_sql_store {
             }
 
             async fn referral_insert(&mut self, r: &$crate::store::ReferralRow) -> $crate::store::Result<()> {
-                sqlx::query(concat!(
+                let q = sqlx::query(concat!(
                     "INSERT INTO referrals (", referral_cols!(), ") VALUES \
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
-                ))
-                .bind(&r.id)
-                .bind(&r.referral_key)
-                .bind(&r.case_id)
-                .bind(&r.resource_ref)
-                .bind(&r.channel)
-                .bind(&r.state)
-                .bind(&r.fhir_status)
-                .bind(&r.incomplete_reasons)
-                .bind(&r.content_hash)
-                .bind(r.source_updated_at)
-                .bind(r.authored_at)
-                .bind(r.received_at)
-                .bind(r.completed_at)
-                .bind(&r.source_ods)
-                .bind(&r.source_kind)
-                .bind(r.is_multiple)
-                .bind(&r.decision)
-                .bind(&r.decline_reason)
-                .bind(r.decided_at)
-                .bind(&r.decided_by)
-                .bind(r.assistance_commenced_at)
-                .bind(r.updated_at)
-                .bind(&r.raw)
-                .execute(&mut *self.tx)
-                .await?;
+                ));
+                bind_referral!(q, r).execute(&mut *self.tx).await?;
                 Ok(())
             }
 
             async fn referral_update(&mut self, r: &$crate::store::ReferralRow) -> $crate::store::Result<()> {
-                let done = sqlx::query(
-                    "UPDATE referrals SET case_id = $2, resource_ref = $3, state = $4, fhir_status = $5, \
-                     incomplete_reasons = $6, content_hash = $7, source_updated_at = $8, authored_at = $9, \
-                     completed_at = $10, source_ods = $11, source_kind = $12, is_multiple = $13, decision = $14, \
-                     decline_reason = $15, decided_at = $16, decided_by = $17, assistance_commenced_at = $18, \
-                     updated_at = $19, raw = $20 WHERE id = $1",
-                )
-                .bind(&r.id)
-                .bind(&r.case_id)
-                .bind(&r.resource_ref)
-                .bind(&r.state)
-                .bind(&r.fhir_status)
-                .bind(&r.incomplete_reasons)
-                .bind(&r.content_hash)
-                .bind(r.source_updated_at)
-                .bind(r.authored_at)
-                .bind(r.completed_at)
-                .bind(&r.source_ods)
-                .bind(&r.source_kind)
-                .bind(r.is_multiple)
-                .bind(&r.decision)
-                .bind(&r.decline_reason)
-                .bind(r.decided_at)
-                .bind(&r.decided_by)
-                .bind(r.assistance_commenced_at)
-                .bind(r.updated_at)
-                .bind(&r.raw)
-                .execute(&mut *self.tx)
-                .await?;
+                let q = sqlx::query(concat!(
+                    "UPDATE referrals SET (", referral_data_cols!(), ") = \
+                     ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
+                     WHERE id = $1"
+                ));
+                let done = bind_referral!(q, r).execute(&mut *self.tx).await?;
                 if done.rows_affected() != 1 {
                     return Err($crate::store::StoreError::Corrupt(format!("referral {} vanished during update", r.id)));
                 }
@@ -477,4 +465,7 @@ macro_rules! impl_sql_store {
     };
 }
 
-pub(crate) use {appointment_cols, case_cols, impl_sql_store, outbox_cols, referral_cols};
+pub(crate) use {
+    appointment_cols, bind_referral, case_cols, impl_sql_store, outbox_cols, referral_cols,
+    referral_data_cols,
+};

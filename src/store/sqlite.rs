@@ -5,7 +5,10 @@
 //! and never fails half-way with `SQLITE_BUSY` on lock upgrade.
 //! `synchronous = FULL`: a commit is on disk before the broker gets its ack.
 
-use super::sql::{appointment_cols, case_cols, impl_sql_store, outbox_cols, referral_cols};
+use super::sql::{
+    appointment_cols, bind_referral, case_cols, impl_sql_store, outbox_cols, referral_cols,
+    referral_data_cols,
+};
 use crate::config::StoreSettings;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,

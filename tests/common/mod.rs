@@ -416,3 +416,126 @@ pub async fn start_ready(s: ips_bridge::config::Settings) -> ips_bridge::app::Ru
     .await;
     app
 }
+
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+/// A running bridge with everything a test talks to: its own sandbox, AMQP
+/// names, store, API client and publisher.
+pub struct Bridge {
+    pub sb: Sandbox,
+    pub n: Names,
+    pub db: String,
+    _dir: Option<tempfile::TempDir>,
+    pub app: ips_bridge::app::Running,
+    pub api: Api,
+    pub p: Pub,
+}
+
+impl Bridge {
+    /// SQLite store, the test's own names, settings overridden by `extra`.
+    pub async fn start(extra: &[(&str, &str)]) -> Bridge {
+        Self::start_with(Names::new(), None, extra).await
+    }
+
+    /// As [`Bridge::start`] with given AMQP names and store URL (`None`: a fresh SQLite file).
+    pub async fn start_with(n: Names, db: Option<String>, extra: &[(&str, &str)]) -> Bridge {
+        let sb = Sandbox::start();
+        let (dir, db) = match db {
+            Some(d) => (None, d),
+            None => {
+                let (d, u) = temp_sqlite_url();
+                (Some(d), u)
+            }
+        };
+        let app = start_ready(settings(&db, &sb.url, &n, extra)).await;
+        let api = Api::new(app.http_addr);
+        let p = Pub::connect(&n.url).await;
+        Bridge {
+            sb,
+            n,
+            db,
+            _dir: dir,
+            app,
+            api,
+            p,
+        }
+    }
+
+    pub fn store(&self) -> std::sync::Arc<dyn ips_bridge::store::Store> {
+        self.app.engine.store.clone()
+    }
+
+    /// Publishes `v` as FHIR JSON to the inbound exchange with a fresh message id.
+    pub async fn send(&self, v: &Value) {
+        let body = serde_json::to_vec(v).unwrap();
+        self.p
+            .publish(&self.n.exchange, "test", &body, &uid(), FHIR_JSON)
+            .await
+            .unwrap();
+    }
+
+    /// Stops the bridge (with `grace` for in-flight work) and starts a new one on the same store and names.
+    pub async fn restart(self, grace: Duration, extra: &[(&str, &str)]) -> Bridge {
+        self.halt(grace).await.resume(extra).await
+    }
+
+    /// Stops the bridge but keeps its sandbox, names and store for [`Halted::resume`].
+    pub async fn halt(self, grace: Duration) -> Halted {
+        let Bridge {
+            sb,
+            n,
+            db,
+            _dir,
+            app,
+            p,
+            ..
+        } = self;
+        app.stop(grace).await;
+        Halted { sb, n, db, _dir, p }
+    }
+
+    pub async fn stop(self) {
+        self.app.stop(Duration::from_secs(5)).await;
+    }
+
+    pub async fn queue_depth(&self, queue: &str) -> u32 {
+        self.p
+            .ch
+            .queue_declare(
+                queue.into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await
+            .unwrap()
+            .message_count()
+    }
+}
+
+/// A stopped [`Bridge`]: its peers are still up.
+pub struct Halted {
+    pub sb: Sandbox,
+    pub n: Names,
+    pub db: String,
+    _dir: Option<tempfile::TempDir>,
+    pub p: Pub,
+}
+
+impl Halted {
+    pub async fn resume(self, extra: &[(&str, &str)]) -> Bridge {
+        let Halted { sb, n, db, _dir, p } = self;
+        let app = start_ready(settings(&db, &sb.url, &n, extra)).await;
+        Bridge {
+            api: Api::new(app.http_addr),
+            sb,
+            n,
+            db,
+            _dir,
+            app,
+            p,
+        }
+    }
+}
