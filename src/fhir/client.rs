@@ -143,11 +143,7 @@ impl FhirClient {
     ) -> Result<Written, FhirError> {
         let rt = resource_type(resource)?;
         let url = format!("{}/{}", self.base, rt);
-        let condition = format!(
-            "identifier={}",
-            url::form_urlencoded::byte_serialize(format!("{system}|{value}").as_bytes())
-                .collect::<String>()
-        );
+        let condition = identifier_query(system, value);
         let reply = self
             .retrying(
                 Method::POST,
@@ -169,12 +165,7 @@ impl FhirClient {
             // A matched conditional create may answer 200 with no body and no
             // Location: find the existing resource by its identifier.
             None => {
-                let q = format!(
-                    "{rt}?identifier={}",
-                    url::form_urlencoded::byte_serialize(format!("{system}|{value}").as_bytes())
-                        .collect::<String>()
-                );
-                let bundle = self.get(&q).await?;
+                let bundle = self.get(&format!("{rt}?{condition}")).await?;
                 let found = bundle["entry"]
                     .get(0)
                     .map(|e| &e["resource"])
@@ -351,6 +342,14 @@ impl FhirClient {
             });
         }
     }
+}
+
+/// `identifier=system%7Cvalue`: the search that makes a create conditional
+/// (a literal `|` is not safe in every server's query parser).
+fn identifier_query(system: &str, value: &str) -> String {
+    let token: String =
+        url::form_urlencoded::byte_serialize(format!("{system}|{value}").as_bytes()).collect();
+    format!("identifier={token}")
 }
 
 fn resource_type(resource: &Value) -> Result<&str, FhirError> {

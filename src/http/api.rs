@@ -95,14 +95,10 @@ pub async fn list_cases(
     let now = s.engine.now();
     let cases = store
         .cases_list(p.limit.clamp(1, 1000), p.offset.max(0))
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let mut out = Vec::with_capacity(cases.len());
     for c in &cases {
-        let refs = store
-            .referrals_for_case(&c.id)
-            .await
-            .map_err(ApiError::internal)?;
+        let refs = store.referrals_for_case(&c.id).await?;
         out.push(case_view(c, &refs, now));
     }
     Ok(Json(json!({"cases": out})))
@@ -115,21 +111,14 @@ pub async fn get_case(
 ) -> Result<Json<Value>, ApiError> {
     authorise(&s, &headers)?;
     let store = &s.engine.store;
-    let c = store
-        .case_get(&id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                format!("no case with id {id:?}"),
-            )
-        })?;
-    let refs = store
-        .referrals_for_case(&c.id)
-        .await
-        .map_err(ApiError::internal)?;
+    let c = store.case_get(&id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no case with id {id:?}"),
+        )
+    })?;
+    let refs = store.referrals_for_case(&c.id).await?;
     Ok(Json(case_view(&c, &refs, s.engine.now())))
 }
 
@@ -168,8 +157,7 @@ pub async fn list_referrals(
         .engine
         .store
         .referrals_in_state(state, q.limit.clamp(1, 5000))
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(
         json!({"status": status, "count": rows.len(), "referrals": rows.iter().map(|r| referral_view(r, now)).collect::<Vec<_>>()}),
     ))
@@ -181,19 +169,13 @@ pub async fn get_referral(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     authorise(&s, &headers)?;
-    let r = s
-        .engine
-        .store
-        .referral_get(&id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                format!("no referral with id {id:?}"),
-            )
-        })?;
+    let r = s.engine.store.referral_get(&id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no referral with id {id:?}"),
+        )
+    })?;
     Ok(Json(referral_view(&r, s.engine.now())))
 }
 
@@ -245,7 +227,7 @@ pub async fn decide(
     };
     let engine = &s.engine;
     let now = engine.now();
-    let mut tx = engine.store.begin().await.map_err(ApiError::internal)?;
+    let mut tx = engine.store.begin().await?;
     let applied = handlers::decide(
         tx.as_mut(),
         &engine.ctx,
@@ -257,7 +239,7 @@ pub async fn decide(
     .await;
     let changed = match applied {
         Ok(a) => {
-            tx.commit().await.map_err(ApiError::internal)?;
+            tx.commit().await?;
             crate::engine::apply::record_metrics("api", &a);
             matches!(a, Applied::Processed { .. })
         }
@@ -277,8 +259,7 @@ pub async fn decide(
     let r = engine
         .store
         .referral_get(&id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::internal("referral vanished"))?;
     Ok(Json(
         json!({"changed": changed, "referral": referral_view(&r, now)}),

@@ -34,6 +34,13 @@ impl ApiError {
     }
 }
 
+/// A store failure is the server's problem: logged, and answered 500 without detail.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
