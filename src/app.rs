@@ -106,6 +106,14 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     };
     tasks.spawn(dispatcher.run(shutdown.clone()));
 
+    let housekeeping = crate::engine::housekeeping::Housekeeping {
+        engine: engine.clone(),
+        inbox_retention: settings.store.inbox_retention,
+        outbox_retention: settings.store.outbox_retention,
+        interval: settings.store.housekeeping_interval,
+    };
+    tasks.spawn(housekeeping.run(shutdown.clone()));
+
     if settings.poller.enabled {
         let poller = Poller {
             engine: engine.clone(),

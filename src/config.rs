@@ -97,6 +97,12 @@ pub struct StoreSettings {
     pub max_connections: u32,
     #[serde(with = "humantime_serde")]
     pub busy_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub inbox_retention: Duration,
+    #[serde(with = "humantime_serde")]
+    pub outbox_retention: Duration,
+    #[serde(with = "humantime_serde")]
+    pub housekeeping_interval: Duration,
     pub password: Secret,
     pub password_file: String,
 }
@@ -496,6 +502,12 @@ impl Settings {
             ("outbox.retry_min_delay", self.outbox.retry_min_delay),
             ("outbox.retry_max_delay", self.outbox.retry_max_delay),
             ("store.busy_timeout", self.store.busy_timeout),
+            ("store.inbox_retention", self.store.inbox_retention),
+            ("store.outbox_retention", self.store.outbox_retention),
+            (
+                "store.housekeeping_interval",
+                self.store.housekeeping_interval,
+            ),
         ] {
             if d.is_zero() {
                 bad(

@@ -37,7 +37,8 @@ contract!(
     cursor_and_timers,
     one_open_case_per_patient,
     referral_round_trip,
-    migrate_is_idempotent
+    migrate_is_idempotent,
+    purge_keeps_recent_rows_and_pending_work
 );
 
 fn inbox(id: &str) -> InboxEntry<'_> {
@@ -299,4 +300,61 @@ async fn referral_round_trip(s: Arc<dyn Store>) {
 async fn migrate_is_idempotent(s: Arc<dyn Store>) {
     s.migrate().await.unwrap();
     s.ping().await.unwrap();
+}
+
+async fn purge_keeps_recent_rows_and_pending_work(s: Arc<dyn Store>) {
+    let mut tx = s.begin().await.unwrap();
+    let old = InboxEntry {
+        processed_at: 100,
+        ..inbox("old")
+    };
+    let new = InboxEntry {
+        processed_at: 900,
+        ..inbox("new")
+    };
+    tx.inbox_record(&old).await.unwrap();
+    tx.inbox_record(&new).await.unwrap();
+    tx.outbox_add(&outbox("delivered-long-ago", "k1"), 0)
+        .await
+        .unwrap();
+    tx.outbox_add(&outbox("delivered-recently", "k2"), 0)
+        .await
+        .unwrap();
+    tx.outbox_add(&outbox("still-pending", "k3"), 0)
+        .await
+        .unwrap();
+    tx.outbox_add(&outbox("parked", "k4"), 0).await.unwrap();
+    tx.commit().await.unwrap();
+    let rows = s.outbox_claim(0, 10, 10).await.unwrap();
+    let id = |k: &str| rows.iter().find(|r| r.dedupe_key == k).unwrap().id;
+    s.outbox_done(id("delivered-long-ago"), 100, None)
+        .await
+        .unwrap();
+    s.outbox_done(id("delivered-recently"), 900, None)
+        .await
+        .unwrap();
+    s.outbox_fail(id("parked"), "400").await.unwrap();
+    assert_eq!(s.purge(500, 500).await.unwrap(), (1, 1));
+    let mut tx = s.begin().await.unwrap();
+    assert!(
+        tx.inbox_record(&old).await.unwrap(),
+        "purged: an old id is new again"
+    );
+    assert!(
+        !tx.inbox_record(&new).await.unwrap(),
+        "kept: a recent id is still a duplicate"
+    );
+    drop(tx);
+    assert!(
+        s.outbox_by_key("delivered-long-ago")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for kept in ["delivered-recently", "still-pending", "parked"] {
+        assert!(
+            s.outbox_by_key(kept).await.unwrap().is_some(),
+            "{kept} must be kept"
+        );
+    }
 }

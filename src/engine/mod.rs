@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod handlers;
+pub mod housekeeping;
 pub mod outbox;
 
 pub use apply::{Applied, Inbound, Signal};

@@ -61,6 +61,10 @@ pub trait Store: Send + Sync + 'static {
     async fn referral_state_counts(&self) -> Result<Vec<(String, i64)>>;
     async fn audit_for(&self, resource_id: &str) -> Result<Vec<AuditRow>>;
     async fn timers_due(&self, now: i64, limit: i64) -> Result<Vec<TimerRow>>;
+
+    /// Deletes inbox rows processed before `inbox_before` and delivered outbox
+    /// rows finished before `outbox_before`; returns `(inbox, outbox)` counts.
+    async fn purge(&self, inbox_before: i64, outbox_before: i64) -> Result<(u64, u64)>;
 }
 
 /// One unit of work. Dropped without `commit`, it rolls back.

@@ -230,6 +230,20 @@ macro_rules! impl_sql_store {
                     .fetch_all(&self.pool)
                     .await?)
             }
+
+            async fn purge(&self, inbox_before: i64, outbox_before: i64) -> $crate::store::Result<(u64, u64)> {
+                let inbox = sqlx::query("DELETE FROM inbox WHERE processed_at < $1")
+                    .bind(inbox_before)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                let outbox = sqlx::query("DELETE FROM outbox WHERE status = 'done' AND done_at < $1")
+                    .bind(outbox_before)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok((inbox, outbox))
+            }
         }
 
         #[async_trait::async_trait]
