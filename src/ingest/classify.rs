@@ -398,13 +398,39 @@ fn parse_datetime(v: Option<&str>) -> Option<OffsetDateTime> {
     }
 }
 
+/// Hash of what the sender authored: every element but `meta` and `id`
+/// (where or when a server stored it), streamed into the hasher without
+/// copying the resource.
 fn content_hash(parts: &[&Value]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(serde_json::to_vec(&without_server_fields(p)).unwrap_or_default());
-        h.update(b"\x1e");
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
-    hex::encode(h.finalize())
+    let mut w = Hashing(Sha256::new());
+    for p in parts {
+        match p {
+            Value::Object(m) => {
+                for (k, v) in m.iter().filter(|(k, _)| *k != "meta" && *k != "id") {
+                    // Writing to a hasher cannot fail.
+                    let _ = serde_json::to_writer(&mut w, k);
+                    w.0.update(b":");
+                    let _ = serde_json::to_writer(&mut w, v);
+                    w.0.update(b",");
+                }
+            }
+            other => {
+                let _ = serde_json::to_writer(&mut w, other);
+            }
+        }
+        w.0.update(b"\x1e");
+    }
+    hex::encode(w.0.finalize())
 }
 
 fn nhs_field(patient: Option<&Value>, reference: Option<&Value>) -> NhsField {
@@ -748,6 +774,20 @@ mod tests {
         let mut bad_status = sr();
         bad_status["status"] = json!("paused");
         assert_eq!(go(bad_status).unwrap_err().code, "invalid-code");
+    }
+
+    #[test]
+    fn content_hash_ignores_where_a_server_stored_it_but_not_what_was_sent() {
+        let a = json!({"resourceType": "ServiceRequest", "id": "1", "meta": {"versionId": "1"}, "status": "active"});
+        let stored_elsewhere = json!({"resourceType": "ServiceRequest", "id": "x9", "meta": {"versionId": "7"}, "status": "active"});
+        let changed = json!({"resourceType": "ServiceRequest", "id": "1", "status": "revoked"});
+        assert_eq!(content_hash(&[&a]), content_hash(&[&stored_elsewhere]));
+        assert_ne!(content_hash(&[&a]), content_hash(&[&changed]));
+        assert_ne!(
+            content_hash(&[&a, &Value::Null]),
+            content_hash(&[&a]),
+            "parts are delimited"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! fhir-sdk's typed structs (which drop unknown elements silently, see
 //! DESIGN §10). Code values are still validated with fhir-sdk's R4B enums.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -161,23 +161,6 @@ impl Resolver {
         self.by_key
             .get(r)
             .or_else(|| self.by_key.get(&relative_reference(r)?))
-    }
-}
-
-/// Removes `meta` and `id` so that a hash reflects the content the sender
-/// authored, not where or when a server stored it.
-pub fn without_server_fields(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut out = Map::with_capacity(m.len());
-            for (k, val) in m {
-                if k != "meta" && k != "id" {
-                    out.insert(k.clone(), val.clone());
-                }
-            }
-            Value::Object(out)
-        }
-        other => other.clone(),
     }
 }
 

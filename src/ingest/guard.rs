@@ -83,7 +83,6 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Value, GuardError> {
     }
     let state = State {
         limits: *limits,
-        path: RefCell::new(Vec::new()),
         violation: RefCell::new(None),
     };
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -95,10 +94,10 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Value, GuardError> {
     .and_then(|v| de.end().map(|()| v));
     match parsed {
         Ok(v) => Ok(v),
-        Err(e) => Err(state
-            .violation
-            .into_inner()
-            .unwrap_or_else(|| GuardError::Syntax(e.to_string()))),
+        Err(e) => Err(match state.violation.into_inner() {
+            Some((v, segments)) => with_path(v, &segments),
+            None => GuardError::Syntax(e.to_string()),
+        }),
     }
 }
 
@@ -107,31 +106,61 @@ enum Segment {
     Index(usize),
 }
 
+/// Parser state. The path to a violation is built only when one happens: each
+/// level adds its segment while the error unwinds, so the common (valid) case
+/// pays nothing for it.
 struct State {
     limits: Limits,
-    path: RefCell<Vec<Segment>>,
-    violation: RefCell<Option<GuardError>>,
+    violation: RefCell<Option<(GuardError, Vec<Segment>)>>,
 }
 
 impl State {
-    fn path(&self) -> String {
-        let mut out = String::from("$");
-        for s in self.path.borrow().iter() {
-            match s {
-                Segment::Key(k) => {
-                    out.push('.');
-                    out.push_str(k);
-                }
-                Segment::Index(i) => out.push_str(&format!("[{i}]")),
-            }
-        }
-        out
-    }
-
     fn fail<E: de::Error>(&self, v: GuardError) -> E {
         let msg = v.to_string();
-        *self.violation.borrow_mut() = Some(v);
+        *self.violation.borrow_mut() = Some((v, Vec::new()));
         E::custom(msg)
+    }
+
+    /// Called by a container while an error from one of its children unwinds.
+    fn unwinding(&self, segment: impl FnOnce() -> Segment) {
+        if let Some((_, path)) = self.violation.borrow_mut().as_mut() {
+            path.push(segment());
+        }
+    }
+}
+
+/// `$.entry[3].resource`, from segments collected innermost first.
+fn render_path(segments: &[Segment]) -> String {
+    let mut out = String::from("$");
+    for s in segments.iter().rev() {
+        match s {
+            Segment::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Segment::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Puts the rendered path into the error that carries one.
+fn with_path(v: GuardError, segments: &[Segment]) -> GuardError {
+    match v {
+        GuardError::DuplicateKey { key, .. } => GuardError::DuplicateKey {
+            path: render_path(segments),
+            key,
+        },
+        GuardError::TooDeep { max, .. } => GuardError::TooDeep {
+            path: render_path(segments),
+            max,
+        },
+        GuardError::StringTooLong { len, max, .. } => GuardError::StringTooLong {
+            path: render_path(segments),
+            len,
+            max,
+        },
+        other => other,
     }
 }
 
@@ -188,12 +217,14 @@ impl<'de> Visitor<'de> for Seed<'_> {
         let inner = self.enter()?;
         let mut out = Vec::new();
         loop {
-            self.state.path.borrow_mut().push(Segment::Index(out.len()));
-            let next = seq.next_element_seed(inner)?;
-            self.state.path.borrow_mut().pop();
-            match next {
-                Some(v) => out.push(v),
-                None => break,
+            match seq.next_element_seed(inner) {
+                Ok(Some(v)) => out.push(v),
+                Ok(None) => break,
+                Err(e) => {
+                    let i = out.len();
+                    self.state.unwinding(|| Segment::Index(i));
+                    return Err(e);
+                }
             }
         }
         Ok(Value::Array(out))
@@ -205,14 +236,19 @@ impl<'de> Visitor<'de> for Seed<'_> {
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
                 return Err(self.state.fail(GuardError::DuplicateKey {
-                    path: self.state.path(),
+                    path: String::new(),
                     key,
                 }));
             }
-            self.state.path.borrow_mut().push(Segment::Key(key.clone()));
-            let v = map.next_value_seed(inner)?;
-            self.state.path.borrow_mut().pop();
-            out.insert(key, v);
+            match map.next_value_seed(inner) {
+                Ok(v) => {
+                    out.insert(key, v);
+                }
+                Err(e) => {
+                    self.state.unwinding(|| Segment::Key(key));
+                    return Err(e);
+                }
+            }
         }
         Ok(Value::Object(out))
     }
@@ -222,7 +258,7 @@ impl Seed<'_> {
     fn enter<E: de::Error>(self) -> Result<Self, E> {
         if self.depth >= self.state.limits.max_json_depth {
             return Err(self.state.fail(GuardError::TooDeep {
-                path: self.state.path(),
+                path: String::new(),
                 max: self.state.limits.max_json_depth,
             }));
         }
@@ -236,7 +272,7 @@ impl Seed<'_> {
         let max = self.state.limits.max_string_bytes;
         if len > max {
             return Err(self.state.fail(GuardError::StringTooLong {
-                path: self.state.path(),
+                path: String::new(),
                 len,
                 max,
             }));
