@@ -107,7 +107,13 @@ impl Poller {
                         max_seen = Some(lu.to_owned());
                     }
                 }
-                let resolver = self.fetch_related(sr, &mut cache).await?;
+                let related = self.fetch_related(sr, &mut cache).await?;
+                let mut resolver = Resolver::default();
+                for r in &related {
+                    if let Some(Some(res)) = cache.get(r) {
+                        resolver.add(None, res);
+                    }
+                }
                 inbounds.push(Inbound {
                     source: SOURCE,
                     message_id: format!("ServiceRequest/{id}/_history/{version}"),
@@ -146,20 +152,21 @@ impl Poller {
         Ok(report)
     }
 
-    /// Fetches the Patient and requester a ServiceRequest points at, so that
-    /// polled referrals are as complete as those arriving in a BaRS bundle.
+    /// Fetches (into `cache`) the Patient and requester a ServiceRequest
+    /// points at, so that polled referrals are as complete as those arriving
+    /// in a BaRS bundle. Returns the references fetched for it.
     async fn fetch_related(
         &self,
         sr: &Value,
         cache: &mut HashMap<String, Option<Value>>,
-    ) -> Result<Resolver, FhirError> {
-        let mut resolver = Resolver::default();
+    ) -> Result<Vec<String>, FhirError> {
         let mut wanted: Vec<String> = ["subject", "requester"]
             .iter()
             .filter_map(|k| sr[*k]["reference"].as_str())
             .filter(|r| !r.starts_with('#'))
             .filter_map(relative_reference)
             .collect();
+        let mut related = Vec::new();
         while let Some(reference) = wanted.pop() {
             if !cache.contains_key(&reference) {
                 let fetched = self.fhir.read(&reference).await?.map(|v| v.body);
@@ -174,10 +181,10 @@ impl Poller {
                         wanted.push(org);
                     }
                 }
-                resolver.add(None, res.clone());
             }
+            related.push(reference);
         }
-        Ok(resolver)
+        Ok(related)
     }
 }
 

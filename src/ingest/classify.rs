@@ -293,7 +293,7 @@ fn classify_bundle(
         };
         check_resource_type(res)
             .map_err(|r| Rejection::new(r.code, format!("Bundle.entry[{i}]: {}", r.reason)))?;
-        resolver.add(str_at(e, "fullUrl"), res.clone());
+        resolver.add(str_at(e, "fullUrl"), res);
     }
     let event = codings(
         header
@@ -312,7 +312,7 @@ fn classify_bundle(
         .iter()
         .filter_map(|f| resolver.resolve(header, f))
         .collect();
-    let of_type = |t: &str| -> Option<Value> {
+    let of_type = |t: &str| -> Option<&Value> {
         focus
             .iter()
             .find(|r| str_at(r, "resourceType") == Some(t))
@@ -323,7 +323,6 @@ fn classify_bundle(
                     .filter_map(|e| e.get("resource"))
                     .find(|r| str_at(r, "resourceType") == Some(t))
             })
-            .cloned()
     };
     match event_code.as_str() {
         "servicerequest-request" | "servicerequest-response" => {
@@ -335,9 +334,9 @@ fn classify_bundle(
             })?;
             // DNA feedback: the referrer closed the referral because of a no-show.
             let dna = event_code == "servicerequest-response"
-                && of_type("Appointment").is_some_and(|a| str_at(&a, "status") == Some("noshow"));
+                && of_type("Appointment").is_some_and(|a| str_at(a, "status") == Some("noshow"));
             referral(
-                sr,
+                sr.clone(),
                 &resolver,
                 Some(header),
                 dna.then_some(ClosureCause::DidNotAttend),
@@ -352,7 +351,7 @@ fn classify_bundle(
                     format!("{code} message has no Appointment"),
                 )
             })?;
-            appointment(appt, &resolver).map(|a| Command::Appointment(Box::new(a)))
+            appointment(appt.clone(), &resolver).map(|a| Command::Appointment(Box::new(a)))
         }
         other => Ok(Command::Ignore(format!(
             "BaRS event {other} is not acted on"

@@ -131,19 +131,20 @@ pub fn relative_reference(reference: &str) -> Option<String> {
 /// `fullUrl` (including `urn:uuid:`) and by `Type/id`, resources fetched by
 /// the poller, and contained resources. A reference to something not at hand
 /// (an `EpisodeOfCare` elsewhere) resolves to `None` and never fails.
+/// It borrows the resources, so resolving copies nothing.
 #[derive(Default, Debug)]
-pub struct Resolver {
-    by_key: HashMap<String, Value>,
+pub struct Resolver<'r> {
+    by_key: HashMap<String, &'r Value>,
 }
 
-impl Resolver {
-    pub fn add(&mut self, full_url: Option<&str>, resource: Value) {
-        if let (Some(t), Some(id)) = (str_at(&resource, "resourceType"), str_at(&resource, "id")) {
-            self.by_key.insert(format!("{t}/{id}"), resource.clone());
+impl<'r> Resolver<'r> {
+    pub fn add(&mut self, full_url: Option<&str>, resource: &'r Value) {
+        if let (Some(t), Some(id)) = (str_at(resource, "resourceType"), str_at(resource, "id")) {
+            self.by_key.insert(format!("{t}/{id}"), resource);
         }
         if let Some(u) = full_url {
             if let Some(rel) = relative_reference(u) {
-                self.by_key.entry(rel).or_insert_with(|| resource.clone());
+                self.by_key.entry(rel).or_insert(resource);
             }
             self.by_key.insert(u.to_owned(), resource);
         }
@@ -151,7 +152,10 @@ impl Resolver {
 
     /// The resource `reference` (a `Reference` element) points at, looking in
     /// `container.contained` for `#id` references.
-    pub fn resolve<'a>(&'a self, container: &'a Value, reference: &Value) -> Option<&'a Value> {
+    pub fn resolve<'a>(&'a self, container: &'a Value, reference: &Value) -> Option<&'a Value>
+    where
+        'r: 'a,
+    {
         let r = str_at(reference, "reference")?;
         if let Some(local) = r.strip_prefix('#') {
             return array_at(container, "contained")
@@ -161,6 +165,7 @@ impl Resolver {
         self.by_key
             .get(r)
             .or_else(|| self.by_key.get(&relative_reference(r)?))
+            .copied()
     }
 }
 
