@@ -203,15 +203,13 @@ mod tests {
 
     #[test]
     fn resolves_by_full_url_type_id_and_contained() {
-        let mut r = Resolver::default();
-        r.add(
-            Some("urn:uuid:abc"),
+        let (patient, org) = (
             json!({"resourceType":"Patient","id":"p-other"}),
-        );
-        r.add(
-            Some("https://s/fhir/Organization/o1"),
             json!({"resourceType":"Organization"}),
         );
+        let mut r = Resolver::default();
+        r.add(Some("urn:uuid:abc"), &patient);
+        r.add(Some("https://s/fhir/Organization/o1"), &org);
         let sr = json!({"contained":[{"resourceType":"Patient","id":"c1"}]});
         assert!(
             r.resolve(&sr, &json!({"reference":"urn:uuid:abc"}))
