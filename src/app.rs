@@ -97,13 +97,13 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     };
     tasks.spawn(consumer.run(shutdown.clone()));
 
-    let dispatcher = Dispatcher {
-        engine: engine.clone(),
-        fhir: fhir.clone(),
-        publisher: publisher.clone(),
-        settings: settings.outbox.clone(),
-        amqp: settings.amqp.clone(),
-    };
+    let dispatcher = Dispatcher::new(
+        engine.clone(),
+        fhir.clone(),
+        publisher.clone(),
+        settings.outbox.clone(),
+        settings.amqp.clone(),
+    );
     tasks.spawn(dispatcher.run(shutdown.clone()));
 
     let housekeeping = crate::engine::housekeeping::Housekeeping {

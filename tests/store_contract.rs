@@ -3,7 +3,9 @@
 mod common;
 
 use common::*;
-use ips_bridge::store::{self, AuditEntry, CaseRow, InboxEntry, NewOutbox, ReferralRow, Store};
+use ips_bridge::store::{
+    self, AuditEntry, CaseRow, InboxEntry, NewOutbox, ReferralRow, Settlement, Store,
+};
 use std::sync::Arc;
 
 async fn sqlite() -> (Option<tempfile::TempDir>, Arc<dyn Store>) {
@@ -38,6 +40,8 @@ contract!(
     one_open_case_per_patient,
     referral_round_trip,
     migrate_is_idempotent,
+    inbox_batch_marks_repeats_within_the_batch,
+    unit_of_work_reads_its_own_writes_and_flushes_them,
     purge_keeps_recent_rows_and_pending_work
 );
 
@@ -82,14 +86,17 @@ async fn inbox_dedupes(s: Arc<dyn Store>) {
 
 async fn outbox_claims_in_order_per_key(s: Arc<dyn Store>) {
     let mut tx = s.begin().await.unwrap();
-    assert!(tx.outbox_add(&outbox("a1", "case-a"), 100).await.unwrap());
-    assert!(tx.outbox_add(&outbox("a2", "case-a"), 100).await.unwrap());
-    assert!(tx.outbox_add(&outbox("b1", "case-b"), 100).await.unwrap());
-    assert!(
-        !tx.outbox_add(&outbox("a1", "case-a"), 100).await.unwrap(),
+    tx.outbox_add(&outbox("a1", "case-a"), 100).await.unwrap();
+    tx.outbox_add(&outbox("a2", "case-a"), 100).await.unwrap();
+    tx.outbox_add(&outbox("b1", "case-b"), 100).await.unwrap();
+    // The same intended write again: dropped, not duplicated.
+    tx.outbox_add(&outbox("a1", "case-a"), 100).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        s.outbox_counts().await.unwrap(),
+        (3, 0),
         "dedupe key is unique"
     );
-    tx.commit().await.unwrap();
     let claimed = s.outbox_claim(100, 1_000, 10).await.unwrap();
     let keys: Vec<&str> = claimed.iter().map(|r| r.dedupe_key.as_str()).collect();
     assert_eq!(
@@ -101,9 +108,13 @@ async fn outbox_claims_in_order_per_key(s: Arc<dyn Store>) {
         s.outbox_claim(100, 1_000, 10).await.unwrap().is_empty(),
         "claimed rows are leased"
     );
-    s.outbox_done(claimed[0].id, 200, Some("{\"id\":\"x\"}"))
-        .await
-        .unwrap();
+    s.outbox_settle(&[Settlement::Done {
+        id: claimed[0].id,
+        at: 200,
+        result: Some("{\"id\":\"x\"}".into()),
+    }])
+    .await
+    .unwrap();
     let next = s.outbox_claim(300, 1_300, 10).await.unwrap();
     assert_eq!(
         next.iter()
@@ -135,10 +146,19 @@ async fn outbox_retry_fail_and_counts(s: Arc<dyn Store>) {
     let rows = s.outbox_claim(0, 10, 10).await.unwrap();
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.attempts == 1));
-    s.outbox_retry(rows[0].id, 500, "503 from FHIR")
-        .await
-        .unwrap();
-    s.outbox_fail(rows[1].id, "400 from FHIR").await.unwrap();
+    s.outbox_settle(&[
+        Settlement::Retry {
+            id: rows[0].id,
+            next_attempt_at: 500,
+            error: "503 from FHIR".into(),
+        },
+        Settlement::Failed {
+            id: rows[1].id,
+            error: "400 from FHIR".into(),
+        },
+    ])
+    .await
+    .unwrap();
     assert!(
         s.outbox_claim(100, 200, 10).await.unwrap().is_empty(),
         "not due before next_attempt_at"
@@ -327,13 +347,24 @@ async fn purge_keeps_recent_rows_and_pending_work(s: Arc<dyn Store>) {
     tx.commit().await.unwrap();
     let rows = s.outbox_claim(0, 10, 10).await.unwrap();
     let id = |k: &str| rows.iter().find(|r| r.dedupe_key == k).unwrap().id;
-    s.outbox_done(id("delivered-long-ago"), 100, None)
-        .await
-        .unwrap();
-    s.outbox_done(id("delivered-recently"), 900, None)
-        .await
-        .unwrap();
-    s.outbox_fail(id("parked"), "400").await.unwrap();
+    s.outbox_settle(&[
+        Settlement::Done {
+            id: id("delivered-long-ago"),
+            at: 100,
+            result: None,
+        },
+        Settlement::Done {
+            id: id("delivered-recently"),
+            at: 900,
+            result: None,
+        },
+        Settlement::Failed {
+            id: id("parked"),
+            error: "400".into(),
+        },
+    ])
+    .await
+    .unwrap();
     assert_eq!(s.purge(500, 500).await.unwrap(), (1, 1));
     let mut tx = s.begin().await.unwrap();
     assert!(
@@ -357,4 +388,95 @@ async fn purge_keeps_recent_rows_and_pending_work(s: Arc<dyn Store>) {
             "{kept} must be kept"
         );
     }
+}
+
+async fn inbox_batch_marks_repeats_within_the_batch(s: Arc<dyn Store>) {
+    let mut tx = s.begin().await.unwrap();
+    tx.inbox_record(&inbox("seen-before")).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = s.begin().await.unwrap();
+    let fresh = tx
+        .inbox_record_many(&[inbox("a"), inbox("seen-before"), inbox("b"), inbox("a")])
+        .await
+        .unwrap();
+    assert_eq!(fresh, vec![true, false, true, false]);
+    tx.commit().await.unwrap();
+    assert_eq!(s.inbox_count("amqp").await.unwrap(), 3);
+}
+
+/// Handlers see what they wrote earlier in the same unit of work (rows are
+/// buffered until commit), and commit writes it all.
+async fn unit_of_work_reads_its_own_writes_and_flushes_them(s: Arc<dyn Store>) {
+    use ips_bridge::store::pending::Prefetch;
+    let mut tx = s.begin().await.unwrap();
+    tx.prefetch(&Prefetch {
+        referral_keys: vec!["k1".into()],
+        nhs_hashes: vec!["h1".into()],
+        appointment_keys: vec!["a1".into()],
+    })
+    .await
+    .unwrap();
+    assert_eq!(tx.referral_by_key("k1").await.unwrap(), None);
+    let p = tx
+        .patient_upsert("h1", "9912003888", "p1", 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.patient_upsert("h1", "9912003888", "p-other", 1)
+            .await
+            .unwrap(),
+        p
+    );
+    tx.case_insert(&case("c1", &p)).await.unwrap();
+    assert_eq!(tx.case_count_referral("c1").await.unwrap(), 2);
+    let mut r = referral("r1", "k1");
+    r.case_id = Some("c1".into());
+    tx.referral_insert(&r).await.unwrap();
+    assert!(
+        tx.referral_insert(&referral("r9", "k1")).await.is_err(),
+        "the key is taken within the unit of work"
+    );
+    r.state = "awaiting-decision".into();
+    tx.referral_update(&r).await.unwrap();
+    assert_eq!(
+        tx.referral_by_id("r1").await.unwrap().unwrap().state,
+        "awaiting-decision"
+    );
+    assert_eq!(tx.referrals_for_case("c1").await.unwrap().len(), 1);
+    assert_eq!(
+        tx.patient_nhs_number(&p).await.unwrap().as_deref(),
+        Some("9912003888")
+    );
+    assert_eq!(tx.case_get("c1").await.unwrap().unwrap().referral_count, 2);
+    tx.outbox_add(&outbox("e1", "c1"), 1).await.unwrap();
+    tx.audit(
+        &AuditEntry {
+            actor: "t".into(),
+            action: "a".into(),
+            resource_type: "referral".into(),
+            resource_id: "r1".into(),
+            detail: None,
+        },
+        1,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let stored = s.referral_get("r1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.state.as_str(), stored.case_id.as_deref()),
+        ("awaiting-decision", Some("c1"))
+    );
+    assert_eq!(s.case_get("c1").await.unwrap().unwrap().referral_count, 2);
+    assert_eq!(s.outbox_counts().await.unwrap(), (1, 0));
+    assert_eq!(s.audit_for("r1").await.unwrap().len(), 1);
+    // A later unit of work sees the committed rows through the database.
+    let mut tx = s.begin().await.unwrap();
+    assert_eq!(
+        tx.patient_by_hash("h1").await.unwrap().as_deref(),
+        Some(p.as_str())
+    );
+    assert_eq!(tx.case_open_for(&p).await.unwrap().unwrap().id, "c1");
+    assert_eq!(tx.referrals_for_case("c1").await.unwrap()[0].id, "r1");
 }

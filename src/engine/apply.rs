@@ -8,6 +8,7 @@
 use super::handlers::{self, HandlerError};
 use super::{Engine, ms};
 use crate::ingest::{Command, Rejection};
+use crate::store::pending::Prefetch;
 use crate::store::{InboxEntry, StoreError};
 use time::OffsetDateTime;
 
@@ -76,6 +77,25 @@ impl Engine {
         let now = self.now();
         let now_ms = ms(now);
         let mut tx = self.store.begin().await?;
+        // One statement records every message in the inbox; one prefetch loads
+        // what the handlers will read. The per-message loop then mostly works
+        // in memory (see store::pending).
+        let entries: Vec<InboxEntry> = batch
+            .iter()
+            .filter_map(|m| {
+                let cmd = m.command.as_ref().ok()?;
+                Some(InboxEntry {
+                    source: m.source,
+                    message_id: &m.message_id,
+                    received_at: ms(m.received_at),
+                    processed_at: now_ms,
+                    kind: cmd.kind(),
+                    outcome: "applied",
+                })
+            })
+            .collect();
+        let mut fresh = tx.inbox_record_many(&entries).await?.into_iter();
+        tx.prefetch(&prefetch_for(batch)).await?;
         let mut results = Vec::with_capacity(batch.len());
         let mut queued_outbox = false;
         for m in batch {
@@ -86,15 +106,7 @@ impl Engine {
                 }
                 Ok(c) => c,
             };
-            let entry = InboxEntry {
-                source: m.source,
-                message_id: &m.message_id,
-                received_at: ms(m.received_at),
-                processed_at: now_ms,
-                kind: cmd.kind(),
-                outcome: "applied",
-            };
-            if !tx.inbox_record(&entry).await? {
+            if !fresh.next().unwrap_or(false) {
                 results.push(Applied::Duplicate);
                 continue;
             }
@@ -134,6 +146,29 @@ impl Engine {
         }
         Ok(results)
     }
+}
+
+/// The keys a batch's commands will look up, for one bulk prefetch.
+fn prefetch_for(batch: &[Inbound]) -> Prefetch {
+    let mut want = Prefetch::default();
+    for m in batch {
+        match &m.command {
+            Ok(Command::Referral(r)) => {
+                want.referral_keys.push(r.key.clone());
+                if let Some(n) = r.version.nhs.valid() {
+                    want.nhs_hashes.push(n.lookup_hash());
+                }
+            }
+            Ok(Command::Appointment(a)) => {
+                want.appointment_keys.push(a.key.clone());
+                if let Some(n) = a.nhs.valid() {
+                    want.nhs_hashes.push(n.lookup_hash());
+                }
+            }
+            _ => {}
+        }
+    }
+    want
 }
 
 /// Counts outcomes and reports committed signals. Labels are codes only.

@@ -13,7 +13,7 @@ use crate::amqp::Publisher;
 use crate::config::{AmqpSettings, OutboxSettings};
 use crate::engine::{Engine, ms};
 use crate::fhir::{FhirClient, FhirError};
-use crate::store::OutboxRow;
+use crate::store::{OutboxRow, Settlement};
 use futures_util::StreamExt;
 use lapin::BasicProperties;
 use serde_json::Value;
@@ -27,6 +27,8 @@ pub struct Dispatcher {
     pub publisher: Arc<Publisher>,
     pub settings: OutboxSettings,
     pub amqp: AmqpSettings,
+    /// When the pending/failed gauges were last refreshed.
+    gauges_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,23 @@ impl DeliveryError {
 }
 
 impl Dispatcher {
+    pub fn new(
+        engine: Engine,
+        fhir: Arc<FhirClient>,
+        publisher: Arc<Publisher>,
+        settings: OutboxSettings,
+        amqp: AmqpSettings,
+    ) -> Self {
+        Dispatcher {
+            engine,
+            fhir,
+            publisher,
+            settings,
+            amqp,
+            gauges_at: Default::default(),
+        }
+    }
+
     /// Delivers until `shutdown`; the round in flight is finished first.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
@@ -73,7 +92,10 @@ impl Dispatcher {
         }
     }
 
-    /// Claims and delivers one batch; returns how many rows were claimed.
+    /// Claims and delivers one batch, then records every outcome in one
+    /// transaction; returns how many rows were claimed. If recording fails,
+    /// the leases expire and the rows are delivered again (harmlessly: every
+    /// delivery is idempotent).
     pub async fn round(&self) -> Result<usize, crate::store::StoreError> {
         let now = ms(self.engine.now());
         let lease_until = now + self.settings.lease.as_millis() as i64;
@@ -83,14 +105,13 @@ impl Dispatcher {
             .outbox_claim(now, lease_until, self.settings.batch_size)
             .await?;
         let n = rows.len();
-        futures_util::stream::iter(rows)
-            .for_each_concurrent(self.settings.concurrency, |row| async move {
-                if let Err(e) = self.finish(&row).await {
-                    tracing::warn!(error = %e, outbox_id = row.id, "could not record outbox delivery; the lease will expire and it is retried");
-                }
-            })
+        let outcomes: Vec<Settlement> = futures_util::stream::iter(rows)
+            .map(|row| async move { self.settle(&row).await })
+            .buffer_unordered(self.settings.concurrency)
+            .collect()
             .await;
-        if n > 0 {
+        self.engine.store.outbox_settle(&outcomes).await?;
+        if n > 0 && self.gauges_due() {
             if let Ok((pending, failed)) = self.engine.store.outbox_counts().await {
                 metrics::gauge!("ips_outbox_pending").set(pending as f64);
                 metrics::gauge!("ips_outbox_failed").set(failed as f64);
@@ -99,28 +120,39 @@ impl Dispatcher {
         Ok(n)
     }
 
-    async fn finish(&self, row: &OutboxRow) -> Result<(), crate::store::StoreError> {
-        let store = &self.engine.store;
+    /// Counting rows scans the outbox: at most once a second.
+    fn gauges_due(&self) -> bool {
+        let mut last = self.gauges_at.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        true
+    }
+
+    /// Delivers one row and says how that ended.
+    async fn settle(&self, row: &OutboxRow) -> Settlement {
         match self.deliver(row).await {
-            Ok(result) => {
-                store
-                    .outbox_done(row.id, ms(self.engine.now()), result.as_deref())
-                    .await
-            }
+            Ok(result) => Settlement::Done {
+                id: row.id,
+                at: ms(self.engine.now()),
+                result,
+            },
             Err(e) if e.is_permanent() || row.attempts >= i64::from(self.settings.max_attempts) => {
                 tracing::error!(error = %e, outbox_id = row.id, kind = %row.kind, attempts = row.attempts, "outbox row parked as failed");
-                store.outbox_fail(row.id, &e.to_string()).await
+                Settlement::Failed {
+                    id: row.id,
+                    error: e.to_string(),
+                }
             }
             Err(e) => {
                 let delay = self.retry_delay(row.attempts, &e);
                 tracing::info!(error = %e, outbox_id = row.id, retry_in = ?delay, "outbox delivery failed; will retry");
-                store
-                    .outbox_retry(
-                        row.id,
-                        ms(self.engine.now()) + delay.as_millis() as i64,
-                        &e.to_string(),
-                    )
-                    .await
+                Settlement::Retry {
+                    id: row.id,
+                    next_attempt_at: ms(self.engine.now()) + delay.as_millis() as i64,
+                    error: e.to_string(),
+                }
             }
         }
     }

@@ -8,6 +8,7 @@
 //! to a query cannot reach one back-end and miss the other. Times are stored
 //! as milliseconds since the epoch in both.
 
+pub mod pending;
 mod postgres;
 mod rows;
 mod sql;
@@ -45,9 +46,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Claims due outbox rows (respecting per-ordering-key order) until `lease_until`.
     async fn outbox_claim(&self, now: i64, lease_until: i64, limit: u32) -> Result<Vec<OutboxRow>>;
-    async fn outbox_done(&self, id: i64, now: i64, result: Option<&str>) -> Result<()>;
-    async fn outbox_retry(&self, id: i64, next_attempt_at: i64, error: &str) -> Result<()>;
-    async fn outbox_fail(&self, id: i64, error: &str) -> Result<()>;
+    /// Records how deliveries ended, all in one transaction (one commit per
+    /// dispatcher round rather than one per row).
+    async fn outbox_settle(&self, outcomes: &[Settlement]) -> Result<()>;
     /// `(pending, failed)` row counts.
     async fn outbox_counts(&self) -> Result<(i64, i64)>;
     async fn outbox_by_key(&self, dedupe_key: &str) -> Result<Option<OutboxRow>>;
@@ -72,6 +73,11 @@ pub trait Store: Send + Sync + 'static {
 pub trait Tx: Send {
     /// Records a message in the inbox; `false` when it was seen before.
     async fn inbox_record(&mut self, e: &InboxEntry<'_>) -> Result<bool>;
+    /// Records a batch of messages in one statement; `false` for each seen before
+    /// (including a second occurrence within the batch).
+    async fn inbox_record_many(&mut self, entries: &[InboxEntry<'_>]) -> Result<Vec<bool>>;
+    /// Loads, in a few bulk queries, the rows a batch's commands will ask for.
+    async fn prefetch(&mut self, want: &pending::Prefetch) -> Result<()>;
 
     /// Removes an inbox row recorded earlier in this unit of work (the message was then rejected).
     async fn inbox_forget(&mut self, source: &str, message_id: &str) -> Result<()>;
@@ -99,8 +105,8 @@ pub trait Tx: Send {
     async fn appointment_by_key(&mut self, key: &str) -> Result<Option<AppointmentRow>>;
     async fn appointment_upsert(&mut self, a: &AppointmentRow) -> Result<()>;
 
-    /// Queues an outbox row; `false` when a row with the same dedupe key exists.
-    async fn outbox_add(&mut self, o: &NewOutbox, now: i64) -> Result<bool>;
+    /// Queues an outbox row, written at commit; a row whose dedupe key exists already is dropped.
+    async fn outbox_add(&mut self, o: &NewOutbox, now: i64) -> Result<()>;
     async fn audit(&mut self, a: &AuditEntry, now: i64) -> Result<()>;
     async fn cursor_set(&mut self, source: &str, cursor: &str, now: i64) -> Result<()>;
     async fn timer_set(

@@ -118,3 +118,22 @@ pub struct TimerRow {
     pub due_at: i64,
     pub payload: String,
 }
+
+/// How one outbox delivery ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement {
+    Done {
+        id: i64,
+        at: i64,
+        result: Option<String>,
+    },
+    Retry {
+        id: i64,
+        next_attempt_at: i64,
+        error: String,
+    },
+    Failed {
+        id: i64,
+        error: String,
+    },
+}

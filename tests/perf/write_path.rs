@@ -1,0 +1,181 @@
+//! Write path: how fast the outbox dispatcher delivers decision Tasks to a
+//! FHIR server, against raw reqwest POSTs of the same bodies with the same
+//! `If-None-Exist` header and the same concurrency.
+//!
+//! The dispatcher runs in this process (the library's `Dispatcher`, default
+//! outbox settings) over a fresh SQLite store; it is timed from its first
+//! round until the outbox holds nothing pending. Each side gets a fresh sink,
+//! so every request is a real create (201), never a match.
+
+use crate::fixtures::{self, TaskRow};
+use crate::setup::{self, Names, Services};
+use crate::sink::Sink;
+use anyhow::{Context as _, bail};
+use futures_util::{StreamExt, TryStreamExt};
+use ips_bridge::amqp::Publisher;
+use ips_bridge::engine::outbox::Dispatcher;
+use ips_bridge::engine::{Context, Engine, ms};
+use ips_bridge::fhir::FhirClient;
+use ips_bridge::store::NewOutbox;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Rows inserted per store transaction while preparing the outbox.
+const INSERT_CHUNK: usize = 500;
+
+pub struct Figures {
+    /// Rows per second.
+    pub bridge: f64,
+    pub baseline: f64,
+}
+
+/// `rounds` alternations of baseline then bridge against the sink; the best
+/// round of each is kept (both sides get the same treatment).
+pub async fn against_sink(svc: &Services, n: usize, rounds: usize) -> anyhow::Result<Figures> {
+    let mut best = Figures {
+        bridge: 0.0,
+        baseline: 0.0,
+    };
+    for round in 1..=rounds {
+        let system = format!("https://ips-bridge.bench.example/Id/{}", setup::uid());
+        let rows = fixtures::task_rows(n, &setup::uid(), &system)?;
+        let concurrency = default_concurrency(svc)?;
+
+        let sink = Sink::start().await?;
+        let baseline = raw_reqwest(&sink.base, &rows, concurrency)
+            .await
+            .context("raw reqwest baseline")?;
+        expect_created(&sink, n)?;
+        eprintln!("write/sink round {round}: raw reqwest {baseline:.0} rows/s");
+
+        let sink = Sink::start().await?;
+        let bridge = dispatcher(svc, &sink.base, &rows)
+            .await
+            .context("outbox dispatcher")?;
+        expect_created(&sink, n)?;
+        eprintln!("write/sink round {round}: dispatcher {bridge:.0} rows/s");
+        best.baseline = best.baseline.max(baseline);
+        best.bridge = best.bridge.max(bridge);
+    }
+    Ok(best)
+}
+
+/// The dispatcher against the FHIR sandbox (a real FHIR server): for reference.
+pub async fn against_sandbox(svc: &Services, n: usize) -> anyhow::Result<f64> {
+    let system = format!("https://ips-bridge.bench.example/Id/{}", setup::uid());
+    let rows = fixtures::task_rows(n, &setup::uid(), &system)?;
+    let rate = dispatcher(svc, &svc.sandbox_url, &rows).await?;
+    eprintln!("write/sandbox: dispatcher {rate:.0} rows/s");
+    Ok(rate)
+}
+
+fn default_concurrency(svc: &Services) -> anyhow::Result<usize> {
+    Ok(setup::settings(&setup::bridge_env(
+        svc,
+        "sqlite::memory:",
+        &svc.sandbox_url,
+        &Names::new("write"),
+    ))?
+    .outbox
+    .concurrency)
+}
+
+fn expect_created(sink: &Sink, n: usize) -> anyhow::Result<()> {
+    let (created, matched) = sink.counts();
+    if created != n as u64 || matched != 0 {
+        bail!("the sink saw {created} creates and {matched} matches; expected {n} creates");
+    }
+    Ok(())
+}
+
+/// The baseline: the same POSTs from a plain reqwest client, `concurrency` at a time.
+async fn raw_reqwest(base: &str, rows: &[TaskRow], concurrency: usize) -> anyhow::Result<f64> {
+    let http = reqwest::Client::new();
+    let url = format!("{base}/Task");
+    let started = Instant::now();
+    futures_util::stream::iter(rows)
+        .map(|row| {
+            let req = http
+                .post(&url)
+                .header("accept", "application/fhir+json")
+                .header("content-type", "application/fhir+json")
+                .header("if-none-exist", row.condition())
+                .body(row.body.clone());
+            async move {
+                let resp = req.send().await?.error_for_status()?;
+                resp.bytes().await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_for_each(|()| async { Ok(()) })
+        .await?;
+    Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The bridge: rows queued in a fresh SQLite outbox, then delivered by the
+/// library's dispatcher, round after round, until nothing is pending.
+async fn dispatcher(svc: &Services, fhir_url: &str, rows: &[TaskRow]) -> anyhow::Result<f64> {
+    let db = svc.dir.join(format!("outbox-{}.db", setup::uid()));
+    let env = setup::bridge_env(
+        svc,
+        &format!("sqlite://{}", db.display()),
+        fhir_url,
+        &Names::new("write"),
+    );
+    let settings = setup::settings(&env)?;
+    let store = ips_bridge::store::connect(&settings.store).await?;
+    store.migrate().await?;
+    queue_rows(store.as_ref(), rows).await?;
+
+    let engine = Engine::new(store.clone(), Context::from_settings(&settings));
+    let d = Dispatcher::new(
+        engine,
+        Arc::new(FhirClient::new(&settings.fhir)?),
+        // Never connects: Task rows do not publish.
+        Arc::new(Publisher::new(&settings.amqp, "ips-bench")),
+        settings.outbox.clone(),
+        settings.amqp.clone(),
+    );
+    let started = Instant::now();
+    let limit = Duration::from_secs(60) + Duration::from_millis(rows.len() as u64 * 20);
+    loop {
+        if d.round().await? > 0 {
+            continue;
+        }
+        let (pending, failed) = store.outbox_counts().await?;
+        if failed > 0 {
+            bail!("{failed} outbox rows were parked as failed");
+        }
+        if pending == 0 {
+            break;
+        }
+        if started.elapsed() > limit {
+            bail!("{pending} rows still pending after {limit:?}");
+        }
+        // Rows waiting for a retry (the server failed them): poll as the daemon does.
+        tokio::time::sleep(settings.outbox.poll_interval).await;
+    }
+    let rate = rows.len() as f64 / started.elapsed().as_secs_f64();
+    store.close().await;
+    Ok(rate)
+}
+
+async fn queue_rows(store: &dyn ips_bridge::store::Store, rows: &[TaskRow]) -> anyhow::Result<()> {
+    let now = ms(time::OffsetDateTime::now_utc());
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut tx = store.begin().await?;
+        for r in chunk {
+            let row = NewOutbox {
+                kind: "fhir",
+                dedupe_key: format!("fhir:Task:{}", r.identifier_value),
+                // One case per decision: rows do not wait for each other.
+                ordering_key: uuid::Uuid::new_v4().to_string(),
+                payload: r.payload.clone(),
+            };
+            tx.outbox_add(&row, now).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
