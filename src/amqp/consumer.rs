@@ -165,9 +165,15 @@ impl Consumer {
             .with_max_times(STORE_ATTEMPTS)
             .with_jitter()
             .build();
+        let started = std::time::Instant::now();
         let results = loop {
             match self.engine.apply_batch(&inbounds, None).await {
-                Ok(r) => break r,
+                Ok(r) => {
+                    metrics::histogram!("ips_batch_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::histogram!("ips_batch_messages").record(batch.len() as f64);
+                    break r;
+                }
                 Err(e) => match delays.next() {
                     Some(d) => {
                         tracing::warn!(error = %e, retry_in = ?d, messages = batch.len(), "store unavailable; retrying batch");

@@ -29,6 +29,11 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
+    /// PostgreSQL has row locks: writers share the pool.
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
     async fn begin_tx(&self) -> super::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         Ok(self.pool.begin().await?)
     }
@@ -47,5 +52,228 @@ impl_sql_store!(
         "ORDER BY o.id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING ",
         outbox_cols!()
     ),
-    migrator = sqlx::migrate!("src/store/migrations/postgres")
+    migrator = sqlx::migrate!("src/store/migrations/postgres"),
+    bulk = bulk
 );
+
+/// Many rows at once, PostgreSQL style: columns bound as arrays and expanded
+/// with `UNNEST`, look-ups with `= ANY($1)`. Each statement's text is fixed,
+/// so it is prepared once per connection; a multi-row `VALUES` list instead
+/// costs a fresh prepare per batch size and tens of milliseconds per large
+/// statement in the client (measured: 25-60 ms each for 256 rows).
+mod bulk {
+    use crate::store::sql::{
+        appointment_cols, appointment_upsert_set, case_cols, referral_cols, referral_data_cols,
+    };
+    use crate::store::{
+        AppointmentRow, AuditEntry, CaseRow, InboxEntry, NewOutbox, ReferralRow, Result,
+    };
+    use sqlx::PgConnection;
+
+    /// One column of `rows`, as an array to bind.
+    fn col<'a, T, U>(rows: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
+        rows.iter().map(f).collect()
+    }
+
+    pub async fn insert_inbox(
+        c: &mut PgConnection,
+        e: &[InboxEntry<'_>],
+    ) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "INSERT INTO inbox (source, message_id, received_at, processed_at, kind, outcome) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::text[]) \
+             ON CONFLICT (source, message_id) DO NOTHING RETURNING source, message_id",
+        )
+        .bind(col(e, |x| x.source))
+        .bind(col(e, |x| x.message_id))
+        .bind(col(e, |x| x.received_at))
+        .bind(col(e, |x| x.processed_at))
+        .bind(col(e, |x| x.kind))
+        .bind(col(e, |x| x.outcome))
+        .fetch_all(&mut *c)
+        .await?)
+    }
+
+    pub async fn referrals_by_keys(
+        c: &mut PgConnection,
+        keys: &[String],
+    ) -> Result<Vec<ReferralRow>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            referral_cols!(),
+            " FROM referrals WHERE referral_key = ANY($1)"
+        ))
+        .bind(keys)
+        .fetch_all(&mut *c)
+        .await?)
+    }
+
+    pub async fn patients_by_hashes(
+        c: &mut PgConnection,
+        hashes: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        Ok(
+            sqlx::query_as("SELECT id, nhs_hash FROM patients WHERE nhs_hash = ANY($1)")
+                .bind(hashes)
+                .fetch_all(&mut *c)
+                .await?,
+        )
+    }
+
+    pub async fn open_cases_for(
+        c: &mut PgConnection,
+        patient_ids: &[String],
+    ) -> Result<Vec<CaseRow>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            case_cols!(),
+            " FROM cases WHERE status = 'open' AND patient_id = ANY($1)"
+        ))
+        .bind(patient_ids)
+        .fetch_all(&mut *c)
+        .await?)
+    }
+
+    pub async fn appointments_by_keys(
+        c: &mut PgConnection,
+        keys: &[String],
+    ) -> Result<Vec<AppointmentRow>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            appointment_cols!(),
+            " FROM appointments WHERE appointment_key = ANY($1)"
+        ))
+        .bind(keys)
+        .fetch_all(&mut *c)
+        .await?)
+    }
+
+    pub async fn insert_patients(
+        c: &mut PgConnection,
+        r: &[(String, String, String, i64)],
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO patients (id, nhs_hash, nhs_number, created_at) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[])",
+        )
+        .bind(col(r, |x| x.0.as_str()))
+        .bind(col(r, |x| x.1.as_str()))
+        .bind(col(r, |x| x.2.as_str()))
+        .bind(col(r, |x| x.3))
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_cases(c: &mut PgConnection, r: &[&CaseRow]) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO cases (",
+            case_cols!(),
+            ") SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::int8[])"
+        ))
+        .bind(col(r, |x| x.id.as_str()))
+        .bind(col(r, |x| x.patient_id.as_str()))
+        .bind(col(r, |x| x.status.as_str()))
+        .bind(col(r, |x| x.opened_at))
+        .bind(col(r, |x| x.closed_at))
+        .bind(col(r, |x| x.closed_reason.as_deref()))
+        .bind(col(r, |x| x.referral_count))
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_referrals(c: &mut PgConnection, r: &[&ReferralRow]) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO referrals (id, ",
+            referral_data_cols!(),
+            ") SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::text[], \
+             $15::text[], $16::int8[], $17::text[], $18::text[], $19::int8[], $20::text[], $21::int8[], $22::int8[], $23::text[])"
+        ))
+        .bind(col(r, |x| x.id.as_str()))
+        .bind(col(r, |x| x.referral_key.as_str()))
+        .bind(col(r, |x| x.case_id.as_deref()))
+        .bind(col(r, |x| x.resource_ref.as_deref()))
+        .bind(col(r, |x| x.channel.as_str()))
+        .bind(col(r, |x| x.state.as_str()))
+        .bind(col(r, |x| x.fhir_status.as_str()))
+        .bind(col(r, |x| x.incomplete_reasons.as_str()))
+        .bind(col(r, |x| x.content_hash.as_str()))
+        .bind(col(r, |x| x.source_updated_at))
+        .bind(col(r, |x| x.authored_at))
+        .bind(col(r, |x| x.received_at))
+        .bind(col(r, |x| x.completed_at))
+        .bind(col(r, |x| x.source_ods.as_deref()))
+        .bind(col(r, |x| x.source_kind.as_str()))
+        .bind(col(r, |x| x.is_multiple))
+        .bind(col(r, |x| x.decision.as_deref()))
+        .bind(col(r, |x| x.decline_reason.as_deref()))
+        .bind(col(r, |x| x.decided_at))
+        .bind(col(r, |x| x.decided_by.as_deref()))
+        .bind(col(r, |x| x.assistance_commenced_at))
+        .bind(col(r, |x| x.updated_at))
+        .bind(col(r, |x| x.raw.as_str()))
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn upsert_appointments(c: &mut PgConnection, r: &[&AppointmentRow]) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO appointments (",
+            appointment_cols!(),
+            ") SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::int8[], $8::int8[], $9::text[]) \
+             ON CONFLICT (appointment_key) DO UPDATE SET ",
+            appointment_upsert_set!()
+        ))
+        .bind(col(r, |x| x.id.as_str()))
+        .bind(col(r, |x| x.appointment_key.as_str()))
+        .bind(col(r, |x| x.case_id.as_deref()))
+        .bind(col(r, |x| x.status.as_str()))
+        .bind(col(r, |x| x.start_at))
+        .bind(col(r, |x| x.content_hash.as_str()))
+        .bind(col(r, |x| x.source_updated_at))
+        .bind(col(r, |x| x.updated_at))
+        .bind(col(r, |x| x.raw.as_str()))
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_outbox(c: &mut PgConnection, r: &[(NewOutbox, i64)]) -> Result<()> {
+        // WITH ORDINALITY ... ORDER BY: ids follow the order the rows were queued,
+        // which delivery order per ordering key relies on.
+        sqlx::query(
+            "INSERT INTO outbox (kind, dedupe_key, ordering_key, payload, status, attempts, next_attempt_at, created_at) \
+             SELECT kind, dedupe_key, ordering_key, payload, 'pending', 0, at, at \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
+             WITH ORDINALITY AS t(kind, dedupe_key, ordering_key, payload, at, n) ORDER BY n \
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(col(r, |x| x.0.kind))
+        .bind(col(r, |x| x.0.dedupe_key.as_str()))
+        .bind(col(r, |x| x.0.ordering_key.as_str()))
+        .bind(col(r, |x| x.0.payload.as_str()))
+        .bind(col(r, |x| x.1))
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_audit(c: &mut PgConnection, r: &[(AuditEntry, i64)]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit (at, actor, action, resource_type, resource_id, detail) \
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
+        )
+        .bind(col(r, |x| x.1))
+        .bind(col(r, |x| x.0.actor.as_str()))
+        .bind(col(r, |x| x.0.action.as_str()))
+        .bind(col(r, |x| x.0.resource_type.as_str()))
+        .bind(col(r, |x| x.0.resource_id.as_str()))
+        .bind(col(r, |x| x.0.detail.as_deref()))
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    }
+}

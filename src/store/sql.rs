@@ -6,6 +6,14 @@
 //! macro. A macro rather than generic code because sqlx's generic executor
 //! bounds would bury every query under trait clauses.
 
+/// The `SET` list of an appointment upsert (`excluded` is the arriving row).
+macro_rules! appointment_upsert_set {
+    () => {
+        "case_id = excluded.case_id, status = excluded.status, start_at = excluded.start_at, \
+         content_hash = excluded.content_hash, source_updated_at = excluded.source_updated_at, \
+         updated_at = excluded.updated_at, raw = excluded.raw"
+    };
+}
 /// Every referral column but `id`, in the order [`bind_referral`] binds them.
 macro_rules! referral_data_cols {
     () => {
@@ -64,11 +72,14 @@ macro_rules! appointment_cols {
     };
 }
 
-/// Implements [`Store`](super::Store) for `$store` (holding `pool: Pool<$db>`)
+/// Implements [`Store`](super::Store) for `$store` (holding `pool: Pool<$db>`
+/// for reads and a `writer()` pool for every write)
 /// and [`Tx`](super::Tx) for `$tx` (holding `tx: Transaction<'static, $db>`).
-/// `$claim` is the outbox claim statement, `$begin` an async fn opening a transaction.
+/// `$claim` is the outbox claim statement; `$bulk` the module with the
+/// back-end's many-rows-at-once statements (multi-row `VALUES` for SQLite,
+/// `UNNEST` over bound arrays for PostgreSQL).
 macro_rules! impl_sql_store {
-    ($store:ident, $tx:ident, $db:ty, backend = $backend:literal, claim = $claim:expr, migrator = $migrator:expr) => {
+    ($store:ident, $tx:ident, $db:ty, backend = $backend:literal, claim = $claim:expr, migrator = $migrator:expr, bulk = $bulk:ident) => {
         pub struct $tx {
             tx: sqlx::Transaction<'static, $db>,
             pending: $crate::store::pending::Pending,
@@ -78,105 +89,28 @@ macro_rules! impl_sql_store {
             /// Writes what the unit of work buffered, parents before children
             /// (patients, cases, referrals, appointments), then outbox and audit.
             async fn flush(&mut self) -> $crate::store::Result<()> {
-                const CHUNK: usize = 200;
                 let p = &self.pending;
-                for chunk in p.new_patients.chunks(CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO patients (id, nhs_hash, nhs_number, created_at) ");
-                    q.push_values(chunk, |mut b, (id, hash, nhs, at)| {
-                        b.push_bind(id).push_bind(hash).push_bind(nhs).push_bind(*at);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
+                let conn = &mut *self.tx;
+                if !p.new_patients.is_empty() {
+                    $bulk::insert_patients(conn, &p.new_patients).await?;
                 }
-                for chunk in p.new_case_rows().chunks(CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(concat!("INSERT INTO cases (", case_cols!(), ") "));
-                    q.push_values(chunk, |mut b, c| {
-                        b.push_bind(&c.id)
-                            .push_bind(&c.patient_id)
-                            .push_bind(&c.status)
-                            .push_bind(c.opened_at)
-                            .push_bind(c.closed_at)
-                            .push_bind(&c.closed_reason)
-                            .push_bind(c.referral_count);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
+                let cases = p.new_case_rows();
+                if !cases.is_empty() {
+                    $bulk::insert_cases(conn, &cases).await?;
                 }
-                for chunk in p.new_referral_rows().chunks(CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(concat!("INSERT INTO referrals (", referral_cols!(), ") "));
-                    q.push_values(chunk, |mut b, r| {
-                        b.push_bind(&r.id)
-                            .push_bind(&r.referral_key)
-                            .push_bind(&r.case_id)
-                            .push_bind(&r.resource_ref)
-                            .push_bind(&r.channel)
-                            .push_bind(&r.state)
-                            .push_bind(&r.fhir_status)
-                            .push_bind(&r.incomplete_reasons)
-                            .push_bind(&r.content_hash)
-                            .push_bind(r.source_updated_at)
-                            .push_bind(r.authored_at)
-                            .push_bind(r.received_at)
-                            .push_bind(r.completed_at)
-                            .push_bind(&r.source_ods)
-                            .push_bind(&r.source_kind)
-                            .push_bind(r.is_multiple)
-                            .push_bind(&r.decision)
-                            .push_bind(&r.decline_reason)
-                            .push_bind(r.decided_at)
-                            .push_bind(&r.decided_by)
-                            .push_bind(r.assistance_commenced_at)
-                            .push_bind(r.updated_at)
-                            .push_bind(&r.raw);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
+                let referrals = p.new_referral_rows();
+                if !referrals.is_empty() {
+                    $bulk::insert_referrals(conn, &referrals).await?;
                 }
-                for chunk in p.dirty_appointment_rows().chunks(CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(concat!("INSERT INTO appointments (", appointment_cols!(), ") "));
-                    q.push_values(chunk, |mut b, a| {
-                        b.push_bind(&a.id)
-                            .push_bind(&a.appointment_key)
-                            .push_bind(&a.case_id)
-                            .push_bind(&a.status)
-                            .push_bind(a.start_at)
-                            .push_bind(&a.content_hash)
-                            .push_bind(a.source_updated_at)
-                            .push_bind(a.updated_at)
-                            .push_bind(&a.raw);
-                    });
-                    q.push(
-                        " ON CONFLICT (appointment_key) DO UPDATE SET case_id = excluded.case_id, status = excluded.status, \
-                         start_at = excluded.start_at, content_hash = excluded.content_hash, \
-                         source_updated_at = excluded.source_updated_at, updated_at = excluded.updated_at, raw = excluded.raw",
-                    );
-                    q.build().execute(&mut *self.tx).await?;
+                let appointments = p.dirty_appointment_rows();
+                if !appointments.is_empty() {
+                    $bulk::upsert_appointments(conn, &appointments).await?;
                 }
-                for chunk in p.outbox.chunks(CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO outbox (kind, dedupe_key, ordering_key, payload, status, attempts, next_attempt_at, created_at) ",
-                    );
-                    q.push_values(chunk, |mut b, (o, at)| {
-                        b.push_bind(o.kind)
-                            .push_bind(&o.dedupe_key)
-                            .push_bind(&o.ordering_key)
-                            .push_bind(&o.payload)
-                            .push_bind("pending")
-                            .push_bind(0i64)
-                            .push_bind(*at)
-                            .push_bind(*at);
-                    });
-                    q.push(" ON CONFLICT (dedupe_key) DO NOTHING");
-                    q.build().execute(&mut *self.tx).await?;
+                if !p.outbox.is_empty() {
+                    $bulk::insert_outbox(conn, &p.outbox).await?;
                 }
-                for chunk in p.audit.chunks(CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO audit (at, actor, action, resource_type, resource_id, detail) ");
-                    q.push_values(chunk, |mut b, (a, at)| {
-                        b.push_bind(*at)
-                            .push_bind(&a.actor)
-                            .push_bind(&a.action)
-                            .push_bind(&a.resource_type)
-                            .push_bind(&a.resource_id)
-                            .push_bind(&a.detail);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
+                if !p.audit.is_empty() {
+                    $bulk::insert_audit(conn, &p.audit).await?;
                 }
                 Ok(())
             }
@@ -189,7 +123,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn migrate(&self) -> $crate::store::Result<()> {
-                $migrator.run(&self.pool).await?;
+                $migrator.run(self.writer()).await?;
                 Ok(())
             }
 
@@ -204,6 +138,7 @@ macro_rules! impl_sql_store {
 
             async fn close(&self) {
                 self.pool.close().await;
+                self.writer().close().await;
             }
 
             async fn cursor(&self, source: &str) -> $crate::store::Result<Option<String>> {
@@ -225,7 +160,7 @@ macro_rules! impl_sql_store {
                     .bind(lease_until)
                     .bind(now)
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.writer())
                     .await?)
             }
 
@@ -351,12 +286,12 @@ macro_rules! impl_sql_store {
             async fn purge(&self, inbox_before: i64, outbox_before: i64) -> $crate::store::Result<(u64, u64)> {
                 let inbox = sqlx::query("DELETE FROM inbox WHERE processed_at < $1")
                     .bind(inbox_before)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?
                     .rows_affected();
                 let outbox = sqlx::query("DELETE FROM outbox WHERE status = 'done' AND done_at < $1")
                     .bind(outbox_before)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?
                     .rows_affected();
                 Ok((inbox, outbox))
@@ -370,23 +305,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn inbox_record_many(&mut self, entries: &[$crate::store::InboxEntry<'_>]) -> $crate::store::Result<Vec<bool>> {
-                let mut inserted = std::collections::HashSet::new();
-                for chunk in entries.chunks(200) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO inbox (source, message_id, received_at, processed_at, kind, outcome) ",
-                    );
-                    q.push_values(chunk, |mut b, e| {
-                        b.push_bind(e.source)
-                            .push_bind(e.message_id)
-                            .push_bind(e.received_at)
-                            .push_bind(e.processed_at)
-                            .push_bind(e.kind)
-                            .push_bind(e.outcome);
-                    });
-                    q.push(" ON CONFLICT (source, message_id) DO NOTHING RETURNING source, message_id");
-                    let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
-                    inserted.extend(rows);
-                }
+                let mut inserted: std::collections::HashSet<(String, String)> =
+                    $bulk::insert_inbox(&mut *self.tx, entries).await?.into_iter().collect();
                 // A message id seen twice in one batch is new only the first time.
                 Ok(entries
                     .iter()
@@ -404,17 +324,11 @@ macro_rules! impl_sql_store {
             }
 
             async fn prefetch(&mut self, want: &$crate::store::pending::Prefetch) -> $crate::store::Result<()> {
-                const CHUNK: usize = 500;
+                let conn = &mut *self.tx;
                 let p = &mut self.pending;
-                for keys in want.referral_keys.chunks(CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(concat!("SELECT ", referral_cols!(), " FROM referrals WHERE referral_key IN ("));
-                    let mut list = q.separated(", ");
-                    for k in keys {
-                        list.push_bind(k);
-                    }
-                    q.push(")");
-                    let rows: Vec<$crate::store::ReferralRow> = q.build_query_as().fetch_all(&mut *self.tx).await?;
-                    for k in keys {
+                if !want.referral_keys.is_empty() {
+                    let rows = $bulk::referrals_by_keys(conn, &want.referral_keys).await?;
+                    for k in &want.referral_keys {
                         p.referrals.entry(k.clone()).or_insert(None);
                     }
                     for r in rows {
@@ -422,15 +336,9 @@ macro_rules! impl_sql_store {
                     }
                 }
                 let mut patient_ids = Vec::new();
-                for hashes in want.nhs_hashes.chunks(CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new("SELECT id, nhs_hash FROM patients WHERE nhs_hash IN (");
-                    let mut list = q.separated(", ");
-                    for h in hashes {
-                        list.push_bind(h);
-                    }
-                    q.push(")");
-                    let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
-                    for h in hashes {
+                if !want.nhs_hashes.is_empty() {
+                    let rows = $bulk::patients_by_hashes(conn, &want.nhs_hashes).await?;
+                    for h in &want.nhs_hashes {
                         p.patients.entry(h.clone()).or_insert(None);
                     }
                     for (id, hash) in rows {
@@ -438,30 +346,18 @@ macro_rules! impl_sql_store {
                         patient_ids.push(id);
                     }
                 }
-                for ids in patient_ids.chunks(CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(concat!("SELECT ", case_cols!(), " FROM cases WHERE status = 'open' AND patient_id IN ("));
-                    let mut list = q.separated(", ");
-                    for id in ids {
-                        list.push_bind(id);
-                    }
-                    q.push(")");
-                    let rows: Vec<$crate::store::CaseRow> = q.build_query_as().fetch_all(&mut *self.tx).await?;
-                    for id in ids {
+                if !patient_ids.is_empty() {
+                    let rows = $bulk::open_cases_for(conn, &patient_ids).await?;
+                    for id in &patient_ids {
                         p.open_cases.entry(id.clone()).or_insert(None);
                     }
                     for c in rows {
                         p.open_cases.insert(c.patient_id.clone(), Some(c));
                     }
                 }
-                for keys in want.appointment_keys.chunks(CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(concat!("SELECT ", appointment_cols!(), " FROM appointments WHERE appointment_key IN ("));
-                    let mut list = q.separated(", ");
-                    for k in keys {
-                        list.push_bind(k);
-                    }
-                    q.push(")");
-                    let rows: Vec<$crate::store::AppointmentRow> = q.build_query_as().fetch_all(&mut *self.tx).await?;
-                    for k in keys {
+                if !want.appointment_keys.is_empty() {
+                    let rows = $bulk::appointments_by_keys(conn, &want.appointment_keys).await?;
+                    for k in &want.appointment_keys {
                         p.appointments.entry(k.clone()).or_insert(None);
                     }
                     for a in rows {
@@ -499,6 +395,8 @@ macro_rules! impl_sql_store {
                 }
                 self.pending.new_patients.push((new_id.to_owned(), nhs_hash.to_owned(), nhs_number.to_owned(), now));
                 self.pending.patients.insert(nhs_hash.to_owned(), Some(new_id.to_owned()));
+                // A new patient has no case yet: no need to ask the database.
+                self.pending.open_cases.insert(new_id.to_owned(), None);
                 Ok(new_id.to_owned())
             }
 
@@ -685,6 +583,6 @@ macro_rules! impl_sql_store {
 }
 
 pub(crate) use {
-    appointment_cols, bind_referral, case_cols, impl_sql_store, outbox_cols, referral_cols,
-    referral_data_cols,
+    appointment_cols, appointment_upsert_set, bind_referral, case_cols, impl_sql_store,
+    outbox_cols, referral_cols, referral_data_cols,
 };

@@ -1,0 +1,186 @@
+//! RabbitMQ helpers: declaring queues as the bridge does, publishing with
+//! confirms, and the raw lapin consumer the bridge is compared with.
+
+use crate::fixtures::Message;
+use anyhow::{Context as _, bail};
+use futures_util::StreamExt;
+use ips_bridge::config::AmqpSettings;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, PublisherConfirm};
+use std::time::{Duration, Instant};
+
+/// Publishes in flight before their confirms are awaited: enough to keep the
+/// broker busy, few enough to bound memory.
+const CONFIRM_WINDOW: usize = 1000;
+
+/// A connection with one publisher-confirm channel.
+pub struct Amqp {
+    pub conn: Connection,
+    pub ch: Channel,
+}
+
+impl Amqp {
+    pub async fn connect(url: &str, name: &str) -> anyhow::Result<Amqp> {
+        let props = ConnectionProperties::default().with_connection_name(name.into());
+        let conn = Connection::connect(url, props)
+            .await
+            .with_context(|| format!("cannot connect to RabbitMQ at {}", redact(url)))?;
+        let ch = conn.create_channel().await?;
+        ch.confirm_select(ConfirmSelectOptions::default()).await?;
+        Ok(Amqp { conn, ch })
+    }
+
+    pub async fn close(self) {
+        let _ = self.conn.close(200, "bench done".into()).await;
+    }
+
+    /// Declares `queue` exactly as the bridge declares its inbound queue
+    /// (quorum, dead-letter exchange, delivery limit, single active consumer).
+    pub async fn declare_like_inbound(&self, queue: &str, s: &AmqpSettings) -> anyhow::Result<()> {
+        let opts = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        self.ch
+            .queue_declare(
+                queue.into(),
+                opts,
+                ips_bridge::amqp::topology::inbound_arguments(s),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Publishes every message persistently and waits for all confirms.
+    pub async fn publish_all(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        messages: &[Message],
+    ) -> anyhow::Result<()> {
+        let mut in_flight = Vec::with_capacity(CONFIRM_WINDOW);
+        for m in messages {
+            in_flight.push(self.publish(exchange, routing_key, m).await?);
+            if in_flight.len() >= CONFIRM_WINDOW {
+                await_confirms(&mut in_flight).await?;
+            }
+        }
+        await_confirms(&mut in_flight).await
+    }
+
+    /// Publishes one message (persistent, FHIR JSON, with its message id); the
+    /// confirm is returned to be awaited by the caller.
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        m: &Message,
+    ) -> anyhow::Result<PublisherConfirm> {
+        let props = BasicProperties::default()
+            .with_message_id(m.id.as_str().into())
+            .with_content_type("application/fhir+json".into())
+            .with_delivery_mode(2);
+        Ok(self
+            .ch
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                &m.body,
+                props,
+            )
+            .await?)
+    }
+
+    pub async fn delete_queue(&self, queue: &str) -> anyhow::Result<()> {
+        self.ch
+            .queue_delete(queue.into(), QueueDeleteOptions::default())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_exchange(&self, exchange: &str) -> anyhow::Result<()> {
+        self.ch
+            .exchange_delete(exchange.into(), ExchangeDeleteOptions::default())
+            .await?;
+        Ok(())
+    }
+}
+
+/// Awaits the confirms in order and fails on the first nack.
+pub async fn await_confirms(in_flight: &mut Vec<PublisherConfirm>) -> anyhow::Result<()> {
+    for c in in_flight.drain(..) {
+        if c.await?.is_nack() {
+            bail!("the broker refused a publish (nack)");
+        }
+    }
+    Ok(())
+}
+
+/// How a drain went: messages taken and the time from the first delivery to
+/// the last acknowledgement.
+pub struct Drained {
+    pub messages: usize,
+    pub first_to_last: Duration,
+}
+
+impl Drained {
+    /// Messages per second after the first one (the clock starts at the first delivery).
+    pub fn rate(&self) -> f64 {
+        (self.messages.saturating_sub(1)) as f64 / self.first_to_last.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The baseline consumer: the least work a correct consumer does. Consumes
+/// `n` messages from `queue` with `prefetch`, acknowledging each delivery on
+/// receipt (one `basic.ack` per message, no processing).
+pub async fn drain_raw(
+    url: &str,
+    queue: &str,
+    prefetch: u16,
+    n: usize,
+    stall: Duration,
+) -> anyhow::Result<Drained> {
+    let conn = Connection::connect(
+        url,
+        ConnectionProperties::default().with_connection_name("ips-bench-raw-consumer".into()),
+    )
+    .await?;
+    let ch = conn.create_channel().await?;
+    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    let mut consumer = ch
+        .basic_consume(
+            queue.into(),
+            "ips-bench-raw".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let mut first = None;
+    for taken in 0..n {
+        let next = tokio::time::timeout(stall, consumer.next())
+            .await
+            .with_context(|| format!("raw consumer stalled after {taken} of {n} messages"))?;
+        let delivery = match next {
+            Some(d) => d?,
+            None => bail!("the broker cancelled the raw consumer after {taken} messages"),
+        };
+        first.get_or_insert_with(Instant::now);
+        delivery.acker.ack(BasicAckOptions::default()).await?;
+    }
+    let first_to_last = first.map(|t| t.elapsed()).unwrap_or_default();
+    let _ = conn.close(200, "drained".into()).await;
+    Ok(Drained {
+        messages: n,
+        first_to_last,
+    })
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    ips_bridge::config::redact_url(url)
+}

@@ -1,0 +1,224 @@
+//! Ingest: how fast the daemon drains a backlog from its quorum queue,
+//! against a raw lapin consumer draining the same bodies from an identically
+//! declared queue with the same prefetch.
+//!
+//! The backlog is published (persistent, confirmed) before the consumer
+//! starts, so the figure is the drain rate and not the publisher's. The
+//! daemon's clock runs from the first `/metrics` scrape that shows processed
+//! messages to the first that shows all of them; the raw consumer's from its
+//! first delivery to its last ack.
+
+use crate::broker::{self, Amqp};
+use crate::daemon::{Daemon, Memory, Outcomes, free_addr};
+use crate::fixtures::Message;
+use crate::setup::{self, Cleanup, Names, Services};
+use anyhow::{Context as _, bail};
+use std::time::{Duration, Instant};
+
+/// A drain that makes no progress for this long has failed.
+const STALL: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    /// PostgreSQL over TCP (127.0.0.1:5432).
+    Postgres,
+    /// PostgreSQL over its Unix socket: sqlx 0.9.0 does not set TCP_NODELAY
+    /// (upstream issue #4335, fixed after the release), so over TCP each large
+    /// statement can wait ~40 ms for a delayed ACK; the socket shows the
+    /// bridge's own cost.
+    PostgresSocket,
+}
+
+impl StoreKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            StoreKind::Sqlite => "SQLite",
+            StoreKind::Postgres => "PostgreSQL over TCP",
+            StoreKind::PostgresSocket => "PostgreSQL over Unix socket",
+        }
+    }
+}
+
+pub struct Figures {
+    pub bridge: Rate,
+    pub baseline: Rate,
+    /// The daemon's peak resident memory (VmHWM) after the drain.
+    pub peak: Memory,
+}
+
+/// Messages per second; `lower_bound` when the daemon finished before the
+/// second scrape, so only start-up to end could be timed.
+#[derive(Clone, Copy)]
+pub struct Rate {
+    pub per_sec: f64,
+    pub lower_bound: bool,
+}
+
+/// Baseline first, then the bridge, on fresh queues with the same bodies.
+pub async fn run(
+    svc: &Services,
+    cleanup: &Cleanup,
+    store: StoreKind,
+    messages: &[Message],
+    poll: Duration,
+) -> anyhow::Result<Figures> {
+    eprintln!(
+        "ingest/{}: raw lapin baseline, {} messages",
+        store.label(),
+        messages.len()
+    );
+    let baseline = baseline(svc, cleanup, messages)
+        .await
+        .context("raw lapin baseline")?;
+    eprintln!(
+        "ingest/{}: baseline {:.0} msg/s; now the daemon",
+        store.label(),
+        baseline.per_sec
+    );
+    let (bridge, peak) = bridge(svc, cleanup, store, messages, poll)
+        .await
+        .context("ips-bridge daemon")?;
+    eprintln!(
+        "ingest/{}: bridge {:.0} msg/s",
+        store.label(),
+        bridge.per_sec
+    );
+    Ok(Figures {
+        bridge,
+        baseline,
+        peak,
+    })
+}
+
+async fn baseline(svc: &Services, cleanup: &Cleanup, messages: &[Message]) -> anyhow::Result<Rate> {
+    let names = Names::new("ingest-raw");
+    let settings = setup::settings(&setup::bridge_env(
+        svc,
+        "sqlite::memory:",
+        &svc.sandbox_url,
+        &names,
+    ))?;
+    let amqp = Amqp::connect(&svc.amqp_url, "ips-bench-publisher").await?;
+    cleanup.queue(&names.queue);
+    amqp.declare_like_inbound(&names.queue, &settings.amqp)
+        .await?;
+    amqp.publish_all("", &names.queue, messages).await?;
+    amqp.close().await;
+    let drained = broker::drain_raw(
+        &svc.amqp_url,
+        &names.queue,
+        settings.amqp.prefetch,
+        messages.len(),
+        STALL,
+    )
+    .await?;
+    Ok(Rate {
+        per_sec: drained.rate(),
+        lower_bound: false,
+    })
+}
+
+async fn bridge(
+    svc: &Services,
+    cleanup: &Cleanup,
+    store: StoreKind,
+    messages: &[Message],
+    poll: Duration,
+) -> anyhow::Result<(Rate, Memory)> {
+    let names = Names::new("ingest");
+    let store_url = match store {
+        StoreKind::Sqlite => format!(
+            "sqlite://{}",
+            svc.dir
+                .join(format!("ingest-{}.db", setup::uid()))
+                .display()
+        ),
+        StoreKind::Postgres => cleanup.pg_database(&svc.pg_admin_url).await?,
+        StoreKind::PostgresSocket => cleanup.pg_database(&svc.pg_socket_admin_url).await?,
+    };
+    let env = setup::bridge_env(svc, &store_url, &svc.sandbox_url, &names);
+    let settings = setup::settings(&env)?;
+    let amqp = Amqp::connect(&svc.amqp_url, "ips-bench-publisher").await?;
+    cleanup.names(&names);
+    ips_bridge::amqp::topology::declare(&amqp.ch, &settings.amqp).await?;
+    amqp.publish_all(&names.exchange, "bars.servicerequest-request", messages)
+        .await?;
+    amqp.close().await;
+
+    let log = svc.dir.join(format!("daemon-ingest-{}.log", store.label()));
+    let mut daemon = Daemon::spawn(&svc.daemon, &env, free_addr()?, &log)?;
+    let timed = time_drain(&mut daemon, messages.len() as u64, poll).await;
+    let peak = daemon.memory();
+    if std::env::var_os("IPS_BENCH_KEEP").is_some() {
+        // For profiling: batch sizes and commit times are in the daemon's metrics.
+        let text = daemon.metrics().await.unwrap_or_default();
+        let _ = std::fs::write(
+            svc.dir
+                .join(format!("metrics-ingest-{}.txt", store.label())),
+            text,
+        );
+    }
+    let stopped = daemon.stop().await;
+    let (rate, outcomes) = timed?;
+    stopped?;
+    if outcomes.get("processed") != messages.len() as u64 {
+        bail!(
+            "expected {} messages processed, the daemon reports {outcomes}",
+            messages.len()
+        );
+    }
+    Ok((rate, peak?))
+}
+
+/// Scrapes `/metrics` every `poll` until `n` messages are finished.
+async fn time_drain(
+    daemon: &mut Daemon,
+    n: u64,
+    poll: Duration,
+) -> anyhow::Result<(Rate, Outcomes)> {
+    let started = Instant::now();
+    let mut first: Option<(Instant, u64)> = None;
+    let mut progress = (Instant::now(), 0u64);
+    loop {
+        tokio::time::sleep(poll).await;
+        let outcomes = match daemon.outcomes().await {
+            Ok(o) => o,
+            // The HTTP server is not listening yet.
+            Err(e)
+                if first.is_none()
+                    && started.elapsed() < STALL
+                    && e.downcast_ref::<reqwest::Error>().is_some() =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let now = Instant::now();
+        let done = outcomes.finished();
+        if done > 0 && first.is_none() {
+            first = Some((now, done));
+        }
+        if done >= n {
+            let rate = match first {
+                Some((t0, d0)) if d0 < done => Rate {
+                    per_sec: (done - d0) as f64 / (now - t0).as_secs_f64(),
+                    lower_bound: false,
+                },
+                _ => Rate {
+                    per_sec: done as f64 / started.elapsed().as_secs_f64(),
+                    lower_bound: true,
+                },
+            };
+            return Ok((rate, outcomes));
+        }
+        if done > progress.1 {
+            progress = (now, done);
+        } else if progress.0.elapsed() > STALL {
+            bail!(
+                "no progress for {STALL:?}: {outcomes}; daemon log ends with:\n{}",
+                daemon.log_tail()
+            );
+        }
+    }
+}
