@@ -135,6 +135,54 @@ impl Drained {
     }
 }
 
+/// A queue for a raw baseline, declared exactly like the daemon's inbound
+/// queue (same arguments, same prefetch setting) and registered for cleanup.
+pub async fn raw_queue(
+    svc: &crate::setup::Services,
+    cleanup: &crate::setup::Cleanup,
+    label: &str,
+) -> anyhow::Result<(Amqp, crate::setup::Names, AmqpSettings)> {
+    use crate::setup;
+    let names = setup::Names::new(label);
+    let settings = setup::settings(&setup::bridge_env(
+        svc,
+        "sqlite::memory:",
+        &svc.sandbox_url,
+        &names,
+    ))?;
+    let amqp = Amqp::connect(&svc.amqp_url, "ips-bench-publisher").await?;
+    cleanup.queue(&names.queue);
+    amqp.declare_like_inbound(&names.queue, &settings.amqp)
+        .await?;
+    Ok((amqp, names, settings.amqp))
+}
+
+/// A manual-ack consumer with `prefetch` on a connection of its own; keep the
+/// connection as long as the consumer.
+pub async fn consumer(
+    url: &str,
+    name: &str,
+    queue: &str,
+    prefetch: u16,
+) -> anyhow::Result<(Connection, lapin::Consumer)> {
+    let conn = Connection::connect(
+        url,
+        ConnectionProperties::default().with_connection_name(format!("{name}-consumer").into()),
+    )
+    .await?;
+    let ch = conn.create_channel().await?;
+    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    let consumer = ch
+        .basic_consume(
+            queue.into(),
+            name.into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((conn, consumer))
+}
+
 /// The baseline consumer: the least work a correct consumer does. Consumes
 /// `n` messages from `queue` with `prefetch`, acknowledging each delivery on
 /// receipt (one `basic.ack` per message, no processing).
@@ -145,21 +193,7 @@ pub async fn drain_raw(
     n: usize,
     stall: Duration,
 ) -> anyhow::Result<Drained> {
-    let conn = Connection::connect(
-        url,
-        ConnectionProperties::default().with_connection_name("ips-bench-raw-consumer".into()),
-    )
-    .await?;
-    let ch = conn.create_channel().await?;
-    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
-    let mut consumer = ch
-        .basic_consume(
-            queue.into(),
-            "ips-bench-raw".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let (conn, mut consumer) = consumer(url, "ips-bench-raw", queue, prefetch).await?;
     let mut first = None;
     for taken in 0..n {
         let next = tokio::time::timeout(stall, consumer.next())

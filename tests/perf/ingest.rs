@@ -92,23 +92,13 @@ pub async fn run(
 }
 
 async fn baseline(svc: &Services, cleanup: &Cleanup, messages: &[Message]) -> anyhow::Result<Rate> {
-    let names = Names::new("ingest-raw");
-    let settings = setup::settings(&setup::bridge_env(
-        svc,
-        "sqlite::memory:",
-        &svc.sandbox_url,
-        &names,
-    ))?;
-    let amqp = Amqp::connect(&svc.amqp_url, "ips-bench-publisher").await?;
-    cleanup.queue(&names.queue);
-    amqp.declare_like_inbound(&names.queue, &settings.amqp)
-        .await?;
+    let (amqp, names, amqp_settings) = broker::raw_queue(svc, cleanup, "ingest-raw").await?;
     amqp.publish_all("", &names.queue, messages).await?;
     amqp.close().await;
     let drained = broker::drain_raw(
         &svc.amqp_url,
         &names.queue,
-        settings.amqp.prefetch,
+        amqp_settings.prefetch,
         messages.len(),
         STALL,
     )

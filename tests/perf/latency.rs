@@ -19,11 +19,9 @@ use crate::fixtures::{self, Message};
 use crate::setup::{self, Cleanup, Names, Services, wall_ms};
 use anyhow::{Context as _, bail};
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::PublisherConfirm;
+use lapin::options::{BasicAckOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties, PublisherConfirm};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -82,22 +80,12 @@ pub async fn baseline(
     cleanup: &Cleanup,
     plan: &Plan,
 ) -> anyhow::Result<Percentiles> {
-    let names = Names::new("latency-raw");
-    let settings = setup::settings(&setup::bridge_env(
-        svc,
-        "sqlite::memory:",
-        &svc.sandbox_url,
-        &names,
-    ))?;
-    let amqp = Amqp::connect(&svc.amqp_url, "ips-bench-publisher").await?;
-    cleanup.queue(&names.queue);
-    amqp.declare_like_inbound(&names.queue, &settings.amqp)
-        .await?;
+    let (amqp, names, amqp_settings) = broker::raw_queue(svc, cleanup, "latency-raw").await?;
     let messages = fixtures::referrals(plan.count(), &setup::uid())?;
     let mut arrivals = Arrivals::start(
         &svc.amqp_url,
         &names.queue,
-        settings.amqp.prefetch,
+        amqp_settings.prefetch,
         Key::MessageId,
     )
     .await?;
@@ -361,22 +349,8 @@ impl Drop for Arrivals {
 
 impl Arrivals {
     async fn start(url: &str, queue: &str, prefetch: u16, key: Key) -> anyhow::Result<Arrivals> {
-        let conn = Connection::connect(
-            url,
-            ConnectionProperties::default()
-                .with_connection_name("ips-bench-latency-consumer".into()),
-        )
-        .await?;
-        let ch = conn.create_channel().await?;
-        ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
-        let mut consumer = ch
-            .basic_consume(
-                queue.into(),
-                "ips-bench-latency".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let (conn, mut consumer) =
+            broker::consumer(url, "ips-bench-latency", queue, prefetch).await?;
         let seen = Arc::new(Mutex::new(HashMap::new()));
         let stop = CancellationToken::new();
         let (seen2, stop2) = (seen.clone(), stop.clone());
