@@ -45,7 +45,7 @@ fn check_config_prints_the_effective_config_with_secrets_redacted() {
             "IPS__AMQP__URL",
             "amqp://bridge:amqp-password@broker:5672/%2f",
         )
-        .env("IPS__AMQP__PREFETCH", "420")
+        .env("IPS__AMQP__PREFETCH", "2000")
         .output()
         .unwrap();
     assert!(
@@ -54,7 +54,7 @@ fn check_config_prints_the_effective_config_with_secrets_redacted() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("prefetch = 420"), "{text}");
+    assert!(text.contains("prefetch = 2000"), "{text}");
     assert!(
         !text.contains("very-secret-token") && !text.contains("amqp-password"),
         "{text}"
