@@ -147,27 +147,11 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
     )
     .await;
     let p = Pub::connect(&url).await; // the harness's publisher was closed with the rest
-    let depth = |q: String| {
-        let ch = p.ch.clone();
-        async move {
-            ch.queue_declare(
-                q.as_str().into(),
-                lapin::options::QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                Default::default(),
-            )
-            .await
-            .unwrap()
-            .message_count()
-        }
-    };
     eventually(Duration::from_secs(10), "queue drained", || async {
-        (depth(b.n.queue.clone()).await == 0).then_some(())
+        (p.queue_depth(&b.n.queue).await == 0).then_some(())
     })
     .await;
-    assert_eq!(depth(b.n.dlq.clone()).await, 0, "nothing dead-lettered");
+    assert_eq!(p.queue_depth(&b.n.dlq).await, 0, "nothing dead-lettered");
     b.stop().await;
     ctl(&["delete_vhost", &vhost]);
 }

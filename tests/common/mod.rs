@@ -268,6 +268,19 @@ impl Pub {
         Ok(())
     }
 
+    /// Messages ready in `queue` (a passive declare).
+    pub async fn queue_depth(&self, queue: &str) -> u32 {
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        self.ch
+            .queue_declare(queue.into(), passive, FieldTable::default())
+            .await
+            .unwrap()
+            .message_count()
+    }
+
     /// A queue bound to `exchange` with `key`, to watch what the bridge publishes.
     pub async fn watch(&self, exchange: &str, key: &str) -> String {
         let q = format!("t.{}.watch", uid());
@@ -499,19 +512,7 @@ impl Bridge {
     }
 
     pub async fn queue_depth(&self, queue: &str) -> u32 {
-        self.p
-            .ch
-            .queue_declare(
-                queue.into(),
-                lapin::options::QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                Default::default(),
-            )
-            .await
-            .unwrap()
-            .message_count()
+        self.p.queue_depth(queue).await
     }
 }
 
