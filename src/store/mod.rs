@@ -1,12 +1,17 @@
 //! Durable state: one trait, two back-ends.
 //!
-//! Every inbound message is applied in one transaction ([`Tx`]) that holds the
-//! inbox row (dedupe), the state change, the outbox rows for what must be
-//! written elsewhere, and the audit rows. SQLite is the embedded default (one
-//! replica); PostgreSQL serves several replicas, which claim outbox work with
-//! `FOR UPDATE SKIP LOCKED`. Both share their SQL (see `sql.rs`), so a change
-//! to a query cannot reach one back-end and miss the other. Times are stored
-//! as milliseconds since the epoch in both.
+//! Every inbound batch is applied in one unit of work ([`Tx`]) that holds the
+//! inbox rows (dedupe), the state changes, the outbox rows for what must be
+//! written elsewhere, and the audit rows. A unit of work reads in bulk
+//! (`prefetch`) and buffers its new rows until commit ([`pending`]), so a
+//! batch costs a handful of statements rather than several per message.
+//! SQLite is the embedded default (one replica; writes queue on one writer
+//! connection); PostgreSQL serves several replicas, which claim outbox work
+//! with `FOR UPDATE SKIP LOCKED`. Both share their row-level SQL (`sql.rs`),
+//! so a change to a query cannot reach one back-end and miss the other; only
+//! the many-rows-at-once statements differ (multi-row `VALUES` for SQLite,
+//! `UNNEST` over arrays for PostgreSQL). Times are milliseconds since the
+//! epoch in both.
 
 pub mod pending;
 mod postgres;
