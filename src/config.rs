@@ -692,12 +692,12 @@ fn deserialize_collecting(
                 ("limits", check_section::<LimitsSettings>),
             ];
             for (name, check) in sections {
-                if let Some(v) = tree.get(name) {
-                    if let Some(mut p) = check(v) {
-                        p.key = format!("{name}.{}", p.key);
-                        if p.key != first {
-                            problems.push(p);
-                        }
+                if let Some(v) = tree.get(name)
+                    && let Some(mut p) = check(v)
+                {
+                    p.key = format!("{name}.{}", p.key);
+                    if p.key != first {
+                        problems.push(p);
                     }
                 }
             }

@@ -277,6 +277,7 @@ async fn dlq_list_show_and_replay_from_the_command_line() {
     let cli = move |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_ips-bridge"))
             .args(args)
+            .env("IPS__AMQP__URL", &n.url)
             .env("IPS__AMQP__INBOUND_EXCHANGE", &n.exchange)
             .env("IPS__AMQP__INBOUND_QUEUE", &n.queue)
             .env("IPS__AMQP__DEAD_LETTER_EXCHANGE", &n.dlx)

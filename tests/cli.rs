@@ -88,6 +88,11 @@ fn run_exits_zero_on_sigterm() {
             format!("sqlite://{}", dir.path().join("b.db").display()),
         )
         .env("IPS__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "IPS__AMQP__URL",
+            std::env::var("IPS_TEST_AMQP_URL")
+                .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+        )
         .env("IPS__AMQP__INBOUND_QUEUE", format!("t.{u}.in"))
         .env("IPS__AMQP__DEAD_LETTER_QUEUE", format!("t.{u}.dlq"))
         .env("IPS__POLLER__ENABLED", "false")

@@ -15,6 +15,18 @@ ensure_postgres
 ensure_sandbox_deps
 export NODE
 
+# The tests declare many durable quorum queues; they live in a vhost of this
+# run's own, deleted at the end, so they never pile up on the broker. Vhosts
+# left by runs that did not finish are swept first.
+for v in $(as_root rabbitmqctl -q list_vhosts 2>/dev/null | grep -E '^(ips-test-|t-)'); do
+  as_root rabbitmqctl -q delete_vhost "$v" >/dev/null 2>&1 || true
+done
+TEST_VHOST="ips-test-$(date +%s)-$$"
+as_root rabbitmqctl -q add_vhost "$TEST_VHOST" >/dev/null
+as_root rabbitmqctl -q set_permissions -p "$TEST_VHOST" guest '.*' '.*' '.*' >/dev/null
+export IPS_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$TEST_VHOST"
+trap 'as_root rabbitmqctl -q delete_vhost "$TEST_VHOST" >/dev/null 2>&1 || true' EXIT
+
 # Databases left by earlier runs of the PostgreSQL store tests.
 psql -h 127.0.0.1 -U postgres -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'ips_test_%'" 2>/dev/null |
   while read -r db; do psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true; done

@@ -195,10 +195,10 @@ pub async fn replay(
     })
     .await?;
     let _ = conn.close(200, "done".into()).await;
-    if replayed == 0 {
-        if let Some(id) = message_id {
-            return Err(DlqError::NotFound(id.to_owned()));
-        }
+    if replayed == 0
+        && let Some(id) = message_id
+    {
+        return Err(DlqError::NotFound(id.to_owned()));
     }
     Ok(replayed)
 }

@@ -36,10 +36,11 @@ impl Publisher {
 
     async fn channel(&self) -> Result<Channel, PublishError> {
         let mut guard = self.conn.lock().await;
-        if let Some((c, ch)) = guard.as_ref() {
-            if c.status().connected() && ch.status().connected() {
-                return Ok(ch.clone());
-            }
+        if let Some((c, ch)) = guard.as_ref()
+            && c.status().connected()
+            && ch.status().connected()
+        {
+            return Ok(ch.clone());
         }
         let conn = Connection::connect(&self.url, super::connection_properties(&self.name)).await?;
         let ch = conn.create_channel().await?;

@@ -237,10 +237,10 @@ pub fn apply_version(
     if k.content_hash == v.content_hash {
         return Intake::Unchanged;
     }
-    if let (Some(held), Some(arriving)) = (k.source_updated_at, v.source_updated_at) {
-        if arriving < held {
-            return Intake::Unchanged;
-        }
+    if let (Some(held), Some(arriving)) = (k.source_updated_at, v.source_updated_at)
+        && arriving < held
+    {
+        return Intake::Unchanged;
     }
     let mut result = IntakeResult {
         state: k.state,
@@ -317,13 +317,13 @@ pub fn decide(
     allowed_decline_reasons: &[String],
     now: OffsetDateTime,
 ) -> Result<DecisionEffect, DecisionError> {
-    if let Decision::Decline { reason } = decision {
-        if !allowed_decline_reasons.iter().any(|r| r == reason) {
-            return Err(DecisionError::UnknownDeclineReason(
-                reason.clone(),
-                allowed_decline_reasons.join(", "),
-            ));
-        }
+    if let Decision::Decline { reason } = decision
+        && !allowed_decline_reasons.iter().any(|r| r == reason)
+    {
+        return Err(DecisionError::UnknownDeclineReason(
+            reason.clone(),
+            allowed_decline_reasons.join(", "),
+        ));
     }
     if let Some(prev) = previous {
         return if prev == decision {

@@ -202,12 +202,12 @@ pub async fn referral(
         }
         (Intake::Updated(r), Some(mut row)) => {
             let before = row.state.clone();
-            if row.case_id.is_none() {
-                if let Some(n) = v.nhs.valid() {
-                    let (case, multiple) = case_for(tx, n, now).await?;
-                    row.case_id = Some(case.id);
-                    row.is_multiple = i64::from(multiple);
-                }
+            if row.case_id.is_none()
+                && let Some(n) = v.nhs.valid()
+            {
+                let (case, multiple) = case_for(tx, n, now).await?;
+                row.case_id = Some(case.id);
+                row.is_multiple = i64::from(multiple);
             }
             row.state = r.state.as_str().to_owned();
             row.fhir_status = fhir_status;

@@ -111,11 +111,12 @@ impl Dispatcher {
             .collect()
             .await;
         self.engine.store.outbox_settle(&outcomes).await?;
-        if n > 0 && self.gauges_due() {
-            if let Ok((pending, failed)) = self.engine.store.outbox_counts().await {
-                metrics::gauge!("ips_outbox_pending").set(pending as f64);
-                metrics::gauge!("ips_outbox_failed").set(failed as f64);
-            }
+        if n > 0
+            && self.gauges_due()
+            && let Ok((pending, failed)) = self.engine.store.outbox_counts().await
+        {
+            metrics::gauge!("ips_outbox_pending").set(pending as f64);
+            metrics::gauge!("ips_outbox_failed").set(failed as f64);
         }
         Ok(n)
     }
@@ -158,10 +159,10 @@ impl Dispatcher {
     }
 
     fn retry_delay(&self, attempts: i64, e: &DeliveryError) -> Duration {
-        if let DeliveryError::Fhir(f) = e {
-            if let Some(d) = f.retry_after() {
-                return d;
-            }
+        if let DeliveryError::Fhir(f) = e
+            && let Some(d) = f.retry_after()
+        {
+            return d;
         }
         let exp = self
             .settings

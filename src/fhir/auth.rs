@@ -65,10 +65,10 @@ impl Auth {
 impl ClientCredentials {
     async fn header(&self, http: &reqwest::Client) -> Result<String, FhirError> {
         let mut cached = self.cached.lock().await;
-        if let Some((token, valid_until)) = cached.as_ref() {
-            if Instant::now() < *valid_until {
-                return Ok(format!("Bearer {}", token.expose()));
-            }
+        if let Some((token, valid_until)) = cached.as_ref()
+            && Instant::now() < *valid_until
+        {
+            return Ok(format!("Bearer {}", token.expose()));
         }
         let mut form = vec![
             ("grant_type", "client_credentials"),

@@ -102,10 +102,10 @@ impl Poller {
                 }
                 let id = str_at(sr, "id").unwrap_or_default();
                 let version = sr["meta"]["versionId"].as_str().unwrap_or("0");
-                if let Some(lu) = sr["meta"]["lastUpdated"].as_str() {
-                    if later(lu, max_seen.as_deref()) {
-                        max_seen = Some(lu.to_owned());
-                    }
+                if let Some(lu) = sr["meta"]["lastUpdated"].as_str()
+                    && later(lu, max_seen.as_deref())
+                {
+                    max_seen = Some(lu.to_owned());
                 }
                 let related = self.fetch_related(sr, &mut cache).await?;
                 let mut resolver = Resolver::default();
@@ -172,15 +172,13 @@ impl Poller {
                 let fetched = self.fhir.read(&reference).await?.map(|v| v.body);
                 cache.insert(reference.clone(), fetched);
             }
-            if let Some(Some(res)) = cache.get(&reference) {
-                if str_at(res, "resourceType") == Some("PractitionerRole") {
-                    if let Some(org) = res["organization"]["reference"]
-                        .as_str()
-                        .and_then(relative_reference)
-                    {
-                        wanted.push(org);
-                    }
-                }
+            if let Some(Some(res)) = cache.get(&reference)
+                && str_at(res, "resourceType") == Some("PractitionerRole")
+                && let Some(org) = res["organization"]["reference"]
+                    .as_str()
+                    .and_then(relative_reference)
+            {
+                wanted.push(org);
             }
             related.push(reference);
         }

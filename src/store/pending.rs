@@ -67,10 +67,11 @@ impl Pending {
             })
             .collect();
         for key in &self.new_referrals {
-            if let Some(Some(r)) = self.referrals.get(key) {
-                if r.case_id.as_deref() == Some(case_id) && !out.iter().any(|o| o.id == r.id) {
-                    out.push(r.clone());
-                }
+            if let Some(Some(r)) = self.referrals.get(key)
+                && r.case_id.as_deref() == Some(case_id)
+                && !out.iter().any(|o| o.id == r.id)
+            {
+                out.push(r.clone());
             }
         }
         out

@@ -17,7 +17,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The broker for this test run: `tests/run.sh` gives each run a vhost of its
+/// own (deleted at the end, so the many quorum queues the tests declare never
+/// pile up on the broker); the default vhost otherwise.
+pub fn amqp_url() -> String {
+    std::env::var("IPS_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const TOKEN: &str = "test-api-token";
 
@@ -157,7 +163,7 @@ pub struct Names {
 
 impl Names {
     pub fn new() -> Names {
-        Self::on(AMQP_URL)
+        Self::on(&amqp_url())
     }
 
     pub fn on(url: &str) -> Names {
