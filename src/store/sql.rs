@@ -6,6 +6,24 @@
 //! macro. A macro rather than generic code because sqlx's generic executor
 //! bounds would bury every query under trait clauses.
 
+/// The outbox claim: due, unclaimed (or lease-expired) pending rows, never a
+/// row whose ordering key has an earlier pending row, in id order. `$lock`
+/// is the back-end's row-locking clause (`FOR UPDATE SKIP LOCKED` on
+/// PostgreSQL; nothing on SQLite, whose writers are serialised).
+macro_rules! outbox_claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 WHERE id IN (",
+            "SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $2 ",
+            "AND (o.claimed_until IS NULL OR o.claimed_until < $2) ",
+            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ordering_key = o.ordering_key AND p.status = 'pending' AND p.id < o.id) ",
+            "ORDER BY o.id LIMIT $3",
+            $lock,
+            ") RETURNING ",
+            outbox_cols!()
+        )
+    };
+}
 /// The `SET` list of an appointment upsert (`excluded` is the arriving row).
 macro_rules! appointment_upsert_set {
     () => {
@@ -584,5 +602,5 @@ macro_rules! impl_sql_store {
 
 pub(crate) use {
     appointment_cols, appointment_upsert_set, bind_referral, case_cols, impl_sql_store,
-    outbox_cols, referral_cols, referral_data_cols,
+    outbox_claim_sql, outbox_cols, referral_cols, referral_data_cols,
 };

@@ -6,8 +6,8 @@
 //! `synchronous = FULL`: a commit is on disk before the broker gets its ack.
 
 use super::sql::{
-    appointment_cols, bind_referral, case_cols, impl_sql_store, outbox_cols, referral_cols,
-    referral_data_cols,
+    appointment_cols, bind_referral, case_cols, impl_sql_store, outbox_claim_sql, outbox_cols,
+    referral_cols, referral_data_cols,
 };
 use crate::config::StoreSettings;
 use sqlx::sqlite::{
@@ -59,14 +59,7 @@ impl_sql_store!(
     SqliteTx,
     sqlx::Sqlite,
     backend = "sqlite",
-    claim = concat!(
-        "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 WHERE id IN (",
-        "SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $2 ",
-        "AND (o.claimed_until IS NULL OR o.claimed_until < $2) ",
-        "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ordering_key = o.ordering_key AND p.status = 'pending' AND p.id < o.id) ",
-        "ORDER BY o.id LIMIT $3) RETURNING ",
-        outbox_cols!()
-    ),
+    claim = outbox_claim_sql!(""),
     migrator = sqlx::migrate!("src/store/migrations/sqlite"),
     bulk = bulk
 );
