@@ -2,13 +2,17 @@
 //! them in order on shutdown (stop consuming, finish in-flight work, flush).
 
 use crate::amqp::consumer::Consumer;
+use crate::amqp::sink::EventSink;
 use crate::amqp::{BrokerHealth, Publisher};
 use crate::config::Settings;
-use crate::engine::outbox::Dispatcher;
-use crate::engine::{Context, Engine};
+use crate::engine::outbox::{Dispatcher, Sinks};
+use crate::engine::timers::TimerRunner;
+use crate::engine::{Clock, Context, Engine, FileClock, SystemClock};
 use crate::fhir::FhirClient;
 use crate::fhir::poller::Poller;
+use crate::fhir::sink::FhirSink;
 use crate::http::{AppState, router};
+use crate::ingest::Reading;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +56,12 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         .await
         .map_err(store_err)?;
     store.migrate().await.map_err(store_err)?;
-    let engine = Engine::new(store, Context::from_settings(&settings));
+    let clock: Arc<dyn Clock> = match &settings.clock.file {
+        Some(path) => Arc::new(FileClock::new(path.clone())),
+        None => Arc::new(SystemClock),
+    };
+    let engine = Engine::new(store, Context::from_settings(&settings), clock);
+    let reading = Arc::new(Reading::from_settings(&settings));
     let fhir = Arc::new(FhirClient::new(&settings.fhir)?);
     let publisher = Arc::new(Publisher::new(&settings.amqp, &settings.service.name));
     let broker = Arc::new(BrokerHealth::default());
@@ -93,18 +102,26 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         settings: settings.amqp.clone(),
         name: settings.service.name.clone(),
         engine: engine.clone(),
+        reading: reading.clone(),
         health: broker,
     };
     tasks.spawn(consumer.run(shutdown.clone()));
 
-    let dispatcher = Dispatcher::new(
-        engine.clone(),
-        fhir.clone(),
-        publisher.clone(),
-        settings.outbox.clone(),
-        settings.amqp.clone(),
-    );
+    // The engine knows sinks only through its `Sink` trait: wired here.
+    let sinks = Sinks {
+        fhir: Arc::new(FhirSink {
+            client: fhir.clone(),
+        }),
+        events: Arc::new(EventSink {
+            publisher: publisher.clone(),
+            exchange: settings.amqp.events_exchange.clone(),
+        }),
+    };
+    let dispatcher = Dispatcher::new(engine.clone(), sinks, settings.outbox.clone());
     tasks.spawn(dispatcher.run(shutdown.clone()));
+
+    let timers = TimerRunner::new(engine.clone(), settings.timers.poll_interval);
+    tasks.spawn(timers.run(shutdown.clone()));
 
     let housekeeping = crate::engine::housekeeping::Housekeeping {
         engine: engine.clone(),
@@ -117,6 +134,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     if settings.poller.enabled {
         let poller = Poller {
             engine: engine.clone(),
+            reading,
             fhir,
             interval: settings.poller.interval,
             overlap: settings.poller.overlap,

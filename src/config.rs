@@ -58,6 +58,9 @@ pub struct Settings {
     pub fhir: FhirSettings,
     pub poller: PollerSettings,
     pub outbox: OutboxSettings,
+    pub timers: TimerSettings,
+    #[serde(default)]
+    pub clock: ClockSettings,
     pub intake: IntakeSettings,
     pub limits: LimitsSettings,
 }
@@ -67,6 +70,9 @@ pub struct ServiceSettings {
     pub name: String,
     pub ods_code: String,
     pub identifier_system: String,
+    /// This service's endpoint as BaRS answers name it (`MessageHeader.source.endpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -188,11 +194,48 @@ pub struct OutboxSettings {
     pub poll_interval: Duration,
     #[serde(with = "humantime_serde")]
     pub lease: Duration,
+    pub retry: OutboxRetrySettings,
+}
+
+/// Retry policy per kind of outbox message.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxRetrySettings {
+    /// Writes to the FHIR server (creates, updates, transactions).
+    pub fhir: RetrySettings,
+    /// Publishes to the events exchange.
+    pub events: RetrySettings,
+}
+
+/// Exponential backoff with jitter between `min_delay` and `max_delay`;
+/// after `max_attempts` the row is parked as failed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
     #[serde(with = "humantime_serde")]
-    pub retry_min_delay: Duration,
+    pub min_delay: Duration,
     #[serde(with = "humantime_serde")]
-    pub retry_max_delay: Duration,
+    pub max_delay: Duration,
     pub max_attempts: u32,
+}
+
+/// The durable timer runner.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimerSettings {
+    /// The longest the runner sleeps between looks for due timers.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+/// Where the engine reads the time.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSettings {
+    /// For tests only: a file holding an RFC 3339 instant that is "now".
+    /// Empty (the default): the system clock.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -499,8 +542,23 @@ impl Settings {
             ("poller.interval", self.poller.interval),
             ("outbox.poll_interval", self.outbox.poll_interval),
             ("outbox.lease", self.outbox.lease),
-            ("outbox.retry_min_delay", self.outbox.retry_min_delay),
-            ("outbox.retry_max_delay", self.outbox.retry_max_delay),
+            (
+                "outbox.retry.fhir.min_delay",
+                self.outbox.retry.fhir.min_delay,
+            ),
+            (
+                "outbox.retry.fhir.max_delay",
+                self.outbox.retry.fhir.max_delay,
+            ),
+            (
+                "outbox.retry.events.min_delay",
+                self.outbox.retry.events.min_delay,
+            ),
+            (
+                "outbox.retry.events.max_delay",
+                self.outbox.retry.events.max_delay,
+            ),
+            ("timers.poll_interval", self.timers.poll_interval),
             ("store.busy_timeout", self.store.busy_timeout),
             ("store.inbox_retention", self.store.inbox_retention),
             ("store.outbox_retention", self.store.outbox_retention),
@@ -549,11 +607,30 @@ impl Settings {
             &mut bad,
         );
         positive("outbox.batch_size", self.outbox.batch_size as u64, &mut bad);
-        positive(
-            "outbox.max_attempts",
-            self.outbox.max_attempts as u64,
-            &mut bad,
-        );
+        for (k, r) in [
+            ("outbox.retry.fhir", &self.outbox.retry.fhir),
+            ("outbox.retry.events", &self.outbox.retry.events),
+        ] {
+            positive(
+                &format!("{k}.max_attempts"),
+                r.max_attempts as u64,
+                &mut bad,
+            );
+            if r.min_delay > r.max_delay {
+                bad(
+                    &format!("{k}.min_delay"),
+                    "must not be longer than max_delay".into(),
+                );
+            }
+        }
+        // The lease is renewed every third of itself while a row is in flight;
+        // shorter than a second would be mostly renewals.
+        if self.outbox.lease < Duration::from_secs(1) {
+            bad(
+                "outbox.lease",
+                "expected at least \"1s\" (leases are renewed while a delivery runs)".into(),
+            );
+        }
         for c in &self.intake.snomed_codes {
             if c.len() < 6 || c.len() > 18 || !c.bytes().all(|b| b.is_ascii_digit()) {
                 bad(
@@ -618,27 +695,6 @@ impl Settings {
             .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 
-    pub fn limits(&self) -> crate::ingest::Limits {
-        crate::ingest::Limits {
-            max_message_bytes: self.limits.max_message_bytes,
-            max_json_depth: self.limits.max_json_depth,
-            max_string_bytes: self.limits.max_string_bytes,
-            max_bundle_entries: self.limits.max_bundle_entries,
-        }
-    }
-
-    pub fn intake_rules(&self) -> crate::ingest::classify::IntakeRules {
-        crate::ingest::classify::IntakeRules {
-            snomed_codes: self.intake.snomed_codes.clone(),
-            performer_references: self.intake.performer_references.clone(),
-            bars_service_ids: self.intake.bars_service_ids.clone(),
-            sources: crate::domain::source::SourceRules {
-                cmht_ods_codes: self.intake.cmht_ods_codes.clone(),
-                cmht_type_codes: self.intake.cmht_type_codes.clone(),
-            },
-        }
-    }
-
     /// Path of the SQLite file, when the store is SQLite.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         self.store
@@ -688,6 +744,8 @@ fn deserialize_collecting(
                 ("fhir", check_section::<FhirSettings>),
                 ("poller", check_section::<PollerSettings>),
                 ("outbox", check_section::<OutboxSettings>),
+                ("timers", check_section::<TimerSettings>),
+                ("clock", check_section::<ClockSettings>),
                 ("intake", check_section::<IntakeSettings>),
                 ("limits", check_section::<LimitsSettings>),
             ];

@@ -10,5 +10,6 @@ pub mod engine;
 pub mod fhir;
 pub mod http;
 pub mod ingest;
+pub mod render;
 pub mod store;
 pub mod telemetry;

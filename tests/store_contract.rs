@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use ips_bridge::domain::referral::ReferralState;
 use ips_bridge::store::{
     self, AuditEntry, CaseRow, InboxEntry, NewOutbox, ReferralRow, Settlement, Store,
 };
@@ -218,15 +219,39 @@ async fn cursor_and_timers(s: Arc<dyn Store>) {
         s.timers_due(1_500, 10).await.unwrap().is_empty(),
         "rescheduled, not duplicated"
     );
-    let due = s.timers_due(2_000, 10).await.unwrap();
-    assert_eq!(due.len(), 1);
+    assert_eq!(s.timer_next_due().await.unwrap(), Some(2_000));
     let mut tx = s.begin().await.unwrap();
-    tx.timer_fired(due[0].id, 2_001).await.unwrap();
+    assert!(
+        tx.timers_claim_due(2_000, &["other-kind"], 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "only the kinds asked for are claimed"
+    );
+    let due = tx
+        .timers_claim_due(2_000, &["discharge-risk"], 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    tx.timer_delete(due[0].id).await.unwrap();
+    drop(tx);
+    assert_eq!(
+        s.timers_due(9_999, 10).await.unwrap().len(),
+        1,
+        "rolled back: the timer is still there"
+    );
+    let mut tx = s.begin().await.unwrap();
+    let due = tx
+        .timers_claim_due(2_000, &["discharge-risk"], 10)
+        .await
+        .unwrap();
+    tx.timer_delete(due[0].id).await.unwrap();
     tx.commit().await.unwrap();
     assert!(
         s.timers_due(9_999, 10).await.unwrap().is_empty(),
         "a fired timer does not fire again"
     );
+    assert_eq!(s.timer_next_due().await.unwrap(), None);
     assert_eq!(s.audit_for("case-1").await.unwrap().len(), 1);
 }
 
@@ -269,7 +294,7 @@ fn referral(id: &str, key: &str) -> ReferralRow {
         case_id: None,
         resource_ref: Some("ServiceRequest/1".into()),
         channel: "amqp".into(),
-        state: "incomplete".into(),
+        state: ReferralState::Incomplete,
         fhir_status: "active".into(),
         incomplete_reasons: "[\"no NHS number on the patient\"]".into(),
         content_hash: "h1".into(),
@@ -287,6 +312,7 @@ fn referral(id: &str, key: &str) -> ReferralRow {
         assistance_commenced_at: None,
         updated_at: 20,
         raw: "{}".into(),
+        origin: None,
     }
 }
 
@@ -303,7 +329,7 @@ async fn referral_round_trip(s: Arc<dyn Store>) {
     );
     drop(tx);
     let mut tx = s.begin().await.unwrap();
-    r.state = "accepted".into();
+    r.state = ReferralState::Accepted;
     r.decision = Some("accepted".into());
     r.decided_at = Some(30);
     tx.referral_update(&r).await.unwrap();
@@ -436,11 +462,11 @@ async fn unit_of_work_reads_its_own_writes_and_flushes_them(s: Arc<dyn Store>) {
         tx.referral_insert(&referral("r9", "k1")).await.is_err(),
         "the key is taken within the unit of work"
     );
-    r.state = "awaiting-decision".into();
+    r.state = ReferralState::AwaitingDecision;
     tx.referral_update(&r).await.unwrap();
     assert_eq!(
         tx.referral_by_id("r1").await.unwrap().unwrap().state,
-        "awaiting-decision"
+        ReferralState::AwaitingDecision
     );
     assert_eq!(tx.referrals_for_case("c1").await.unwrap().len(), 1);
     assert_eq!(

@@ -14,7 +14,8 @@
 
 use super::BrokerHealth;
 use crate::config::AmqpSettings;
-use crate::engine::{Applied, Engine, Inbound};
+use crate::engine::{Applied, Engine, Inbound, Source};
+use crate::ingest::Reading;
 use crate::ingest::classify::{self, Envelope};
 use backon::BackoffBuilder;
 use futures_util::StreamExt;
@@ -37,6 +38,8 @@ pub struct Consumer {
     pub settings: AmqpSettings,
     pub name: String,
     pub engine: Engine,
+    /// Limits and intake rules for classifying what arrives.
+    pub reading: Arc<Reading>,
     pub health: Arc<BrokerHealth>,
 }
 
@@ -147,14 +150,14 @@ impl Consumer {
                     message_type: d.properties.kind().as_ref().map(|s| s.as_str()),
                 };
                 Inbound {
-                    source: "amqp",
+                    source: Source::Amqp,
                     message_id: message_id(d),
                     received_at: now,
                     command: classify::classify(
                         &d.data,
                         &env,
-                        &self.engine.ctx.limits,
-                        &self.engine.ctx.rules,
+                        &self.reading.limits,
+                        &self.reading.rules,
                     ),
                 }
             })
@@ -167,7 +170,7 @@ impl Consumer {
             .build();
         let started = std::time::Instant::now();
         let results = loop {
-            match self.engine.apply_batch(&inbounds, None).await {
+            match self.engine.execute(&inbounds, None).await {
                 Ok(r) => {
                     metrics::histogram!("ips_batch_seconds")
                         .record(started.elapsed().as_secs_f64());
@@ -199,8 +202,9 @@ impl Consumer {
         };
         for (d, r) in batch.iter().zip(&results) {
             if let Applied::Rejected(rej) = r {
-                tracing::warn!(code = rej.code, reason = %rej.reason, "dead-lettering inbound message");
-                self.dead_letter(dlq, d, rej.code, &rej.reason).await?;
+                tracing::warn!(code = rej.code.as_str(), reason = %rej.reason, "dead-lettering inbound message");
+                self.dead_letter(dlq, d, rej.code.as_str(), &rej.reason)
+                    .await?;
             }
         }
         if let Some(last) = batch.last() {

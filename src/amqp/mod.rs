@@ -3,6 +3,7 @@
 pub mod consumer;
 pub mod dlq;
 pub mod publisher;
+pub mod sink;
 pub mod topology;
 
 pub use publisher::Publisher;

@@ -7,5 +7,6 @@
 pub mod nhs_number;
 pub mod referral;
 pub mod source;
+pub mod systems;
 
 pub use nhs_number::{NhsNumber, NhsNumberError};

@@ -129,6 +129,25 @@ impl fmt::Display for IncompleteReason {
     }
 }
 
+/// A state code the bridge does not know (a stored row from a newer version,
+/// or a damaged one): refused at the store boundary, never defaulted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown referral state code {0:?}")]
+pub struct UnknownState(pub String);
+
+impl TryFrom<String> for ReferralState {
+    type Error = UnknownState;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        ReferralState::parse(&s).ok_or(UnknownState(s))
+    }
+}
+
+impl fmt::Display for ReferralState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why the referrer closed a referral, when it matters to us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClosureCause {
@@ -200,8 +219,9 @@ pub struct IntakeResult {
     pub state: ReferralState,
     pub completed_at: Option<OffsetDateTime>,
     pub incomplete_reasons: Vec<String>,
-    /// The state changed to withdrawn (or closed after DNA) with this version.
-    pub withdrawn_now: bool,
+    /// The referral was closed with this version: withdrawn, or closed by the
+    /// referrer after DNAs (which `state` tells apart).
+    pub closed_now: bool,
     /// The referral became complete with this version.
     pub completed_now: bool,
 }
@@ -230,7 +250,7 @@ pub fn apply_version(
             state,
             completed_at: complete.then_some(now),
             incomplete_reasons: reason_text,
-            withdrawn_now: closing_state.is_some(),
+            closed_now: closing_state.is_some(),
             completed_now: complete,
         });
     };
@@ -246,14 +266,14 @@ pub fn apply_version(
         state: k.state,
         completed_at: k.completed_at,
         incomplete_reasons: reason_text,
-        withdrawn_now: false,
+        closed_now: false,
         completed_now: false,
     };
     if k.state.is_final() {
         return Intake::Updated(result);
     }
     if let Some(closing) = closing_state {
-        result.withdrawn_now = k.state != closing;
+        result.closed_now = k.state != closing;
         result.state = closing;
         return Intake::Updated(result);
     }
@@ -464,7 +484,7 @@ mod tests {
             panic!()
         };
         assert_eq!(r.state, ReferralState::Withdrawn);
-        assert!(r.withdrawn_now);
+        assert!(r.closed_now);
         v.closure = Some(ClosureCause::DidNotAttend);
         let Intake::Updated(r) = apply_version(Some(&k), &v, NOW) else {
             panic!()

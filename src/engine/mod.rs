@@ -1,49 +1,47 @@
-//! The engine: applies inbound commands in store transactions and delivers
-//! what they cause.
+//! The engine: applies commands in store transactions and delivers what they cause.
 //!
-//! `apply` runs a batch of messages through inbox dedupe and the handlers in
-//! one transaction; `handlers` hold the per-command logic (read, decide with
-//! the pure domain, write state + outbox + audit); `outbox` delivers outbox
-//! rows to FHIR and AMQP. Sources (AMQP consumer, FHIR poller, HTTP API) only
-//! ever talk to [`Engine`].
+//! Sources (AMQP consumer, FHIR poller, HTTP API, timer runner, outbox
+//! conflicts) turn their input into [`command::Command`]s and hand them to
+//! [`Engine::execute`], the one commit path ([`execute`]). [`handlers`] hold
+//! the per-command logic (read, decide with the pure domain, write state +
+//! outbox + timers + audit); [`outbox`] delivers outbox rows to the sinks,
+//! which the engine knows only through a trait; [`timers`] fires durable
+//! deadlines. The engine imports no adapter: adapters import it.
 
-pub mod apply;
+pub mod clock;
+pub mod command;
+pub mod events;
+mod execute;
 pub mod handlers;
 pub mod housekeeping;
 pub mod outbox;
+pub mod outcome;
+pub mod rejection;
+pub mod timers;
 
-pub use apply::{Applied, Inbound, Signal};
+pub use clock::{Clock, FileClock, SystemClock};
+pub use command::{Command, Inbound, Source};
+pub use outcome::{Applied, Signal};
+pub use rejection::{RejectCode, Rejection};
 
 use crate::config::Settings;
-use crate::ingest::Limits;
-use crate::ingest::classify::IntakeRules;
+use crate::domain::NhsNumber;
 use crate::store::Store;
 use std::sync::Arc;
+use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
-
-/// Source of the current time. The domain takes time as a parameter; this is
-/// where the engine gets it, so tests can pin it.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> OffsetDateTime;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-}
 
 /// What handlers need to know about this deployment.
 pub struct Context {
     pub actor: String,
     pub service_ods: String,
+    /// Where BaRS answers say they come from (`MessageHeader.source.endpoint`).
+    pub service_endpoint: Option<String>,
     pub identifier_system: String,
     pub decline_reasons: Vec<String>,
-    pub limits: Limits,
-    pub rules: IntakeRules,
+    /// IPS fidelity: everyone on the waiting list is seen within this.
+    pub waiting_list_target: Duration,
 }
 
 impl Context {
@@ -51,11 +49,18 @@ impl Context {
         Context {
             actor: s.service.name.clone(),
             service_ods: s.service.ods_code.clone(),
+            service_endpoint: s.service.endpoint.clone(),
             identifier_system: s.service.identifier_system.clone(),
             decline_reasons: s.intake.decline_reasons.clone(),
-            limits: s.limits(),
-            rules: s.intake_rules(),
+            waiting_list_target: Duration::from_secs(
+                u64::from(s.intake.waiting_list_weeks) * 7 * 86_400,
+            ),
         }
+    }
+
+    /// The key patients are looked up by.
+    pub fn lookup_hash(&self, n: &NhsNumber) -> String {
+        n.lookup_hash()
     }
 }
 
@@ -66,15 +71,18 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     /// Woken after a commit that queued outbox rows.
     pub outbox_wake: Arc<Notify>,
+    /// Woken after a commit that may have scheduled a timer.
+    pub timer_wake: Arc<Notify>,
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, ctx: Context) -> Self {
+    pub fn new(store: Arc<dyn Store>, ctx: Context, clock: Arc<dyn Clock>) -> Self {
         Engine {
             store,
             ctx: Arc::new(ctx),
-            clock: Arc::new(SystemClock),
+            clock,
             outbox_wake: Arc::new(Notify::new()),
+            timer_wake: Arc::new(Notify::new()),
         }
     }
 

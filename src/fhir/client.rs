@@ -223,6 +223,23 @@ impl FhirClient {
         )
     }
 
+    /// Posts a `transaction` Bundle. Retried like the other writes, which
+    /// is safe only because every entry the bridge puts in one is itself
+    /// conditional (`ifNoneExist`, `ifMatch`). Returns the number of entries
+    /// in the response.
+    pub async fn transaction(&self, bundle: &Value) -> Result<usize, FhirError> {
+        if bundle["type"].as_str() != Some("transaction") {
+            return Err(FhirError::InvalidResponse(
+                "a transaction needs a Bundle of type transaction".into(),
+            ));
+        }
+        let base = self.base.clone();
+        let reply = self
+            .retrying(Method::POST, &base, Some(bundle), &[])
+            .await?;
+        Ok(reply.body["entry"].as_array().map_or(0, Vec::len))
+    }
+
     async fn retrying(
         &self,
         method: Method,

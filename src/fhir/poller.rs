@@ -8,7 +8,8 @@
 //! notification (`POST /fhir/notify`) wakes the poller at once.
 
 use super::{FhirClient, FhirError};
-use crate::engine::{Engine, Inbound};
+use crate::engine::{Applied, Engine, Inbound, Source};
+use crate::ingest::Reading;
 use crate::ingest::classify::classify_polled_referral;
 use crate::ingest::fhir_view::{Resolver, relative_reference, str_at};
 use serde_json::Value;
@@ -21,7 +22,6 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub const CURSOR_KEY: &str = "fhir-poll:ServiceRequest";
-pub const SOURCE: &str = "fhir-poll";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -35,6 +35,7 @@ pub enum PollError {
 
 pub struct Poller {
     pub engine: Engine,
+    pub reading: Arc<Reading>,
     pub fhir: Arc<FhirClient>,
     pub interval: Duration,
     pub overlap: Duration,
@@ -115,30 +116,26 @@ impl Poller {
                     }
                 }
                 inbounds.push(Inbound {
-                    source: SOURCE,
+                    source: Source::FhirPoll,
                     message_id: format!("ServiceRequest/{id}/_history/{version}"),
                     received_at: self.engine.now(),
-                    command: classify_polled_referral(
-                        sr.clone(),
-                        &resolver,
-                        &self.engine.ctx.rules,
-                    ),
+                    command: classify_polled_referral(sr.clone(), &resolver, &self.reading.rules),
                 });
             }
             report.pages += 1;
             report.resources += inbounds.len();
             let results = self
                 .engine
-                .apply_batch(&inbounds, max_seen.as_deref().map(|c| (CURSOR_KEY, c)))
+                .execute(&inbounds, max_seen.as_deref().map(|c| (CURSOR_KEY, c)))
                 .await?;
             report.new += results
                 .iter()
-                .filter(|r| !matches!(r, crate::engine::Applied::Duplicate))
+                .filter(|r| !matches!(r, Applied::Duplicate))
                 .count();
             for (m, r) in inbounds.iter().zip(&results) {
-                if let crate::engine::Applied::Rejected(rej) = r {
+                if let Applied::Rejected(rej) = r {
                     // Polled resources have no dead-letter queue: the reason is logged and counted.
-                    tracing::warn!(message_id = %m.message_id, code = rej.code, reason = %rej.reason, "polled ServiceRequest rejected");
+                    tracing::warn!(message_id = %m.message_id, code = rej.code.as_str(), reason = %rej.reason, "polled ServiceRequest rejected");
                 }
             }
             next = bundle["link"]

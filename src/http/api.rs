@@ -5,9 +5,9 @@
 
 use super::error::ApiError;
 use super::{AppState, bearer, secret_matches};
-use crate::domain::referral::{self, Decision};
-use crate::engine::handlers::{self, HandlerError};
-use crate::engine::{Applied, from_ms, rfc3339};
+use crate::domain::referral::{self, ReferralState};
+use crate::engine::command::{Command, DecisionInput, DecisionOutcome, Inbound, Source};
+use crate::engine::{Applied, RejectCode, from_ms, rfc3339};
 use crate::store::{CaseRow, ReferralRow};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -35,16 +35,29 @@ fn time(ms: Option<i64>) -> Value {
 
 pub fn referral_view(r: &ReferralRow, now: time::OffsetDateTime) -> Value {
     let reasons: Vec<String> = serde_json::from_str(&r.incomplete_reasons).unwrap_or_default();
-    let days_waiting = match (r.state.as_str(), r.decided_at) {
-        ("accepted", Some(d)) => json!(referral::days_waiting(from_ms(d), now)),
+    let days_waiting = match (r.state, r.decided_at) {
+        (ReferralState::Accepted, Some(d)) => json!(referral::days_waiting(from_ms(d), now)),
         _ => Value::Null,
     };
+    // How the team finds this referral in the referrer's system: the
+    // ServiceRequest as the sender named it and its business identifier.
+    // Neither is patient data.
+    let identifier = r
+        .referral_key
+        .split_once('|')
+        .filter(|(system, _)| system.contains(':'))
+        .map(|(system, value)| json!({"system": system, "value": value}));
     json!({
         "id": r.id,
         "case_id": r.case_id,
         "state": r.state,
         "fhir_status": r.fhir_status,
         "channel": r.channel,
+        "source_record": {
+            "service_request": r.resource_ref,
+            "identifier": identifier,
+            "key": r.referral_key,
+        },
         "incomplete_reasons": reasons,
         "multiple": r.is_multiple == 1,
         "source": {"ods_code": r.source_ods, "kind": r.source_kind},
@@ -200,8 +213,8 @@ pub async fn decide(
     authorise(&s, &headers)?;
     let Json(req) =
         body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-body", e.body_text()))?;
-    let decision = match (req.outcome.as_str(), req.decline_reason) {
-        ("accepted", None) => Decision::Accept,
+    let outcome = match (req.outcome.as_str(), &req.decline_reason) {
+        ("accepted", None) => DecisionOutcome::Accepted,
         ("accepted", Some(_)) => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -209,7 +222,7 @@ pub async fn decide(
                 "decline_reason only goes with outcome \"declined\"",
             ));
         }
-        ("declined", Some(reason)) => Decision::Decline { reason },
+        ("declined", Some(_)) => DecisionOutcome::Declined,
         ("declined", None) => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -227,35 +240,33 @@ pub async fn decide(
     };
     let engine = &s.engine;
     let now = engine.now();
-    let mut tx = engine.store.begin().await?;
-    let applied = handlers::decide(
-        tx.as_mut(),
-        &engine.ctx,
-        &id,
-        &decision,
-        req.decided_by.as_deref(),
-        now,
-    )
-    .await;
+    let command = Command::Decision(DecisionInput {
+        event_type: None,
+        referral_id: id.clone(),
+        outcome,
+        decline_reason: req.decline_reason,
+        decided_by: req.decided_by,
+    });
+    let applied = engine
+        .execute_one(Inbound {
+            source: Source::Api,
+            message_id: uuid::Uuid::new_v4().to_string(),
+            received_at: now,
+            command: Ok(command),
+        })
+        .await?;
     let changed = match applied {
-        Ok(a) => {
-            tx.commit().await?;
-            crate::engine::apply::record_metrics("api", &a);
-            matches!(a, Applied::Processed { .. })
-        }
-        Err(HandlerError::Reject(r)) => {
+        Applied::Processed { .. } => true,
+        Applied::Rejected(r) => {
             let status = match r.code {
-                "unknown-referral" => StatusCode::NOT_FOUND,
-                "unknown-decline-reason" => StatusCode::UNPROCESSABLE_ENTITY,
+                RejectCode::UnknownReferral => StatusCode::NOT_FOUND,
+                RejectCode::UnknownDeclineReason => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::CONFLICT,
             };
-            return Err(ApiError::new(status, r.code, r.reason));
+            return Err(ApiError::new(status, r.code.as_str(), r.reason));
         }
-        Err(HandlerError::Store(e)) => return Err(ApiError::internal(e)),
+        _ => false,
     };
-    if changed {
-        engine.outbox_wake.notify_one();
-    }
     let r = engine
         .store
         .referral_get(&id)

@@ -9,12 +9,14 @@
 
 use super::fhir_view::*;
 use super::guard::{self, Limits};
-use super::reject::Rejection;
 use crate::domain::nhs_number::{NHS_NUMBER_SYSTEM, NhsNumber};
 use crate::domain::referral::{ClosureCause, NhsField, ReferralVersion, RequestStatus};
 use crate::domain::source::{self, RequesterKind, SourceRules};
+use crate::engine::command::{
+    AppointmentInput, Command, DECISION_EVENT, DecisionInput, DecisionOutcome, ReferralInput,
+};
+use crate::engine::rejection::{RejectCode, Rejection};
 use fhir_sdk::r4b::codes;
-use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::str::FromStr;
@@ -36,80 +38,6 @@ pub struct Envelope<'a> {
     /// The AMQP `type` property (ES events carry `ips.*.v1`).
     pub message_type: Option<&'a str>,
 }
-
-/// A message that the engine can apply.
-#[derive(Debug, Clone)]
-pub enum Command {
-    Referral(Box<ReferralInput>),
-    Appointment(Box<AppointmentInput>),
-    Decision(DecisionInput),
-    /// Well-formed but not for this service (not an IPS referral, an event
-    /// the bridge does not act on). Recorded and acknowledged.
-    Ignore(String),
-}
-
-impl Command {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Command::Referral(_) => "referral",
-            Command::Appointment(_) => "appointment",
-            Command::Decision(_) => "decision",
-            Command::Ignore(_) => "ignored",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct ReferralInput {
-    /// Stable identity across channels: the first business identifier, else the resource id.
-    pub key: String,
-    /// `ServiceRequest/{id}` as the sender knows it, when it has one.
-    pub resource_ref: Option<String>,
-    pub authored_at: Option<OffsetDateTime>,
-    pub version: ReferralVersion,
-    /// The ServiceRequest as received, kept for pass-through.
-    pub raw: Value,
-}
-
-#[derive(Debug, Clone)]
-pub struct AppointmentInput {
-    pub key: String,
-    pub status: String,
-    pub start: Option<OffsetDateTime>,
-    pub nhs: NhsField,
-    pub source_updated_at: Option<OffsetDateTime>,
-    pub content_hash: String,
-    pub raw: Value,
-}
-
-impl AppointmentInput {
-    pub fn attended(&self) -> bool {
-        matches!(self.status.as_str(), "fulfilled" | "arrived" | "checked-in")
-    }
-}
-
-/// `ips.referral-decision.v1`: an employment specialist's decision.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionInput {
-    #[serde(rename = "type", default)]
-    pub event_type: Option<String>,
-    pub referral_id: String,
-    pub outcome: DecisionOutcome,
-    #[serde(default)]
-    pub decline_reason: Option<String>,
-    #[serde(default)]
-    pub decided_by: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum DecisionOutcome {
-    Accepted,
-    Declined,
-}
-
-pub const DECISION_EVENT: &str = "ips.referral-decision.v1";
 
 /// Resource types that exist only in STU3: named so the sender learns what to send instead.
 const STU3_ONLY: &[&str] = &[
@@ -152,18 +80,19 @@ pub fn classify(
 fn classify_es_event(event_type: &str, value: Value) -> Result<Command, Rejection> {
     match event_type {
         DECISION_EVENT => {
-            let d: DecisionInput = serde_json::from_value(value)
-                .map_err(|e| Rejection::new("invalid-event", format!("{DECISION_EVENT}: {e}")))?;
+            let d: DecisionInput = serde_json::from_value(value).map_err(|e| {
+                Rejection::new(RejectCode::InvalidEvent, format!("{DECISION_EVENT}: {e}"))
+            })?;
             if d.outcome == DecisionOutcome::Declined && d.decline_reason.is_none() {
                 return Err(Rejection::new(
-                    "invalid-event",
+                    RejectCode::InvalidEvent,
                     format!("{DECISION_EVENT}: a declined decision needs decline_reason"),
                 ));
             }
             Ok(Command::Decision(d))
         }
         other => Err(Rejection::new(
-            "unknown-event-type",
+            RejectCode::UnknownEventType,
             format!("unknown ES event type {other:?}; supported: {DECISION_EVENT}"),
         )),
     }
@@ -185,7 +114,7 @@ pub fn classify_fhir(
             appointment(value, &Resolver::default()).map(|a| Command::Appointment(Box::new(a)))
         }
         other => Err(Rejection::new(
-            "unsupported-resource-type",
+            RejectCode::UnsupportedResourceType,
             format!(
                 "resourceType {other} is not consumed; send a ServiceRequest, an Appointment or a BaRS message Bundle"
             ),
@@ -215,19 +144,19 @@ fn wrap_referral(r: Option<ReferralInput>) -> Command {
 fn check_resource_type(value: &Value) -> Result<String, Rejection> {
     let Some(rt) = value.as_object().map(|_| str_at(value, "resourceType")) else {
         return Err(Rejection::new(
-            "not-a-resource",
+            RejectCode::NotAResource,
             "message body is JSON but not an object",
         ));
     };
     let Some(rt) = rt else {
         return Err(Rejection::new(
-            "not-a-resource",
+            RejectCode::NotAResource,
             "message has no resourceType and no ES event type",
         ));
     };
     if STU3_ONLY.contains(&rt) {
         return Err(Rejection::new(
-            "stu3-resource",
+            RejectCode::Stu3Resource,
             format!(
                 "resourceType {rt} is FHIR STU3; this service accepts FHIR R4 (send a ServiceRequest)"
             ),
@@ -235,7 +164,7 @@ fn check_resource_type(value: &Value) -> Result<String, Rejection> {
     }
     if fhir_sdk::r4b::resources::ResourceType::from_str(rt).is_err() {
         return Err(Rejection::new(
-            "unknown-resource-type",
+            RejectCode::UnknownResourceType,
             format!("resourceType {rt:?} is not a FHIR R4 resource type"),
         ));
     }
@@ -250,13 +179,13 @@ fn classify_bundle(
     let btype = str_at(&bundle, "type").unwrap_or("");
     if codes::BundleType::from_str(btype).is_err() {
         return Err(Rejection::new(
-            "invalid-bundle",
+            RejectCode::InvalidBundle,
             format!("Bundle.type {btype:?} is not a FHIR bundle type"),
         ));
     }
     if btype != "message" {
         return Err(Rejection::new(
-            "unsupported-bundle-type",
+            RejectCode::UnsupportedBundleType,
             format!(
                 "Bundle.type {btype} is not consumed; send a BaRS message Bundle (type message)"
             ),
@@ -265,7 +194,7 @@ fn classify_bundle(
     let entries = array_at(&bundle, "entry");
     if entries.len() > limits.max_bundle_entries {
         return Err(Rejection::new(
-            "too-many-entries",
+            RejectCode::TooManyEntries,
             format!(
                 "Bundle has {} entries; the limit is {} (limits.max_bundle_entries)",
                 entries.len(),
@@ -279,7 +208,7 @@ fn classify_bundle(
         .filter(|r| str_at(r, "resourceType") == Some("MessageHeader"))
         .ok_or_else(|| {
             Rejection::new(
-                "missing-message-header",
+                RejectCode::MissingMessageHeader,
                 "a message Bundle must start with a MessageHeader entry",
             )
         })?;
@@ -287,7 +216,7 @@ fn classify_bundle(
     for (i, e) in entries.iter().enumerate() {
         let Some(res) = e.get("resource") else {
             return Err(Rejection::new(
-                "invalid-bundle",
+                RejectCode::InvalidBundle,
                 format!("Bundle.entry[{i}] has no resource"),
             ));
         };
@@ -304,7 +233,7 @@ fn classify_bundle(
     );
     let Some((_, event_code)) = event.first() else {
         return Err(Rejection::new(
-            "invalid-message-header",
+            RejectCode::InvalidMessageHeader,
             "MessageHeader.eventCoding has no code",
         ));
     };
@@ -328,7 +257,7 @@ fn classify_bundle(
         "servicerequest-request" | "servicerequest-response" => {
             let sr = of_type("ServiceRequest").ok_or_else(|| {
                 Rejection::new(
-                    "missing-focus",
+                    RejectCode::MissingFocus,
                     format!("{event_code} message has no ServiceRequest"),
                 )
             })?;
@@ -347,7 +276,7 @@ fn classify_bundle(
         code if code.starts_with("booking-") => {
             let appt = of_type("Appointment").ok_or_else(|| {
                 Rejection::new(
-                    "missing-focus",
+                    RejectCode::MissingFocus,
                     format!("{code} message has no Appointment"),
                 )
             })?;
@@ -362,7 +291,7 @@ fn classify_bundle(
 fn require<'a>(v: &'a Value, key: &str, rt: &str, note: &str) -> Result<&'a Value, Rejection> {
     v.get(key).filter(|x| !x.is_null()).ok_or_else(|| {
         Rejection::new(
-            "missing-required-element",
+            RejectCode::MissingRequiredElement,
             format!("{rt}.{key} is required{note}"),
         )
     })
@@ -372,13 +301,13 @@ fn parse_code<T: FromStr>(v: &Value, key: &str, rt: &str) -> Result<T, Rejection
     let raw = require(v, key, rt, "")?;
     let s = raw.as_str().ok_or_else(|| {
         Rejection::new(
-            "invalid-element",
+            RejectCode::InvalidElement,
             format!("{rt}.{key} must be a string code"),
         )
     })?;
     T::from_str(s).map_err(|_| {
         Rejection::new(
-            "invalid-code",
+            RejectCode::InvalidCode,
             format!("{rt}.{key} {s:?} is not a valid FHIR R4 code"),
         )
     })
@@ -471,7 +400,7 @@ fn referral(
         .or_else(|| str_at(&sr, "id").map(|id| format!("ServiceRequest/{id}")))
         .ok_or_else(|| {
             Rejection::new(
-                "missing-required-element",
+                RejectCode::MissingRequiredElement,
                 "ServiceRequest has neither identifier nor id",
             )
         })?;
@@ -502,6 +431,7 @@ fn referral(
         resource_ref: str_at(&sr, "id").map(|id| format!("ServiceRequest/{id}")),
         authored_at: parse_datetime(str_at(&sr, "authoredOn")),
         version,
+        origin: None,
         raw: sr,
     }))
 }
@@ -630,7 +560,7 @@ fn appointment(appt: Value, resolver: &Resolver) -> Result<AppointmentInput, Rej
         .or_else(|| str_at(&appt, "id").map(|id| format!("Appointment/{id}")))
         .ok_or_else(|| {
             Rejection::new(
-                "missing-required-element",
+                RejectCode::MissingRequiredElement,
                 "Appointment has neither identifier nor id",
             )
         })?;
@@ -749,30 +679,37 @@ mod tests {
         let mut no_subject = sr();
         no_subject.as_object_mut().unwrap().remove("subject");
         let e = go(no_subject).unwrap_err();
-        assert_eq!(e.code, "missing-required-element");
+        assert_eq!(e.code.as_str(), "missing-required-element");
         assert!(e.reason.contains("ServiceRequest.subject"));
 
         let mut b = bars("servicerequest-request", sr(), vec![]);
         b["entry"].as_array_mut().unwrap().remove(0);
-        assert_eq!(go(b).unwrap_err().code, "missing-message-header");
+        assert_eq!(go(b).unwrap_err().code.as_str(), "missing-message-header");
 
         assert_eq!(
             go(json!({"resourceType": "ReferralRequest"}))
                 .unwrap_err()
-                .code,
+                .code
+                .as_str(),
             "stu3-resource"
         );
         assert_eq!(
-            go(json!({"resourceType": "Nonsense"})).unwrap_err().code,
+            go(json!({"resourceType": "Nonsense"}))
+                .unwrap_err()
+                .code
+                .as_str(),
             "unknown-resource-type"
         );
         assert_eq!(
-            go(json!({"resourceType": "Observation"})).unwrap_err().code,
+            go(json!({"resourceType": "Observation"}))
+                .unwrap_err()
+                .code
+                .as_str(),
             "unsupported-resource-type"
         );
         let mut bad_status = sr();
         bad_status["status"] = json!("paused");
-        assert_eq!(go(bad_status).unwrap_err().code, "invalid-code");
+        assert_eq!(go(bad_status).unwrap_err().code.as_str(), "invalid-code");
     }
 
     #[test]
@@ -808,7 +745,8 @@ mod tests {
                 &rules()
             )
             .unwrap_err()
-            .code,
+            .code
+            .as_str(),
             "invalid-event"
         );
         let body = json!({"referral_id": "r1", "outcome": "accepted"});

@@ -9,10 +9,9 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-pub const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
-pub const SNOMED_SYSTEM: &str = "http://snomed.info/sct";
-pub const DOS_SERVICE_ID_SYSTEM: &str = "https://fhir.nhs.uk/Id/dos-service-id";
-pub const BARS_EVENT_SYSTEM: &str = "https://fhir.nhs.uk/CodeSystem/message-events-bars";
+pub use crate::domain::systems::{
+    BARS_EVENT_SYSTEM, DOS_SERVICE_ID_SYSTEM, ODS_SYSTEM, SNOMED_SYSTEM,
+};
 
 /// Normalises identifier and code system URIs that arrive in several
 /// spellings: `http://` vs `https://` for fhir.nhs.uk, `/id/` vs `/Id/`, and

@@ -7,6 +7,7 @@
 //! invalid UTF-8 instead of decoding it lossily. One pass builds the
 //! `serde_json::Value`, so the checks cost no second parse.
 
+use crate::engine::rejection::{RejectCode, Rejection};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
@@ -56,14 +57,14 @@ pub enum GuardError {
 }
 
 impl GuardError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> RejectCode {
         match self {
-            GuardError::TooLarge { .. } => "message-too-large",
-            GuardError::InvalidUtf8 { .. } => "invalid-utf8",
-            GuardError::Syntax(_) => "invalid-json",
-            GuardError::DuplicateKey { .. } => "duplicate-json-key",
-            GuardError::TooDeep { .. } => "json-too-deep",
-            GuardError::StringTooLong { .. } => "string-too-long",
+            GuardError::TooLarge { .. } => RejectCode::MessageTooLarge,
+            GuardError::InvalidUtf8 { .. } => RejectCode::InvalidUtf8,
+            GuardError::Syntax(_) => RejectCode::InvalidJson,
+            GuardError::DuplicateKey { .. } => RejectCode::DuplicateJsonKey,
+            GuardError::TooDeep { .. } => RejectCode::JsonTooDeep,
+            GuardError::StringTooLong { .. } => RejectCode::StringTooLong,
         }
     }
 }
@@ -348,5 +349,11 @@ mod tests {
             parse(b"{} trailing", &limits()),
             Err(GuardError::Syntax(_))
         ));
+    }
+}
+
+impl From<GuardError> for Rejection {
+    fn from(e: GuardError) -> Self {
+        Rejection::new(e.code(), e.to_string())
     }
 }

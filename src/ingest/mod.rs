@@ -9,8 +9,39 @@
 pub mod classify;
 pub mod fhir_view;
 pub mod guard;
-pub mod reject;
 
-pub use classify::{Command, classify};
+pub use classify::classify;
 pub use guard::Limits;
-pub use reject::Rejection;
+
+use crate::config::Settings;
+use classify::IntakeRules;
+
+/// How this deployment reads its input: the limits and the rules for what
+/// is an IPS referral, from `[limits]` and `[intake]`.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub limits: Limits,
+    pub rules: IntakeRules,
+}
+
+impl Reading {
+    pub fn from_settings(s: &Settings) -> Self {
+        Reading {
+            limits: Limits {
+                max_message_bytes: s.limits.max_message_bytes,
+                max_json_depth: s.limits.max_json_depth,
+                max_string_bytes: s.limits.max_string_bytes,
+                max_bundle_entries: s.limits.max_bundle_entries,
+            },
+            rules: IntakeRules {
+                snomed_codes: s.intake.snomed_codes.clone(),
+                performer_references: s.intake.performer_references.clone(),
+                bars_service_ids: s.intake.bars_service_ids.clone(),
+                sources: crate::domain::source::SourceRules {
+                    cmht_ods_codes: s.intake.cmht_ods_codes.clone(),
+                    cmht_type_codes: s.intake.cmht_type_codes.clone(),
+                },
+            },
+        }
+    }
+}

@@ -164,7 +164,7 @@ mod tests {
             case_id: case.map(Into::into),
             resource_ref: None,
             channel: "amqp".into(),
-            state: "incomplete".into(),
+            state: crate::domain::referral::ReferralState::Incomplete,
             fhir_status: "active".into(),
             incomplete_reasons: "[]".into(),
             content_hash: "h".into(),
@@ -182,6 +182,7 @@ mod tests {
             assistance_commenced_at: None,
             updated_at: 1,
             raw: "{}".into(),
+            origin: None,
         }
     }
 
@@ -189,7 +190,7 @@ mod tests {
     fn overlay_prefers_this_units_versions_and_adds_its_new_rows() {
         let mut p = Pending::default();
         let mut updated = referral("r1", "k1", Some("c1"));
-        updated.state = "accepted".into();
+        updated.state = crate::domain::referral::ReferralState::Accepted;
         p.referrals.insert("k1".into(), Some(updated));
         p.insert_referral(&referral("r2", "k2", Some("c1")));
         p.insert_referral(&referral("r3", "k3", Some("other-case")));

@@ -45,6 +45,8 @@ impl_sql_store!(
     sqlx::Postgres,
     backend = "postgres",
     claim = outbox_claim_sql!(" FOR UPDATE SKIP LOCKED"),
+    lock = " FOR UPDATE",
+    skip_locked = " FOR UPDATE SKIP LOCKED",
     migrator = sqlx::migrate!("src/store/migrations/postgres"),
     bulk = bulk
 );
@@ -182,7 +184,7 @@ mod bulk {
             referral_data_cols!(),
             ") SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
              $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::text[], \
-             $15::text[], $16::int8[], $17::text[], $18::text[], $19::int8[], $20::text[], $21::int8[], $22::int8[], $23::text[])"
+             $15::text[], $16::int8[], $17::text[], $18::text[], $19::int8[], $20::text[], $21::int8[], $22::int8[], $23::text[], $24::text[])"
         ))
         .bind(col(r, |x| x.id.as_str()))
         .bind(col(r, |x| x.referral_key.as_str()))
@@ -207,6 +209,7 @@ mod bulk {
         .bind(col(r, |x| x.assistance_commenced_at))
         .bind(col(r, |x| x.updated_at))
         .bind(col(r, |x| x.raw.as_str()))
+        .bind(col(r, |x| x.origin.as_deref()))
         .execute(&mut *c)
         .await?;
         Ok(())

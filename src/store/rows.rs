@@ -1,5 +1,6 @@
 //! Rows as the store holds them. Times are milliseconds since the epoch.
 
+use crate::domain::referral::ReferralState;
 use serde::Serialize;
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, PartialEq)]
@@ -20,7 +21,8 @@ pub struct ReferralRow {
     pub case_id: Option<String>,
     pub resource_ref: Option<String>,
     pub channel: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: ReferralState,
     pub fhir_status: String,
     /// JSON array of reasons (rule names, never patient data).
     pub incomplete_reasons: String,
@@ -40,6 +42,9 @@ pub struct ReferralRow {
     pub updated_at: i64,
     #[serde(skip)]
     pub raw: String,
+    /// The BaRS message the referral arrived in (JSON), for answering the BaRS way.
+    #[serde(skip)]
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, PartialEq)]

@@ -60,6 +60,8 @@ impl_sql_store!(
     sqlx::Sqlite,
     backend = "sqlite",
     claim = outbox_claim_sql!(""),
+    lock = "",
+    skip_locked = "",
     migrator = sqlx::migrate!("src/store/migrations/sqlite"),
     bulk = bulk
 );
@@ -238,7 +240,7 @@ mod bulk {
                     .push_bind(&r.case_id)
                     .push_bind(&r.resource_ref)
                     .push_bind(&r.channel)
-                    .push_bind(&r.state)
+                    .push_bind(r.state.as_str())
                     .push_bind(&r.fhir_status)
                     .push_bind(&r.incomplete_reasons)
                     .push_bind(&r.content_hash)
@@ -255,7 +257,8 @@ mod bulk {
                     .push_bind(&r.decided_by)
                     .push_bind(r.assistance_commenced_at)
                     .push_bind(r.updated_at)
-                    .push_bind(&r.raw);
+                    .push_bind(&r.raw)
+                    .push_bind(&r.origin);
             });
             q.build().execute(&mut *c).await?;
         }

@@ -369,14 +369,16 @@ async fn latency_rows(
 /// Checks that the bench's bodies mean to the bridge what they should (a
 /// referral, an appointment), before anything is timed.
 fn preflight(svc: &Services) -> anyhow::Result<()> {
-    use ips_bridge::ingest::classify::{Command, Envelope, classify};
+    use ips_bridge::engine::Command;
+    use ips_bridge::ingest::Reading;
+    use ips_bridge::ingest::classify::{Envelope, classify};
     let settings = setup::settings(&setup::bridge_env(
         svc,
         "sqlite::memory:",
         &svc.sandbox_url,
         &setup::Names::new("preflight"),
     ))?;
-    let (limits, rules) = (settings.limits(), settings.intake_rules());
+    let Reading { limits, rules } = Reading::from_settings(&settings);
     let env = Envelope {
         content_type: Some("application/fhir+json"),
         message_type: None,

@@ -4,7 +4,8 @@
 //! Bodies are built once per benchmark and reused for the bridge and its
 //! baseline, so both move exactly the same bytes.
 
-use ips_bridge::fhir::resources::DecisionTask;
+use ips_bridge::engine::outbox::{FhirCreate, OutboxMessage};
+use ips_bridge::render::{DecisionTask, ReferralRef};
 use rand::Rng;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -253,8 +254,10 @@ pub fn task_rows(n: usize, run: &str, identifier_system: &str) -> anyhow::Result
             let task = DecisionTask {
                 identifier_system,
                 referral_id: &referral_id,
-                service_request_ref: None,
-                service_request_identifier: Some((REFERRAL_SYSTEM, &sr_value)),
+                referral: &ReferralRef {
+                    identifier: Some((REFERRAL_SYSTEM.to_owned(), sr_value.clone())),
+                    ..Default::default()
+                },
                 nhs_number: Some(&number),
                 outcome: if declined { "declined" } else { "accepted" },
                 decline_reason: declined.then_some("not-seeking-work"),
@@ -263,17 +266,16 @@ pub fn task_rows(n: usize, run: &str, identifier_system: &str) -> anyhow::Result
                 referrer_ods: Some("A81001"),
             };
             let resource = task.to_resource();
-            let payload = json!({
-                "op": "create",
-                "identifier_system": identifier_system,
-                "identifier_value": task.identifier_value(),
-                "resource": resource,
+            let payload = OutboxMessage::FhirCreate(FhirCreate {
+                identifier_system: identifier_system.to_owned(),
+                identifier_value: task.identifier_value(),
+                resource: resource.clone(),
             });
             Ok(TaskRow {
                 identifier_system: identifier_system.to_owned(),
                 identifier_value: task.identifier_value(),
                 body: serde_json::to_vec(&resource)?,
-                payload: payload.to_string(),
+                payload: payload.to_payload(),
             })
         })
         .collect()

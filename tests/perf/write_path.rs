@@ -13,9 +13,11 @@ use crate::sink::Sink;
 use anyhow::{Context as _, bail};
 use futures_util::{StreamExt, TryStreamExt};
 use ips_bridge::amqp::Publisher;
-use ips_bridge::engine::outbox::Dispatcher;
-use ips_bridge::engine::{Context, Engine, ms};
+use ips_bridge::amqp::sink::EventSink;
+use ips_bridge::engine::outbox::{Dispatcher, OutboxKind, Sinks};
+use ips_bridge::engine::{Context, Engine, SystemClock, ms};
 use ips_bridge::fhir::FhirClient;
+use ips_bridge::fhir::sink::FhirSink;
 use ips_bridge::store::NewOutbox;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -128,37 +130,51 @@ async fn dispatcher(svc: &Services, fhir_url: &str, rows: &[TaskRow]) -> anyhow:
     store.migrate().await?;
     queue_rows(store.as_ref(), rows).await?;
 
-    let engine = Engine::new(store.clone(), Context::from_settings(&settings));
-    let d = Dispatcher::new(
-        engine,
-        Arc::new(FhirClient::new(&settings.fhir)?),
-        // Never connects: Task rows do not publish.
-        Arc::new(Publisher::new(&settings.amqp, "ips-bench")),
-        settings.outbox.clone(),
-        settings.amqp.clone(),
+    let engine = Engine::new(
+        store.clone(),
+        Context::from_settings(&settings),
+        Arc::new(SystemClock),
     );
+    let sinks = Sinks {
+        fhir: Arc::new(FhirSink {
+            client: Arc::new(FhirClient::new(&settings.fhir)?),
+        }),
+        // Never connects: Task rows do not publish.
+        events: Arc::new(EventSink {
+            publisher: Arc::new(Publisher::new(&settings.amqp, "ips-bench")),
+            exchange: settings.amqp.events_exchange.clone(),
+        }),
+    };
+    let d = Dispatcher::new(engine.clone(), sinks, settings.outbox.clone());
+    let stop = tokio_util::sync::CancellationToken::new();
     let started = Instant::now();
+    let running = tokio::spawn(d.run(stop.clone()));
+    engine.outbox_wake.notify_one();
     let limit = Duration::from_secs(60) + Duration::from_millis(rows.len() as u64 * 20);
-    loop {
-        if d.round().await? > 0 {
-            continue;
-        }
+    // The dispatcher runs as in the daemon; the bench looks at the outbox
+    // every few milliseconds to see when the last row is delivered.
+    let outcome: anyhow::Result<()> = loop {
         let (pending, failed) = store.outbox_counts().await?;
         if failed > 0 {
-            bail!("{failed} outbox rows were parked as failed");
+            break Err(anyhow::anyhow!(
+                "{failed} outbox rows were parked as failed"
+            ));
         }
         if pending == 0 {
-            break;
+            break Ok(());
         }
         if started.elapsed() > limit {
-            bail!("{pending} rows still pending after {limit:?}");
+            break Err(anyhow::anyhow!(
+                "{pending} rows still pending after {limit:?}"
+            ));
         }
-        // Rows waiting for a retry (the server failed them): poll as the daemon does.
-        tokio::time::sleep(settings.outbox.poll_interval).await;
-    }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     let rate = rows.len() as f64 / started.elapsed().as_secs_f64();
+    stop.cancel();
+    let _ = running.await;
     store.close().await;
-    Ok(rate)
+    outcome.map(|()| rate)
 }
 
 async fn queue_rows(store: &dyn ips_bridge::store::Store, rows: &[TaskRow]) -> anyhow::Result<()> {
@@ -167,7 +183,7 @@ async fn queue_rows(store: &dyn ips_bridge::store::Store, rows: &[TaskRow]) -> a
         let mut tx = store.begin().await?;
         for r in chunk {
             let row = NewOutbox {
-                kind: "fhir",
+                kind: OutboxKind::FhirCreate.as_str(),
                 dedupe_key: format!("fhir:Task:{}", r.identifier_value),
                 // One case per decision: rows do not wait for each other.
                 ordering_key: uuid::Uuid::new_v4().to_string(),

@@ -1,11 +1,7 @@
-//! Resources the bridge writes to the record.
-//!
-//! Every created resource carries a business identifier in the configured
-//! system, so that a conditional create makes it exactly once however often
-//! the outbox delivers it.
+//! The Task that tells a referrer what was decided about their referral.
 
-use crate::domain::nhs_number::NHS_NUMBER_SYSTEM;
-use crate::ingest::fhir_view::ODS_SYSTEM;
+use super::ReferralRef;
+use crate::domain::systems::{NHS_NUMBER_SYSTEM, ODS_SYSTEM};
 use serde_json::{Value, json};
 
 pub const DECISION_CODE_SYSTEM: &str =
@@ -16,10 +12,8 @@ pub const DECLINE_REASON_SYSTEM: &str = "https://ips-bridge.nhs.example/CodeSyst
 pub struct DecisionTask<'a> {
     pub identifier_system: &'a str,
     pub referral_id: &'a str,
-    /// `ServiceRequest/{id}` on the FHIR server, when the referral came from it.
-    pub service_request_ref: Option<&'a str>,
-    /// The referral's business identifier (`system|value`), when it has one.
-    pub service_request_identifier: Option<(&'a str, &'a str)>,
+    /// Which referral this answers; never empty (see [`ReferralRef`]).
+    pub referral: &'a ReferralRef,
     pub nhs_number: Option<&'a str>,
     pub outcome: &'a str,
     pub decline_reason: Option<&'a str>,
@@ -34,17 +28,7 @@ impl DecisionTask<'_> {
     }
 
     pub fn to_resource(&self) -> Value {
-        let mut focus = serde_json::Map::new();
-        if let Some(r) = self.service_request_ref {
-            focus.insert("reference".into(), json!(r));
-        }
-        if let Some((system, value)) = self.service_request_identifier {
-            focus.insert(
-                "identifier".into(),
-                json!({"system": system, "value": value}),
-            );
-        }
-        focus.insert("type".into(), json!("ServiceRequest"));
+        let focus = self.referral.to_reference();
         let mut task = json!({
             "resourceType": "Task",
             "identifier": [{"system": self.identifier_system, "value": self.identifier_value()}],
@@ -55,7 +39,7 @@ impl DecisionTask<'_> {
             },
             "intent": "order",
             "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
-            "focus": Value::Object(focus),
+            "focus": focus,
             "authoredOn": self.decided_at,
             "lastModified": self.decided_at,
             "requester": {"identifier": {"system": ODS_SYSTEM, "value": self.service_ods}}

@@ -1,0 +1,201 @@
+//! Every input the engine applies is a [`Command`]: a parsed message from the
+//! queue or the FHIR poller, a call to the HTTP API, a durable timer firing.
+//!
+//! Why one type: all of them go through the same commit path
+//! ([`Engine::execute`](super::Engine::execute)), so dedupe, the transaction
+//! boundary, audit, outbox and metrics are written once. Sources build
+//! commands; only the engine applies them. The types here are plain data, so
+//! the parsers (`ingest`) depend on the engine and never the reverse.
+
+use super::rejection::Rejection;
+use crate::domain::referral::{NhsField, ReferralVersion};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// Where a command came from: the inbox dedupe namespace and a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "kebab-case")]
+pub enum Source {
+    /// The inbound RabbitMQ queue.
+    Amqp,
+    /// ServiceRequests read from the FHIR server.
+    FhirPoll,
+    /// The HTTP API (a person's action).
+    Api,
+    /// A durable timer that fell due.
+    Timer,
+    /// The outbox dispatcher handing a write conflict back to its handler.
+    Outbox,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Transport messages can arrive twice and are deduplicated in the inbox.
+    /// The others cannot: an API call is answered once, a timer is deleted in
+    /// the transaction that fires it, a conflict is handed back with the
+    /// outbox row that raised it.
+    pub fn deduplicates(self) -> bool {
+        matches!(self, Source::Amqp | Source::FhirPoll)
+    }
+}
+
+/// One input from any source, classified (or rejected with a reason).
+#[derive(Debug)]
+pub struct Inbound {
+    pub source: Source,
+    /// The dedupe key within `source` (ignored where it does not deduplicate).
+    pub message_id: String,
+    pub received_at: OffsetDateTime,
+    pub command: Result<Command, Rejection>,
+}
+
+/// Something the engine can apply.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Referral(Box<ReferralInput>),
+    Appointment(Box<AppointmentInput>),
+    Decision(DecisionInput),
+    TimerFired(TimerFired),
+    /// The FHIR server refused an update queued by a handler because the
+    /// resource changed meanwhile (412): the handler decides again.
+    WriteConflict(Box<WriteConflict>),
+    /// Well-formed but not for this service (not an IPS referral, an event
+    /// the bridge does not act on). Recorded and acknowledged.
+    Ignore(String),
+}
+
+impl Command {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::Referral(_) => "referral",
+            Command::Appointment(_) => "appointment",
+            Command::Decision(_) => "decision",
+            Command::TimerFired(_) => "timer",
+            Command::WriteConflict(_) => "write-conflict",
+            Command::Ignore(_) => "ignored",
+        }
+    }
+}
+
+/// One version of a referral (a ServiceRequest) as it arrived.
+#[derive(Debug, Clone)]
+pub struct ReferralInput {
+    /// Stable identity across channels: the first business identifier, else
+    /// the id the sender gave it (see `ingest::classify` for the scoping).
+    pub key: String,
+    /// `ServiceRequest/{id}` as the sender knows it, when it has one.
+    pub resource_ref: Option<String>,
+    pub authored_at: Option<OffsetDateTime>,
+    pub version: ReferralVersion,
+    /// The BaRS message it came in, so the answer can go back the BaRS way.
+    pub origin: Option<MessageOrigin>,
+    /// The ServiceRequest as received, kept for pass-through.
+    pub raw: Value,
+}
+
+/// The BaRS message a referral arrived in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageOrigin {
+    /// `MessageHeader.id` of the request (a response names it in `response.identifier`).
+    pub message_header_id: Option<String>,
+    /// `MessageHeader.source.endpoint`: where answers go.
+    pub source_endpoint: Option<String>,
+    /// The sender's ODS code, when known.
+    pub sender_ods: Option<String>,
+    /// The id the sender gave the ServiceRequest (its `id`, else the `fullUrl` UUID).
+    pub service_request_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppointmentInput {
+    pub key: String,
+    pub status: String,
+    pub start: Option<OffsetDateTime>,
+    pub nhs: NhsField,
+    pub source_updated_at: Option<OffsetDateTime>,
+    pub content_hash: String,
+    pub raw: Value,
+}
+
+impl AppointmentInput {
+    pub fn attended(&self) -> bool {
+        matches!(self.status.as_str(), "fulfilled" | "arrived" | "checked-in")
+    }
+}
+
+/// `ips.referral-decision.v1`, or the same from the API: an employment
+/// specialist's decision on a referral.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionInput {
+    #[serde(rename = "type", default)]
+    pub event_type: Option<String>,
+    pub referral_id: String,
+    pub outcome: DecisionOutcome,
+    #[serde(default)]
+    pub decline_reason: Option<String>,
+    #[serde(default)]
+    pub decided_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionOutcome {
+    Accepted,
+    Declined,
+}
+
+pub const DECISION_EVENT: &str = "ips.referral-decision.v1";
+
+/// What kind of deadline a timer is. Stored as its code.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::EnumIter,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub enum TimerKind {
+    /// An accepted referral has waited as long as the waiting-list target
+    /// allows (IPS: everyone seen within 6 weeks) without assistance starting.
+    WaitingListTarget,
+}
+
+impl TimerKind {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// A due timer, claimed in the transaction that applies it.
+#[derive(Debug, Clone)]
+pub struct TimerFired {
+    pub id: i64,
+    pub kind: TimerKind,
+    pub subject: String,
+    pub due_at: OffsetDateTime,
+    pub payload: Value,
+}
+
+/// A 412 handed back by the outbox dispatcher.
+#[derive(Debug, Clone)]
+pub struct WriteConflict {
+    /// The outbox row that met the conflict.
+    pub outbox_id: i64,
+    pub ordering_key: String,
+    /// The update as it was queued.
+    pub update: super::outbox::FhirUpdate,
+    /// The resource as the server holds it now (`None`: it is gone).
+    pub current: Option<Value>,
+    /// Its current version.
+    pub current_version: Option<String>,
+}

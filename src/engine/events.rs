@@ -1,0 +1,31 @@
+//! The events the bridge publishes on `ips-bridge.events`, one routing key each.
+//!
+//! Bodies carry ids and codes, never patient data (README, "Events").
+
+/// A routing key on the events exchange. The code is the published contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
+pub enum EventType {
+    #[strum(serialize = "referral.received")]
+    ReferralReceived,
+    #[strum(serialize = "referral.accepted")]
+    ReferralAccepted,
+    #[strum(serialize = "referral.declined")]
+    ReferralDeclined,
+    /// Cancelled (`revoked`) or voided (`entered-in-error`) by the referrer.
+    #[strum(serialize = "referral.withdrawn")]
+    ReferralWithdrawn,
+    /// The referrer closed the referral because of missed appointments (BaRS
+    /// DNA feedback). Not a withdrawal: assertive outreach applies.
+    #[strum(serialize = "referral.closed-after-dna")]
+    ReferralClosedAfterDna,
+    /// An accepted referral reached the waiting-list target without
+    /// assistance having commenced.
+    #[strum(serialize = "referral.wait-exceeded")]
+    ReferralWaitExceeded,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}

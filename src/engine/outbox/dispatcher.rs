@@ -1,0 +1,251 @@
+//! The outbox dispatcher: delivers outbox rows to their sinks.
+//!
+//! A pipeline, not rounds: rows are claimed with a lease while there is room
+//! (`concurrency`), each is delivered on a task of its own, and each outcome
+//! is recorded as soon as it is known, grouped with whatever else finished
+//! meanwhile into one commit. Why: a round that settles only when its
+//! slowest row finishes let a second dispatcher re-claim rows still in
+//! flight once the lease ran out (a row may take minutes, with retries and
+//! `Retry-After`); and a lease long enough for the worst case would stall
+//! recovery after a crash. So the lease stays short and is renewed for every
+//! row in flight, every third of a lease, until its outcome is recorded.
+//!
+//! Rows that share an ordering key (one case) are never in flight together:
+//! the claim skips a row while an earlier row of its key is pending. Every
+//! write is idempotent (see the module above), so a crash between the remote
+//! write and the record of it delivers again harmlessly.
+
+use super::retry::Policies;
+use super::{Delivered, OnConflict, OutboxMessage, SinkError, Sinks};
+use crate::config::OutboxSettings;
+use crate::engine::command::{Command, Inbound, Source, WriteConflict};
+use crate::engine::{Engine, ms};
+use crate::store::{OutboxRow, Settlement};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub struct Dispatcher {
+    engine: Engine,
+    sinks: Sinks,
+    settings: OutboxSettings,
+    policies: Policies,
+    /// At most `concurrency` deliveries talk to sinks at once; up to
+    /// `batch_size` rows may be claimed and waiting for a turn.
+    permits: Arc<Semaphore>,
+}
+
+/// What one delivery task hands back.
+struct Finished {
+    row: OutboxRow,
+    outcome: Result<Delivered, SinkError>,
+}
+
+impl Dispatcher {
+    pub fn new(engine: Engine, sinks: Sinks, settings: OutboxSettings) -> Self {
+        let policies = Policies::new(&settings.retry);
+        Dispatcher {
+            engine,
+            sinks,
+            permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            settings,
+            policies,
+        }
+    }
+
+    /// Delivers until `shutdown`; deliveries in flight are finished and
+    /// recorded first (bounded by their own timeouts).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut in_flight: JoinSet<Finished> = JoinSet::new();
+        let mut ids: HashSet<i64> = HashSet::new();
+        let renew_every = (self.settings.lease / 3).max(Duration::from_millis(50));
+        let mut renew = tokio::time::interval(renew_every);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut gauges = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            if !shutdown.is_cancelled() {
+                self.fill(&mut in_flight, &mut ids).await;
+            } else if in_flight.is_empty() {
+                return;
+            }
+            tokio::select! {
+                Some(done) = in_flight.join_next() => {
+                    let mut finished = vec![];
+                    if let Ok(f) = done {
+                        finished.push(f);
+                    }
+                    // Group commit: everything else that finished meanwhile.
+                    while let Some(more) = in_flight.try_join_next() {
+                        if let Ok(f) = more {
+                            finished.push(f);
+                        }
+                    }
+                    for f in &finished {
+                        ids.remove(&f.row.id);
+                    }
+                    self.record(finished).await;
+                }
+                _ = renew.tick(), if !ids.is_empty() => {
+                    let now = ms(self.engine.now());
+                    let until = now + self.settings.lease.as_millis() as i64;
+                    let held: Vec<i64> = ids.iter().copied().collect();
+                    if let Err(e) = self.engine.store.outbox_extend(&held, until).await {
+                        tracing::warn!(error = %e, rows = held.len(), "could not renew outbox leases; another worker may deliver these rows again (harmless)");
+                    }
+                }
+                _ = gauges.tick() => self.refresh_gauges().await,
+                _ = tokio::time::sleep(self.settings.poll_interval), if in_flight.is_empty() => {}
+                _ = self.engine.outbox_wake.notified(), if !shutdown.is_cancelled() => {}
+                _ = shutdown.cancelled(), if !shutdown.is_cancelled() => {}
+            }
+        }
+    }
+
+    /// Claims due rows while there is room, and starts their deliveries.
+    async fn fill(&self, in_flight: &mut JoinSet<Finished>, ids: &mut HashSet<i64>) {
+        // Claim in large batches (one statement for many rows), not a row at
+        // a time as slots free up.
+        let batch = self.settings.batch_size as usize;
+        let room = batch.saturating_sub(in_flight.len());
+        if room == 0 || (!in_flight.is_empty() && room < batch / 2) {
+            return;
+        }
+        let limit = room as u32;
+        let now = ms(self.engine.now());
+        let lease_until = now + self.settings.lease.as_millis() as i64;
+        let rows = match self
+            .engine
+            .store
+            .outbox_claim(now, lease_until, limit)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox claim failed; will try again");
+                return;
+            }
+        };
+        for row in rows {
+            ids.insert(row.id);
+            let sinks = self.sinks.clone();
+            let permits = self.permits.clone();
+            in_flight.spawn(async move {
+                // The semaphore is never closed, so acquiring cannot fail.
+                let _turn = permits.acquire_owned().await.ok();
+                let outcome = match OutboxMessage::decode(&row.kind, &row.payload) {
+                    Ok(msg) => sinks.for_message(&msg).deliver(&msg).await,
+                    Err(e) => Err(SinkError::permanent(e.to_string())),
+                };
+                Finished { row, outcome }
+            });
+        }
+    }
+
+    /// Records how deliveries ended: one commit for all plain outcomes; a
+    /// conflict to hand back goes through the engine (the handler decides
+    /// again in the same transaction that settles the row).
+    async fn record(&self, finished: Vec<Finished>) {
+        let mut settled = Vec::with_capacity(finished.len());
+        for f in finished {
+            match f.outcome {
+                Ok(Delivered::Done { result }) => settled.push(Settlement::Done {
+                    id: f.row.id,
+                    at: ms(self.engine.now()),
+                    result,
+                }),
+                Ok(Delivered::Conflict {
+                    current,
+                    version,
+                    reason,
+                }) => {
+                    if let Some(s) = self.conflict(&f.row, current, version, reason).await {
+                        settled.push(s);
+                    }
+                }
+                Err(e) => settled.push(self.failure(&f.row, e)),
+            }
+        }
+        if let Err(e) = self.engine.store.outbox_settle(&settled).await {
+            // The leases run out and the rows are delivered again: harmless.
+            tracing::warn!(error = %e, rows = settled.len(), "could not record outbox outcomes; they will be delivered again");
+        }
+    }
+
+    fn failure(&self, row: &OutboxRow, e: SinkError) -> Settlement {
+        let policy = match OutboxMessage::decode(&row.kind, &row.payload) {
+            Ok(m) => self.policies.for_kind(m.kind()),
+            Err(_) => self.policies.for_kind(super::OutboxKind::FhirCreate),
+        };
+        if e.permanent || policy.gives_up(row.attempts) {
+            tracing::error!(error = %e, outbox_id = row.id, kind = %row.kind, attempts = row.attempts, "outbox row parked as failed");
+            metrics::counter!("ips_outbox_parked_total", "kind" => kind_label(&row.kind))
+                .increment(1);
+            return Settlement::Failed {
+                id: row.id,
+                error: e.message,
+            };
+        }
+        let delay = e.retry_after.unwrap_or_else(|| policy.delay(row.attempts));
+        tracing::info!(error = %e, outbox_id = row.id, retry_in = ?delay, "outbox delivery failed; will retry");
+        Settlement::Retry {
+            id: row.id,
+            next_attempt_at: ms(self.engine.now()) + delay.as_millis() as i64,
+            error: e.message,
+        }
+    }
+
+    /// A versioned update met a newer version. Parked, or handed back to the
+    /// handler as a command; `None` when the engine settled the row itself.
+    async fn conflict(
+        &self,
+        row: &OutboxRow,
+        current: Option<serde_json::Value>,
+        version: Option<String>,
+        reason: String,
+    ) -> Option<Settlement> {
+        let update = match OutboxMessage::decode(&row.kind, &row.payload) {
+            Ok(OutboxMessage::FhirUpdate(u)) if u.on_conflict == OnConflict::HandBack => u,
+            _ => {
+                metrics::counter!("ips_outbox_parked_total", "kind" => kind_label(&row.kind))
+                    .increment(1);
+                return Some(Settlement::Failed {
+                    id: row.id,
+                    error: reason,
+                });
+            }
+        };
+        let inbound = Inbound {
+            source: Source::Outbox,
+            message_id: format!("outbox-conflict-{}-{}", row.id, row.attempts),
+            received_at: self.engine.now(),
+            command: Ok(Command::WriteConflict(Box::new(WriteConflict {
+                outbox_id: row.id,
+                ordering_key: row.ordering_key.clone(),
+                update,
+                current,
+                current_version: version,
+            }))),
+        };
+        match self.engine.execute(&[inbound], None).await {
+            Ok(_) => None,
+            Err(e) => Some(self.failure(row, SinkError::transient(e.to_string()))),
+        }
+    }
+
+    async fn refresh_gauges(&self) {
+        if let Ok((pending, failed)) = self.engine.store.outbox_counts().await {
+            metrics::gauge!("ips_outbox_pending").set(pending as f64);
+            metrics::gauge!("ips_outbox_failed").set(failed as f64);
+        }
+    }
+}
+
+/// Metric labels are the known kind codes only, never a stored string as is.
+fn kind_label(kind: &str) -> &'static str {
+    kind.parse::<super::OutboxKind>()
+        .map(super::OutboxKind::as_str)
+        .unwrap_or("unknown")
+}

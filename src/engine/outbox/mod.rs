@@ -1,0 +1,296 @@
+//! The outbox: what a committed transaction still has to tell other systems.
+//!
+//! Handlers queue [`OutboxMessage`]s in the transaction that decided them;
+//! the [`dispatcher`] delivers them to [`Sink`]s after commit. The message is
+//! a typed enum (stored as its kind code plus a JSON payload) so that a
+//! handler cannot queue a write the dispatcher does not know how to do, and
+//! each kind has its own retry policy.
+//!
+//! Every write is idempotent, which is what makes "deliver again after a
+//! crash" safe: creates are conditional on a business identifier
+//! (`If-None-Exist`), updates on a version (`If-Match`), transactions are
+//! made of such entries, and events carry a stable `message_id`.
+
+pub mod dispatcher;
+mod retry;
+
+pub use dispatcher::Dispatcher;
+pub use retry::RetryPolicy;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::Duration;
+
+/// `POST Type` with `If-None-Exist: identifier=system|value`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FhirCreate {
+    pub identifier_system: String,
+    pub identifier_value: String,
+    pub resource: Value,
+}
+
+/// `PUT Type/id` with `If-Match: W/"version"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FhirUpdate {
+    /// The whole resource to write, with `resourceType` and `id`.
+    pub resource: Value,
+    /// The version the handler decided on.
+    pub if_match: String,
+    pub on_conflict: OnConflict,
+    /// How often this change was already re-applied after a conflict.
+    #[serde(default)]
+    pub rebases: u32,
+}
+
+/// What a 412 (someone changed the resource first) should lead to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnConflict {
+    /// Park the row with the reason, for a person to look at.
+    Park,
+    /// Re-read the resource and hand the conflict back to the handler that
+    /// queued the update (a [`WriteConflict`](super::command::WriteConflict)
+    /// command), which decides again on the current version.
+    HandBack,
+}
+
+/// `POST [base]` with a `transaction` Bundle whose entries are all conditional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FhirTransaction {
+    pub bundle: Value,
+}
+
+/// A persistent, confirmed publish to the events exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventPublish {
+    pub routing_key: String,
+    /// Stable across redeliveries, so consumers can deduplicate.
+    pub message_id: String,
+    pub body: Value,
+    /// `application/json` for domain events; `application/fhir+json` for BaRS messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboxMessage {
+    FhirCreate(FhirCreate),
+    FhirUpdate(FhirUpdate),
+    FhirTransaction(FhirTransaction),
+    Event(EventPublish),
+}
+
+/// The kind code stored beside the payload.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::EnumIter,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub enum OutboxKind {
+    /// Rows written before the outbox was typed say `fhir`; they were all creates.
+    #[strum(serialize = "fhir-create", serialize = "fhir")]
+    FhirCreate,
+    FhirUpdate,
+    FhirTransaction,
+    Event,
+}
+
+impl OutboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::FhirCreate => "fhir-create",
+            other => other.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown outbox kind {0:?}")]
+    Kind(String),
+    /// The serde category and position only: payloads hold patient data.
+    #[error("outbox payload does not fit its kind ({0})")]
+    Payload(String),
+}
+
+impl OutboxMessage {
+    pub fn kind(&self) -> OutboxKind {
+        match self {
+            OutboxMessage::FhirCreate(_) => OutboxKind::FhirCreate,
+            OutboxMessage::FhirUpdate(_) => OutboxKind::FhirUpdate,
+            OutboxMessage::FhirTransaction(_) => OutboxKind::FhirTransaction,
+            OutboxMessage::Event(_) => OutboxKind::Event,
+        }
+    }
+
+    pub fn to_payload(&self) -> String {
+        let v = match self {
+            OutboxMessage::FhirCreate(m) => serde_json::to_string(m),
+            OutboxMessage::FhirUpdate(m) => serde_json::to_string(m),
+            OutboxMessage::FhirTransaction(m) => serde_json::to_string(m),
+            OutboxMessage::Event(m) => serde_json::to_string(m),
+        };
+        // Serialising these plain structs of strings and JSON values cannot fail.
+        v.unwrap_or_default()
+    }
+
+    pub fn decode(kind: &str, payload: &str) -> Result<Self, DecodeError> {
+        fn parse<T: serde::de::DeserializeOwned>(p: &str) -> Result<T, DecodeError> {
+            serde_json::from_str(p).map_err(|e| {
+                DecodeError::Payload(format!(
+                    "{:?} at line {} column {}",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ))
+            })
+        }
+        let kind: OutboxKind = kind.parse().map_err(|_| DecodeError::Kind(kind.into()))?;
+        Ok(match kind {
+            OutboxKind::FhirCreate => OutboxMessage::FhirCreate(parse(payload)?),
+            OutboxKind::FhirUpdate => OutboxMessage::FhirUpdate(parse(payload)?),
+            OutboxKind::FhirTransaction => OutboxMessage::FhirTransaction(parse(payload)?),
+            OutboxKind::Event => OutboxMessage::Event(parse(payload)?),
+        })
+    }
+}
+
+/// How a delivery ended well.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivered {
+    /// Written or published; `result` is kept on the row for inspection.
+    Done { result: Option<String> },
+    /// A versioned update met a newer version (412). `current` is the
+    /// resource as re-read after the conflict (`None`: it is gone).
+    Conflict {
+        current: Option<Value>,
+        version: Option<String>,
+        reason: String,
+    },
+}
+
+/// How a delivery failed. The message names codes and statuses, never
+/// values from the payload or a server's diagnostics.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct SinkError {
+    pub message: String,
+    /// Repeating the same request cannot succeed (a 4xx, a malformed row).
+    pub permanent: bool,
+    /// The server's `Retry-After`, which wins over the retry policy.
+    pub retry_after: Option<Duration>,
+}
+
+impl SinkError {
+    pub fn permanent(message: impl Into<String>) -> Self {
+        SinkError {
+            message: message.into(),
+            permanent: true,
+            retry_after: None,
+        }
+    }
+
+    pub fn transient(message: impl Into<String>) -> Self {
+        SinkError {
+            message: message.into(),
+            permanent: false,
+            retry_after: None,
+        }
+    }
+}
+
+/// Where outbox messages go. The engine knows sinks only through this
+/// trait; the FHIR and AMQP adapters implement it and `app.rs` wires them,
+/// so the engine never imports an adapter.
+#[async_trait]
+pub trait Sink: Send + Sync + 'static {
+    async fn deliver(&self, msg: &OutboxMessage) -> Result<Delivered, SinkError>;
+}
+
+/// The sinks a deployment has, by the kind of message they take.
+#[derive(Clone)]
+pub struct Sinks {
+    pub fhir: std::sync::Arc<dyn Sink>,
+    pub events: std::sync::Arc<dyn Sink>,
+}
+
+impl Sinks {
+    pub fn for_message(&self, msg: &OutboxMessage) -> &dyn Sink {
+        match msg {
+            OutboxMessage::Event(_) => self.events.as_ref(),
+            _ => self.fhir.as_ref(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use strum::IntoEnumIterator;
+
+    #[test]
+    fn every_kind_round_trips_through_the_store_shape() {
+        let msgs = [
+            OutboxMessage::FhirCreate(FhirCreate {
+                identifier_system: "s".into(),
+                identifier_value: "v".into(),
+                resource: json!({"resourceType": "Task"}),
+            }),
+            OutboxMessage::FhirUpdate(FhirUpdate {
+                resource: json!({"resourceType": "Flag", "id": "1"}),
+                if_match: "3".into(),
+                on_conflict: OnConflict::HandBack,
+                rebases: 0,
+            }),
+            OutboxMessage::FhirTransaction(FhirTransaction {
+                bundle: json!({"resourceType": "Bundle", "type": "transaction"}),
+            }),
+            OutboxMessage::Event(EventPublish {
+                routing_key: "referral.received".into(),
+                message_id: "m".into(),
+                body: json!({"a": 1}),
+                content_type: None,
+            }),
+        ];
+        for m in msgs {
+            let back = OutboxMessage::decode(m.kind().as_str(), &m.to_payload()).unwrap();
+            assert_eq!(back, m);
+        }
+        for k in OutboxKind::iter() {
+            assert_eq!(k.as_str().parse::<OutboxKind>(), Ok(k));
+        }
+    }
+
+    #[test]
+    fn rows_queued_before_the_typed_outbox_still_decode() {
+        let legacy = r#"{"op":"create","identifier_system":"s","identifier_value":"v","resource":{"resourceType":"Task"}}"#;
+        assert!(matches!(
+            OutboxMessage::decode("fhir", legacy),
+            Ok(OutboxMessage::FhirCreate(_))
+        ));
+        let event = r#"{"routing_key":"referral.received","message_id":"m","body":{}}"#;
+        assert!(matches!(
+            OutboxMessage::decode("event", event),
+            Ok(OutboxMessage::Event(_))
+        ));
+    }
+
+    #[test]
+    fn a_malformed_payload_is_named_without_its_content() {
+        let e = OutboxMessage::decode("event", r#"{"routing_key": 9999999999}"#).unwrap_err();
+        assert!(!e.to_string().contains("9999999999"), "{e}");
+        assert!(matches!(
+            OutboxMessage::decode("carrier-pigeon", "{}"),
+            Err(DecodeError::Kind(_))
+        ));
+    }
+}

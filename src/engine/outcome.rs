@@ -1,0 +1,85 @@
+//! What applying a command came to, and the metrics reported once it is committed.
+
+use super::command::Source;
+use super::rejection::Rejection;
+
+/// A fact to report once the transaction holding it has committed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Signal {
+    ReferralReceived {
+        source_kind: &'static str,
+        incomplete: bool,
+    },
+    Decision {
+        outcome: &'static str,
+    },
+    FirstContact {
+        days: f64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    Processed {
+        kind: &'static str,
+        signals: Vec<Signal>,
+    },
+    /// Applied, but it changed nothing (same version seen on another channel,
+    /// the same decision repeated, a deadline that no longer applies).
+    Unchanged {
+        kind: &'static str,
+    },
+    /// Seen before under the same message id.
+    Duplicate,
+    Ignored(String),
+    Rejected(Rejection),
+}
+
+impl Applied {
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Applied::Processed { .. } => "processed",
+            Applied::Unchanged { .. } => "unchanged",
+            Applied::Duplicate => "duplicate",
+            Applied::Ignored(_) => "ignored",
+            Applied::Rejected(_) => "dead-lettered",
+        }
+    }
+}
+
+/// Counts outcomes and reports committed signals. Labels are codes only.
+pub fn record_metrics(source: Source, r: &Applied) {
+    metrics::counter!("ips_messages_total", "source" => source.as_str(), "outcome" => r.outcome())
+        .increment(1);
+    match r {
+        Applied::Rejected(rej) if source.deduplicates() => {
+            metrics::counter!("ips_dead_letters_total", "code" => rej.code.as_str()).increment(1)
+        }
+        Applied::Processed { signals, .. } => report_signals(signals),
+        _ => {}
+    }
+}
+
+fn report_signals(signals: &[Signal]) {
+    for s in signals {
+        match s {
+            Signal::ReferralReceived {
+                source_kind,
+                incomplete,
+            } => {
+                metrics::counter!("ips_referrals_received_total", "source" => *source_kind)
+                    .increment(1);
+                if *incomplete {
+                    metrics::counter!("ips_referrals_incomplete_total").increment(1);
+                }
+            }
+            Signal::Decision { outcome } => {
+                metrics::counter!("ips_referral_decisions_total", "outcome" => *outcome)
+                    .increment(1)
+            }
+            Signal::FirstContact { days } => {
+                metrics::histogram!("ips_referral_days_to_first_contact").record(*days)
+            }
+        }
+    }
+}
