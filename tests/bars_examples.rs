@@ -41,22 +41,21 @@ async fn feed(b: &Bridge, names: &[&str]) {
         .await
         .unwrap();
         let want = before + i as i64 + 1;
-        eventually(WAIT, &format!("{name} applied or dead-lettered"), || async {
-            let applied = store.inbox_count("amqp").await.ok()?;
-            let dead = i64::from(b.queue_depth(&b.n.dlq).await);
-            (applied + dead >= want).then_some(())
-        })
+        eventually(
+            WAIT,
+            &format!("{name} applied or dead-lettered"),
+            || async {
+                let applied = store.inbox_count("amqp").await.ok()?;
+                let dead = i64::from(b.queue_depth(&b.n.dlq).await);
+                (applied + dead >= want).then_some(())
+            },
+        )
         .await;
     }
     let dead = b.p.drain(&b.n.dlq, 0, Duration::from_millis(300)).await;
     let reasons: Vec<_> = dead
         .iter()
-        .map(|m| {
-            (
-                header(m, "x-ips-error-code"),
-                header(m, "x-ips-error"),
-            )
-        })
+        .map(|m| (header(m, "x-ips-error-code"), header(m, "x-ips-error")))
         .collect();
     assert!(reasons.is_empty(), "{names:?}: dead-lettered {reasons:?}");
 }
@@ -124,7 +123,11 @@ async fn referral_request_then_revoked_update_is_one_withdrawn_referral() {
     let withdrawn = the_referral_in(&b, "withdrawn").await;
     assert_eq!(withdrawn["id"], id.as_str(), "the update meets the request");
     assert_eq!(withdrawn["fhir_status"], "revoked");
-    assert_eq!(referral_count(&b).await, 1, "a request and its update are one referral");
+    assert_eq!(
+        referral_count(&b).await,
+        1,
+        "a request and its update are one referral"
+    );
     let mut seen = events(&b, &watch, 2).await;
     seen.sort();
     assert_eq!(seen, ["referral.received", "referral.withdrawn"]);
@@ -173,12 +176,17 @@ async fn booking_request_new_then_cancelled_is_one_cancelled_appointment() {
         }
     };
     feed(&b, &["BOOKREQ01"]).await;
-    let booked = stored(&b).await.expect("booking stored under its fullUrl UUID");
+    let booked = stored(&b)
+        .await
+        .expect("booking stored under its fullUrl UUID");
     assert_eq!(booked.status, "booked");
     feed(&b, &["BOOKREQ02"]).await;
     let cancelled = stored(&b).await.expect("still stored");
     assert_eq!(cancelled.status, "cancelled");
-    assert_eq!(cancelled.id, booked.id, "the cancellation meets the booking");
+    assert_eq!(
+        cancelled.id, booked.id,
+        "the cancellation meets the booking"
+    );
     assert_eq!(referral_count(&b).await, 0, "a booking is not a referral");
     b.stop().await;
 }

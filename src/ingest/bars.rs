@@ -94,7 +94,12 @@ impl<'a> BarsMessage<'a> {
     }
 
     /// The scoped key of a resource without a business identifier.
-    pub fn key(&self, resource_type: &str, resource: &Value, full_url: Option<&str>) -> Option<String> {
+    pub fn key(
+        &self,
+        resource_type: &str,
+        resource: &Value,
+        full_url: Option<&str>,
+    ) -> Option<String> {
         logical_id(resource, full_url)
             .map(|id| scoped_key(resource_type, &id, self.scope.as_deref()))
     }
@@ -272,10 +277,7 @@ mod tests {
         let a = requester_scope(&req, "servicerequest-request", &r);
         assert_eq!(a, Some(format!("{ODS_SYSTEM}|RND")));
         assert_eq!(a, requester_scope(&resp, "servicerequest-response", &r));
-        assert_eq!(
-            requester_scope(&json!({}), "booking-request", &r),
-            None
-        );
+        assert_eq!(requester_scope(&json!({}), "booking-request", &r), None);
     }
 
     #[test]

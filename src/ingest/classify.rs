@@ -185,10 +185,8 @@ pub fn classify_fhir(
         "ServiceRequest" => {
             referral(value, &Resolver::default(), None, None, rules, None).map(wrap_referral)
         }
-        "Appointment" => {
-            appointment(value, &Resolver::default(), None)
-                .map(|a| Command::Appointment(Box::new(a)))
-        }
+        "Appointment" => appointment(value, &Resolver::default(), None)
+            .map(|a| Command::Appointment(Box::new(a))),
         other => Err(Rejection::new(
             "unsupported-resource-type",
             format!(
@@ -920,17 +918,27 @@ mod tests {
         let Command::Referral(none) = go(b.clone()).unwrap() else {
             panic!()
         };
-        assert_eq!(none.key, "ServiceRequest/sr", "a header naming no requester: unscoped");
+        assert_eq!(
+            none.key, "ServiceRequest/sr",
+            "a header naming no requester: unscoped"
+        );
         b["entry"][0]["resource"]["sender"] = json!({"reference": "urn:uuid:org"});
         let Command::Referral(one) = go(b.clone()).unwrap() else {
             panic!()
         };
-        assert_eq!(one.key, "ServiceRequest/sr@https://fhir.nhs.uk/Id/ods-organization-code%7CA81001");
-        b["entry"][0]["resource"]["source"] = json!({"endpoint": "https://fhir.nhs.uk/Id/dos-service-id|42"});
+        assert_eq!(
+            one.key,
+            "ServiceRequest/sr@https://fhir.nhs.uk/Id/ods-organization-code%7CA81001"
+        );
+        b["entry"][0]["resource"]["source"] =
+            json!({"endpoint": "https://fhir.nhs.uk/Id/dos-service-id|42"});
         let Command::Referral(two) = go(b.clone()).unwrap() else {
             panic!()
         };
-        assert_eq!(two.key, "ServiceRequest/sr@https://fhir.nhs.uk/Id/dos-service-id%7C42");
+        assert_eq!(
+            two.key,
+            "ServiceRequest/sr@https://fhir.nhs.uk/Id/dos-service-id%7C42"
+        );
         // Plain resources keep the unscoped server id; no id and no fullUrl is still refused.
         b["entry"][1]["fullUrl"] = json!("https://elsewhere/fhir/ServiceRequest/x");
         let e = go(b).unwrap_err();
