@@ -62,7 +62,9 @@ impl Command {
 
 #[derive(Debug, Clone)]
 pub struct ReferralInput {
-    /// Stable identity across channels: the first business identifier, else the resource id.
+    /// Stable identity across channels: the first business identifier, else
+    /// the resource id; in a BaRS message the id (or `fullUrl` UUID) scoped
+    /// to the requester (see `ingest::bars`).
     pub key: String,
     /// `ServiceRequest/{id}` as the sender knows it, when it has one.
     pub resource_ref: Option<String>,
