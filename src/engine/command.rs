@@ -100,8 +100,14 @@ pub struct ReferralInput {
 /// The BaRS message a referral arrived in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageOrigin {
-    /// `MessageHeader.id` of the request (a response names it in `response.identifier`).
+    /// The request's MessageHeader `id`, else its entry's `fullUrl` UUID.
     pub message_header_id: Option<String>,
+    /// The request's `Bundle.id`. The published DNA feedback example
+    /// (REFRESP01) answers REFREQ01 with `MessageHeader.response.identifier`
+    /// equal to this, not to a MessageHeader id (REFREQ01's MessageHeader has
+    /// none), so a reply names it.
+    #[serde(default)]
+    pub bundle_id: Option<String>,
     /// `MessageHeader.source.endpoint`: where answers go.
     pub source_endpoint: Option<String>,
     /// The sender's ODS code, when known.

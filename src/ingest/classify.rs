@@ -7,6 +7,7 @@
 //! `servicerequest-response` carrying an Appointment `noshow` and the
 //! ServiceRequest `revoked`.
 
+use super::bars::{BarsMessage, logical_id};
 use super::fhir_view::*;
 use super::guard::{self, Limits};
 use crate::domain::nhs_number::{NHS_NUMBER_SYSTEM, NhsNumber};
@@ -108,11 +109,10 @@ pub fn classify_fhir(
     match rt.as_str() {
         "Bundle" => classify_bundle(value, limits, rules),
         "ServiceRequest" => {
-            referral(value, &Resolver::default(), None, None, rules).map(wrap_referral)
+            referral(value, &Resolver::default(), None, None, rules, None).map(wrap_referral)
         }
-        "Appointment" => {
-            appointment(value, &Resolver::default()).map(|a| Command::Appointment(Box::new(a)))
-        }
+        "Appointment" => appointment(value, &Resolver::default(), None)
+            .map(|a| Command::Appointment(Box::new(a))),
         other => Err(Rejection::new(
             RejectCode::UnsupportedResourceType,
             format!(
@@ -129,7 +129,7 @@ pub fn classify_polled_referral(
     rules: &IntakeRules,
 ) -> Result<Command, Rejection> {
     check_resource_type(&sr)?;
-    referral(sr, fetched, None, None, rules).map(wrap_referral)
+    referral(sr, fetched, None, None, rules, None).map(wrap_referral)
 }
 
 fn wrap_referral(r: Option<ReferralInput>) -> Command {
@@ -241,6 +241,7 @@ fn classify_bundle(
         .iter()
         .filter_map(|f| resolver.resolve(header, f))
         .collect();
+    let msg = BarsMessage::new(&bundle, entries, header, event_code, &resolver);
     let of_type = |t: &str| -> Option<&Value> {
         focus
             .iter()
@@ -270,6 +271,7 @@ fn classify_bundle(
                 Some(header),
                 dna.then_some(ClosureCause::DidNotAttend),
                 rules,
+                Some((&msg, msg.full_url_of(sr))),
             )
             .map(wrap_referral)
         }
@@ -280,7 +282,8 @@ fn classify_bundle(
                     format!("{code} message has no Appointment"),
                 )
             })?;
-            appointment(appt.clone(), &resolver).map(|a| Command::Appointment(Box::new(a)))
+            appointment(appt.clone(), &resolver, Some((&msg, msg.full_url_of(appt))))
+                .map(|a| Command::Appointment(Box::new(a)))
         }
         other => Ok(Command::Ignore(format!(
             "BaRS event {other} is not acted on"
@@ -373,12 +376,16 @@ fn nhs_field(patient: Option<&Value>, reference: Option<&Value>) -> NhsField {
     }
 }
 
+/// A BaRS message and the `fullUrl` of the resource being read from it.
+type InMessage<'m, 'a> = Option<(&'m BarsMessage<'a>, Option<&'a str>)>;
+
 fn referral(
     sr: Value,
     resolver: &Resolver,
     header: Option<&Value>,
     closure: Option<ClosureCause>,
     rules: &IntakeRules,
+    bars: InMessage<'_, '_>,
 ) -> Result<Option<ReferralInput>, Rejection> {
     const RT: &str = "ServiceRequest";
     let status: codes::RequestStatus = parse_code(&sr, "status", RT)?;
@@ -397,11 +404,15 @@ fn referral(
         .into_iter()
         .next()
         .map(|(s, v)| format!("{s}|{v}"))
-        .or_else(|| str_at(&sr, "id").map(|id| format!("ServiceRequest/{id}")))
+        .or_else(|| match bars {
+            // In a BaRS message the id (or fullUrl UUID) is the requester's: scope it to them.
+            Some((m, url)) => m.key(RT, &sr, url),
+            None => str_at(&sr, "id").map(|id| format!("ServiceRequest/{id}")),
+        })
         .ok_or_else(|| {
             Rejection::new(
                 RejectCode::MissingRequiredElement,
-                "ServiceRequest has neither identifier nor id",
+                "ServiceRequest has neither identifier, id nor a urn:uuid fullUrl",
             )
         })?;
     let version = ReferralVersion {
@@ -431,7 +442,7 @@ fn referral(
         resource_ref: str_at(&sr, "id").map(|id| format!("ServiceRequest/{id}")),
         authored_at: parse_datetime(str_at(&sr, "authoredOn")),
         version,
-        origin: None,
+        origin: bars.map(|(m, url)| m.origin(resolver, logical_id(&sr, url))),
         raw: sr,
     }))
 }
@@ -535,7 +546,11 @@ fn header_sender_ods(header: Option<&Value>, resolver: &Resolver) -> Option<Stri
         })
 }
 
-fn appointment(appt: Value, resolver: &Resolver) -> Result<AppointmentInput, Rejection> {
+fn appointment(
+    appt: Value,
+    resolver: &Resolver,
+    bars: InMessage<'_, '_>,
+) -> Result<AppointmentInput, Rejection> {
     const RT: &str = "Appointment";
     let status: codes::AppointmentStatus = parse_code(&appt, "status", RT)?;
     let participants = require(&appt, "participant", RT, " (R4 cardinality 1..*)")?;
@@ -557,11 +572,14 @@ fn appointment(appt: Value, resolver: &Resolver) -> Result<AppointmentInput, Rej
         .into_iter()
         .next()
         .map(|(s, v)| format!("{s}|{v}"))
-        .or_else(|| str_at(&appt, "id").map(|id| format!("Appointment/{id}")))
+        .or_else(|| match bars {
+            Some((m, url)) => m.key(RT, &appt, url),
+            None => str_at(&appt, "id").map(|id| format!("Appointment/{id}")),
+        })
         .ok_or_else(|| {
             Rejection::new(
                 RejectCode::MissingRequiredElement,
-                "Appointment has neither identifier nor id",
+                "Appointment has neither identifier, id nor a urn:uuid fullUrl",
             )
         })?;
     Ok(AppointmentInput {
@@ -578,6 +596,7 @@ fn appointment(appt: Value, resolver: &Resolver) -> Result<AppointmentInput, Rej
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::command::MessageOrigin as BarsOrigin;
     use serde_json::json;
 
     fn rules() -> IntakeRules {
@@ -764,6 +783,102 @@ mod tests {
             .unwrap(),
             Command::Decision(_)
         ));
+    }
+
+    /// A published BaRS example (tests/fixtures/bars/README.md).
+    fn example(name: &str) -> Command {
+        let path = format!(
+            "{}/tests/fixtures/bars/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let body = std::fs::read(&path).unwrap();
+        classify(&body, &Envelope::default(), &Limits::default(), &rules()).unwrap()
+    }
+
+    fn example_referral(name: &str) -> ReferralInput {
+        match example(name) {
+            Command::Referral(r) => *r,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bars_examples_without_id_key_by_full_url_scoped_to_the_requester() {
+        const KEY: &str = "ServiceRequest/236bb75d-90ef-461f-b71e-fde7f899802c@https://fhir.nhs.uk/Id/dos-service-id%7C2222222222";
+        let req = example_referral("REFREQ01");
+        assert_eq!(req.key, KEY);
+        // The update and the delete (fullUrl only) and the DNA feedback (id
+        // only, sent by the receiver back to the requester) meet on it.
+        for later in ["SERVREQ01", "SERVREQ02", "REFRESP01"] {
+            assert_eq!(example_referral(later).key, KEY, "{later}");
+        }
+        assert_eq!(
+            example_referral("REFRESP01").version.closure,
+            Some(ClosureCause::DidNotAttend)
+        );
+        let origin = req.origin.expect("a BaRS referral carries its origin");
+        assert_eq!(
+            origin,
+            BarsOrigin {
+                message_header_id: Some("c89a8895-56fe-41de-b20b-fab6efa99c99".into()),
+                bundle_id: Some("79120f41-a431-4f08-bcc5-1e67006fcae0".into()),
+                source_endpoint: Some("https://fhir.nhs.uk/Id/dos-service-id|2222222222".into()),
+                sender_ods: Some("RND".into()),
+                service_request_id: Some("236bb75d-90ef-461f-b71e-fde7f899802c".into()),
+            }
+        );
+        let Command::Appointment(booked) = example("BOOKREQ01") else {
+            panic!()
+        };
+        let Command::Appointment(cancelled) = example("BOOKREQ02") else {
+            panic!()
+        };
+        assert_eq!(
+            booked.key,
+            "Appointment/aca94bdb-2e38-4399-9ece-2ba083ce65b5@https://fhir.nhs.uk/Id/dos-service-id%7C2222222222"
+        );
+        assert_eq!(booked.key, cancelled.key);
+        assert_eq!(
+            (booked.status.as_str(), cancelled.status.as_str()),
+            ("booked", "cancelled")
+        );
+    }
+
+    #[test]
+    fn the_same_full_url_from_another_requester_is_another_referral() {
+        let mut s = sr();
+        s.as_object_mut().unwrap().remove("identifier");
+        s.as_object_mut().unwrap().remove("id");
+        let mut b = bars("servicerequest-request", s, vec![]);
+        let Command::Referral(none) = go(b.clone()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            none.key, "ServiceRequest/sr",
+            "a header naming no requester: unscoped"
+        );
+        b["entry"][0]["resource"]["sender"] = json!({"reference": "urn:uuid:org"});
+        let Command::Referral(one) = go(b.clone()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            one.key,
+            "ServiceRequest/sr@https://fhir.nhs.uk/Id/ods-organization-code%7CA81001"
+        );
+        b["entry"][0]["resource"]["source"] =
+            json!({"endpoint": "https://fhir.nhs.uk/Id/dos-service-id|42"});
+        let Command::Referral(two) = go(b.clone()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            two.key,
+            "ServiceRequest/sr@https://fhir.nhs.uk/Id/dos-service-id%7C42"
+        );
+        // Plain resources keep the unscoped server id; no id and no fullUrl is still refused.
+        b["entry"][1]["fullUrl"] = json!("https://elsewhere/fhir/ServiceRequest/x");
+        let e = go(b).unwrap_err();
+        assert_eq!(e.code.as_str(), "missing-required-element");
+        assert!(matches!(go(sr()).unwrap(), Command::Referral(r) if r.origin.is_none()));
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub struct BarsResponse<'a> {
     pub referral_id: &'a str,
     /// `accepted` or `declined`: with the referral id, names this answer.
     pub outcome: &'a str,
-    /// The request's `MessageHeader.id`.
+    /// The request's message id (its `Bundle.id`, as the published examples
+    /// answer; else its MessageHeader id).
     pub request_header_id: &'a str,
     /// Where the request came from (`MessageHeader.source.endpoint`).
     pub reply_to: Option<&'a str>,

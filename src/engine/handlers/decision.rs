@@ -172,14 +172,18 @@ async fn tell_referrer(
     .await?;
 
     let Some(o) = origin else { return Ok(()) };
-    let (Some(header_id), Some(sr_id)) = (&o.message_header_id, &o.service_request_id) else {
+    // The published BaRS examples answer a request by its Bundle.id.
+    let (Some(request_id), Some(sr_id)) = (
+        o.bundle_id.as_ref().or(o.message_header_id.as_ref()),
+        &o.service_request_id,
+    ) else {
         return Ok(());
     };
     let raw: serde_json::Value = serde_json::from_str(&row.raw).unwrap_or_default();
     let answer = BarsResponse {
         referral_id: &row.id,
         outcome: decision.outcome(),
-        request_header_id: header_id,
+        request_header_id: request_id,
         reply_to: o.source_endpoint.as_deref(),
         referrer_ods: o.sender_ods.as_deref().or(row.source_ods.as_deref()),
         service_request: &raw,
