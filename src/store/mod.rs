@@ -13,6 +13,7 @@
 //! `UNNEST` over arrays for PostgreSQL). Times are milliseconds since the
 //! epoch in both.
 
+pub mod dead_letters;
 pub mod pending;
 mod postgres;
 mod rows;
