@@ -197,7 +197,11 @@ async fn dlq(action: DlqAction, limit: usize, settings: &Settings) -> anyhow::Re
                     println!("{}", serde_json::to_string(d)?);
                 }
             } else {
-                println!("{} dead letter(s) from {}", found.len(), settings.amqp.inbound_queue);
+                println!(
+                    "{} dead letter(s) from {}",
+                    found.len(),
+                    settings.amqp.inbound_queue
+                );
                 for d in found {
                     let replayed = d.replayed_at.as_deref().map(|t| format!(" (replayed {t})"));
                     println!(
@@ -232,7 +236,11 @@ async fn dlq(action: DlqAction, limit: usize, settings: &Settings) -> anyhow::Re
             let r = dlq::replay(letters.as_ref(), &settings.amqp, &sel, now).await?;
             println!(
                 "replayed {} message(s) to {}; broker dead-letter queue: {} removed, {} kept, {} newly recorded",
-                r.replayed, settings.amqp.inbound_queue, r.broker.removed, r.broker.kept, r.broker.recorded
+                r.replayed,
+                settings.amqp.inbound_queue,
+                r.broker.removed,
+                r.broker.kept,
+                r.broker.recorded
             );
         }
         DlqAction::Sync => {

@@ -59,8 +59,14 @@ fn everything() -> DeadLetterFilter {
 }
 
 async fn a_redelivered_rejection_keeps_one_row(s: Arc<dyn DeadLetters>) {
-    let a = s.dead_letter_record(&letter("m-1", "invalid-json", b"x"), 10).await.unwrap();
-    let b = s.dead_letter_record(&letter("m-1", "invalid-json", b"x"), 20).await.unwrap();
+    let a = s
+        .dead_letter_record(&letter("m-1", "invalid-json", b"x"), 10)
+        .await
+        .unwrap();
+    let b = s
+        .dead_letter_record(&letter("m-1", "invalid-json", b"x"), 20)
+        .await
+        .unwrap();
     assert_eq!(a, b);
     let rows = s.dead_letters_list(&everything()).await.unwrap();
     assert_eq!(rows.len(), 1);
@@ -68,36 +74,63 @@ async fn a_redelivered_rejection_keeps_one_row(s: Arc<dyn DeadLetters>) {
 }
 
 async fn a_different_body_under_the_same_id_is_another_dead_letter(s: Arc<dyn DeadLetters>) {
-    let a = s.dead_letter_record(&letter("m-1", "invalid-json", b"x"), 10).await.unwrap();
-    let b = s.dead_letter_record(&letter("m-1", "invalid-json", b"y"), 10).await.unwrap();
+    let a = s
+        .dead_letter_record(&letter("m-1", "invalid-json", b"x"), 10)
+        .await
+        .unwrap();
+    let b = s
+        .dead_letter_record(&letter("m-1", "invalid-json", b"y"), 10)
+        .await
+        .unwrap();
     assert_ne!(a, b);
     assert_eq!(s.dead_letters_list(&everything()).await.unwrap().len(), 2);
 }
 
 async fn everything_needed_for_a_replay_survives(s: Arc<dyn DeadLetters>) {
     let body: Vec<u8> = (0..=255u8).collect();
-    let id = s.dead_letter_record(&letter("m-1", "too-big", &body), 10).await.unwrap();
+    let id = s
+        .dead_letter_record(&letter("m-1", "too-big", &body), 10)
+        .await
+        .unwrap();
     let r = s.dead_letter_get(id).await.unwrap().unwrap();
     assert_eq!(r.body, body, "binary bodies are kept byte for byte");
     assert_eq!(
-        (r.source_queue.as_str(), r.exchange.as_str(), r.routing_key.as_str()),
+        (
+            r.source_queue.as_str(),
+            r.exchange.as_str(),
+            r.routing_key.as_str()
+        ),
         ("q.inbound", "clinical.events", "bars.referral")
     );
     assert_eq!(r.properties, r#"{"message_id":"m"}"#);
-    assert_eq!((r.error_code.as_str(), r.reason.as_str()), ("too-big", "a reason"));
+    assert_eq!(
+        (r.error_code.as_str(), r.reason.as_str()),
+        ("too-big", "a reason")
+    );
     assert_eq!(r.body_sha256, dead_letters::body_sha256(&body));
     let found = s
         .dead_letter_find("q.inbound", "m-1", &r.body_sha256)
         .await
         .unwrap();
     assert_eq!(found.map(|f| f.id), Some(id));
-    assert!(s.dead_letter_find("q.other", "m-1", &r.body_sha256).await.unwrap().is_none());
+    assert!(
+        s.dead_letter_find("q.other", "m-1", &r.body_sha256)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn list_filters_by_code_and_replay_state_and_pages(s: Arc<dyn DeadLetters>) {
     for i in 0..5 {
-        let code = if i % 2 == 0 { "invalid-json" } else { "too-big" };
-        s.dead_letter_record(&letter(&format!("m-{i}"), code, b"x"), i).await.unwrap();
+        let code = if i % 2 == 0 {
+            "invalid-json"
+        } else {
+            "too-big"
+        };
+        s.dead_letter_record(&letter(&format!("m-{i}"), code, b"x"), i)
+            .await
+            .unwrap();
     }
     let by_code = DeadLetterFilter {
         error_code: Some("too-big".into()),
@@ -114,7 +147,11 @@ async fn list_filters_by_code_and_replay_state_and_pages(s: Arc<dyn DeadLetters>
     assert_eq!(ids, ["m-1", "m-3"]);
 
     let first = s.dead_letters_list(&everything()).await.unwrap()[0].clone();
-    assert!(s.dead_letter_mark_replayed(first.id, first.rejections, 99).await.unwrap());
+    assert!(
+        s.dead_letter_mark_replayed(first.id, first.rejections, 99)
+            .await
+            .unwrap()
+    );
     let waiting = DeadLetterFilter {
         limit: 100,
         ..Default::default()
@@ -144,22 +181,48 @@ async fn list_filters_by_code_and_replay_state_and_pages(s: Arc<dyn DeadLetters>
 }
 
 async fn a_replay_mark_never_hides_a_newer_rejection(s: Arc<dyn DeadLetters>) {
-    let id = s.dead_letter_record(&letter("m-1", "invalid-json", b"x"), 10).await.unwrap();
+    let id = s
+        .dead_letter_record(&letter("m-1", "invalid-json", b"x"), 10)
+        .await
+        .unwrap();
     let seen = s.dead_letter_get(id).await.unwrap().unwrap();
     // The replayed copy is rejected again before the replay marks the row.
-    s.dead_letter_record(&letter("m-1", "invalid-json", b"x"), 20).await.unwrap();
-    assert!(!s.dead_letter_mark_replayed(id, seen.rejections, 30).await.unwrap());
+    s.dead_letter_record(&letter("m-1", "invalid-json", b"x"), 20)
+        .await
+        .unwrap();
+    assert!(
+        !s.dead_letter_mark_replayed(id, seen.rejections, 30)
+            .await
+            .unwrap()
+    );
     let r = s.dead_letter_get(id).await.unwrap().unwrap();
     assert_eq!((r.replayed_at, r.replay_count), (None, 0), "still waiting");
 
-    assert!(s.dead_letter_mark_replayed(id, r.rejections, 40).await.unwrap());
-    assert!(!s.dead_letter_mark_replayed(id, r.rejections, 41).await.unwrap(), "marked once");
+    assert!(
+        s.dead_letter_mark_replayed(id, r.rejections, 40)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.dead_letter_mark_replayed(id, r.rejections, 41)
+            .await
+            .unwrap(),
+        "marked once"
+    );
     // Rejected again after the replay: waiting again, on the same row.
-    let again = s.dead_letter_record(&letter("m-1", "too-big", b"x"), 50).await.unwrap();
+    let again = s
+        .dead_letter_record(&letter("m-1", "too-big", b"x"), 50)
+        .await
+        .unwrap();
     assert_eq!(again, id);
     let r = s.dead_letter_get(id).await.unwrap().unwrap();
     assert_eq!(
-        (r.replayed_at, r.replay_count, r.rejections, r.error_code.as_str()),
+        (
+            r.replayed_at,
+            r.replay_count,
+            r.rejections,
+            r.error_code.as_str()
+        ),
         (None, 1, 3, "too-big")
     );
 }

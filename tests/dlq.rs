@@ -99,15 +99,26 @@ async fn thirty_listings_lose_nothing_and_a_replay_brings_every_dead_letter_back
     const N: usize = 5;
     let n = Names::new();
     let _limit = DeliveryLimit::on(&n.dlq);
-    let b = Bridge::start_with(n.clone(), None, &[("IPS__LIMITS__MAX_MESSAGE_BYTES", "2000")]).await;
+    let b = Bridge::start_with(
+        n.clone(),
+        None,
+        &[("IPS__LIMITS__MAX_MESSAGE_BYTES", "2000")],
+    )
+    .await;
     let events = b.p.watch(&n.events, "referral.received").await;
     for i in 0..N {
         let r = Referral::new(&format!("dl-{i}-{}", uid()), &nhs_number(100 + i as u64));
         let body = serde_json::to_vec(&r.bars_bundle()).unwrap();
         assert!(body.len() > 2000);
-        b.p.publish(&n.exchange, "bars.referral", &body, &format!("big-{i}"), FHIR_JSON)
-            .await
-            .unwrap();
+        b.p.publish(
+            &n.exchange,
+            "bars.referral",
+            &body,
+            &format!("big-{i}"),
+            FHIR_JSON,
+        )
+        .await
+        .unwrap();
     }
     eventually(WAIT, "all dead-lettered", || async {
         (b.queue_depth(&n.dlq).await as usize == N).then_some(())
@@ -190,7 +201,11 @@ async fn a_redelivered_rejection_is_one_dead_letter_and_a_new_body_another() {
             ("same-id".to_string(), "invalid-json".to_string(), 1)
         ]
     );
-    let listed = cli(n, &b.db, &["dlq", "list", "--json", "--code", "invalid-json"]);
+    let listed = cli(
+        n,
+        &b.db,
+        &["dlq", "list", "--json", "--code", "invalid-json"],
+    );
     assert_eq!(listed.lines().count(), 2, "{listed}");
     assert_eq!(b.queue_depth(&n.dlq).await, 3);
     b.stop().await;
@@ -213,14 +228,26 @@ async fn sync_records_a_dead_letter_only_the_broker_holds() {
     assert!(listed.contains("0 dead letter(s)"), "{listed}");
 
     let synced = cli(n, &b.db, &["dlq", "sync"]);
-    assert!(synced.contains("0 removed, 1 kept, 1 newly recorded"), "{synced}");
+    assert!(
+        synced.contains("0 removed, 1 kept, 1 newly recorded"),
+        "{synced}"
+    );
     let again = cli(n, &b.db, &["dlq", "sync"]);
-    assert!(again.contains("0 removed, 1 kept, 0 newly recorded"), "{again}");
+    assert!(
+        again.contains("0 removed, 1 kept, 0 newly recorded"),
+        "{again}"
+    );
     let listed = cli(n, &b.db, &["dlq", "list", "--code", "broker-dead-lettered"]);
-    assert!(listed.contains("1 dead letter(s)") && listed.contains("orphan-1"), "{listed}");
+    assert!(
+        listed.contains("1 dead letter(s)") && listed.contains("orphan-1"),
+        "{listed}"
+    );
 
     let replayed = cli(n, &b.db, &["dlq", "replay", "orphan-1"]);
-    assert!(replayed.contains("replayed 1") && replayed.contains("1 removed"), "{replayed}");
+    assert!(
+        replayed.contains("replayed 1") && replayed.contains("1 removed"),
+        "{replayed}"
+    );
     let store = b.store();
     eventually(WAIT, "the orphan processed", || async {
         (store.inbox_count("amqp").await.unwrap() == 1).then_some(())

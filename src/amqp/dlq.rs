@@ -227,7 +227,9 @@ pub async fn replay(
             .await?;
         match confirm {
             Confirmation::Ack(None) => {}
-            Confirmation::Ack(Some(_)) => return Err(DlqError::Unroutable(row.source_queue.clone())),
+            Confirmation::Ack(Some(_)) => {
+                return Err(DlqError::Unroutable(row.source_queue.clone()));
+            }
             _ => return Err(DlqError::NotConfirmed),
         }
         // Not marked if it was rejected again meanwhile: it then stays listed.
@@ -324,8 +326,8 @@ async fn record_broker_only(
     now: i64,
 ) -> Result<(), DlqError> {
     let h = m.delivery.properties.headers();
-    let properties = serde_json::to_string(&m.delivery.properties)
-        .map_err(|e| DlqError::Properties(0, e))?;
+    let properties =
+        serde_json::to_string(&m.delivery.properties).map_err(|e| DlqError::Properties(0, e))?;
     let code = header(h, "x-ips-error-code").unwrap_or_else(|| "broker-dead-lettered".into());
     let reason = header(h, "x-ips-error").unwrap_or_else(|| death_reason(h));
     let exchange = header(h, "x-ips-original-exchange")
@@ -418,7 +420,10 @@ fn replay_properties(row: &DeadLetterRow) -> Result<BasicProperties, DlqError> {
         }
     }
     headers.insert("x-ips-replayed".into(), AMQPValue::Boolean(true));
-    headers.insert("x-ips-dead-letter-id".into(), AMQPValue::LongLongInt(row.id));
+    headers.insert(
+        "x-ips-dead-letter-id".into(),
+        AMQPValue::LongLongInt(row.id),
+    );
     Ok(props.with_headers(headers).with_delivery_mode(2))
 }
 

@@ -14,9 +14,9 @@
 //! implement it with the same SQL.
 
 use super::Result;
-use crate::config::StoreSettings;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
+use crate::config::StoreSettings;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -200,14 +200,15 @@ impl_dead_letters!(PgStore);
 /// Opens the store named by `store.url` once and hands it out under both
 /// traits, so the daemon's dead-letter writes share the engine's connections
 /// (on SQLite, its one writer) instead of contending with them.
-pub async fn connect(
-    s: &StoreSettings,
-) -> Result<(Arc<dyn super::Store>, Arc<dyn DeadLetters>)> {
+pub async fn connect(s: &StoreSettings) -> Result<(Arc<dyn super::Store>, Arc<dyn DeadLetters>)> {
+    fn both<S: super::Store + DeadLetters>(st: S) -> (Arc<dyn super::Store>, Arc<dyn DeadLetters>) {
+        let st = Arc::new(st);
+        let store: Arc<dyn super::Store> = st.clone();
+        (store, st)
+    }
     if s.url.starts_with("postgres://") || s.url.starts_with("postgresql://") {
-        let st = Arc::new(PgStore::connect(s).await?);
-        Ok((st.clone(), st))
+        Ok(both(PgStore::connect(s).await?))
     } else {
-        let st = Arc::new(SqliteStore::connect(s).await?);
-        Ok((st.clone(), st))
+        Ok(both(SqliteStore::connect(s).await?))
     }
 }
