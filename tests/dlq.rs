@@ -256,3 +256,38 @@ async fn sync_records_a_dead_letter_only_the_broker_holds() {
     assert_eq!(b.queue_depth(&n.dlq).await, 0);
     b.stop().await;
 }
+
+/// A real redelivery: the dead-letter exchange is gone, so after the store has
+/// recorded the rejection the publish to it fails, the consumer reconnects
+/// (declaring the exchange again) and the broker redelivers the message,
+/// which is rejected a second time. Still one dead letter, with both
+/// rejections counted, and one copy in the broker's queue.
+#[tokio::test]
+async fn a_message_redelivered_after_a_failed_dead_letter_publish_is_one_dead_letter() {
+    let b = Bridge::start(&[]).await;
+    let n = &b.n;
+    b.p.ch
+        .exchange_delete(n.dlx.as_str().into(), Default::default())
+        .await
+        .unwrap();
+    b.p.publish(&n.exchange, "x", b"not json", "redelivered-1", FHIR_JSON)
+        .await
+        .unwrap();
+    eventually(WAIT, "the copy in the broker's queue", || async {
+        (b.queue_depth(&n.dlq).await == 1).then_some(())
+    })
+    .await;
+    eventually(WAIT, "the inbound queue drained", || async {
+        (b.queue_depth(&n.queue).await == 0).then_some(())
+    })
+    .await;
+    let l = letters(&b.db, n).await;
+    let rows = l.dead_letters_list(&waiting()).await.unwrap();
+    let summary: Vec<(&str, i64)> = rows
+        .iter()
+        .map(|r| (r.message_id.as_str(), r.rejections))
+        .collect();
+    assert_eq!(summary, [("redelivered-1", 2)], "rejected twice, kept once");
+    assert_eq!(b.queue_depth(&n.dlq).await, 1);
+    b.stop().await;
+}
