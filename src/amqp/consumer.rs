@@ -3,10 +3,10 @@
 //! Deliveries are taken in batches (up to `batch_size`, waiting at most
 //! `batch_wait` for a batch to fill), classified, applied in one store
 //! transaction, and only then acknowledged, with one `multiple` ack. A message
-//! that cannot be acted on is recorded in the store's `dead_letters` table
-//! (what `ips-bridge dlq` reads) and published to the dead-letter exchange
-//! with `x-ips-error-code` / `x-ips-error` headers (confirmed), both before it
-//! is acked, so it is never silently dropped and never blocks the queue. When the store
+//! that cannot be acted on is kept in the store's `dead_letters` table (read
+//! by `ips-bridge dlq`) and published to the dead-letter exchange with
+//! `x-ips-error-code` / `x-ips-error` headers (confirmed), both before it is
+//! acked, so it is never silently dropped and never blocks the queue. When the store
 //! is unavailable the batch is retried in place, then returned to the queue
 //! unacknowledged; the quorum queue's delivery limit bounds the redeliveries.
 //! A dropped broker connection is re-established with backoff; deliveries
