@@ -52,7 +52,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         backend: crate::config::redact_url(&settings.store.url),
         source,
     };
-    let store = crate::store::connect(&settings.store)
+    let (store, dead_letters) = crate::store::dead_letters::connect(&settings.store)
         .await
         .map_err(store_err)?;
     store.migrate().await.map_err(store_err)?;
@@ -104,6 +104,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         engine: engine.clone(),
         reading: reading.clone(),
         health: broker,
+        dead_letters,
     };
     tasks.spawn(consumer.run(shutdown.clone()));
 

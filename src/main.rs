@@ -31,11 +31,11 @@ enum Command {
     CheckConfig,
     /// Apply database migrations to the configured store, then exit.
     Migrate,
-    /// Inspect and replay the dead-letter queue.
+    /// Inspect and replay dead letters (kept in the store; listing never touches the broker).
     Dlq {
         #[command(subcommand)]
         action: DlqAction,
-        /// Look at most this many messages deep.
+        /// List at most this many.
         #[arg(long, global = true, default_value_t = 1000)]
         limit: usize,
     },
@@ -55,19 +55,39 @@ enum Command {
 
 #[derive(Subcommand)]
 enum DlqAction {
-    /// One line per dead letter: position, message id, error code, reason. Nothing is consumed.
-    List,
-    /// Headers and body of one dead letter. Nothing is consumed.
-    Show { message_id: String },
-    /// Republish to the inbound exchange (original routing key and properties), then remove from the DLQ.
-    Replay {
-        /// The message to replay.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
-        message_id: Option<String>,
-        /// Replay every dead letter.
+    /// One line per dead letter waiting for a replay: id, message id, error code, reason. Reads the store only.
+    List {
+        /// Only this error code (e.g. message-too-large).
         #[arg(long)]
-        all: bool,
+        code: Option<String>,
+        /// Also dead letters already replayed.
+        #[arg(long)]
+        include_replayed: bool,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
     },
+    /// Headers and body of one dead letter (by id, or the latest with this message id). Reads the store only.
+    Show { key: String },
+    /// Republish waiting dead letters to the queue they came from (original properties, confirmed),
+    /// mark them replayed, and remove their copies from the broker's dead-letter queue.
+    Replay {
+        /// The message id to replay.
+        #[arg(required_unless_present_any = ["all", "id", "code"], conflicts_with_all = ["all", "id", "code"])]
+        message_id: Option<String>,
+        /// Every dead letter waiting.
+        #[arg(long, conflicts_with_all = ["id", "code"])]
+        all: bool,
+        /// These dead letters (ids from `dlq list`).
+        #[arg(long, conflicts_with = "code")]
+        id: Vec<i64>,
+        /// Every dead letter waiting with this error code.
+        #[arg(long)]
+        code: Option<String>,
+    },
+    /// Record messages found only in the broker's dead-letter queue (e.g. dead-lettered by the
+    /// broker itself) and drop broker copies of replayed ones. Nothing is handed back with a nack.
+    Sync,
 }
 
 fn main() -> ExitCode {
@@ -120,41 +140,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
-        Command::Dlq { action, limit } => {
-            use ips_bridge::amqp::dlq;
-            match action {
-                DlqAction::List => {
-                    let letters = dlq::list(&settings.amqp, limit).await?;
-                    println!(
-                        "{} dead letter(s) in {}",
-                        letters.len(),
-                        settings.amqp.dead_letter_queue
-                    );
-                    for d in letters {
-                        println!(
-                            "{:>4}  {:<40}  {:<26}  {}",
-                            d.position,
-                            d.message_id.as_deref().unwrap_or("-"),
-                            d.error_code.as_deref().unwrap_or("-"),
-                            d.error.as_deref().unwrap_or("-")
-                        );
-                    }
-                }
-                DlqAction::Show { message_id } => {
-                    let (d, body) = dlq::show(&settings.amqp, &message_id, limit).await?;
-                    println!("{}", serde_json::to_string_pretty(&d)?);
-                    println!("{}", String::from_utf8_lossy(&body));
-                }
-                DlqAction::Replay { message_id, all: _ } => {
-                    let n = dlq::replay(&settings.amqp, message_id.as_deref(), limit).await?;
-                    println!(
-                        "replayed {n} message(s) to {}",
-                        settings.amqp.inbound_exchange
-                    );
-                }
-            }
-            Ok(())
-        }
+        Command::Dlq { action, limit } => dlq(action, limit, &settings).await,
         Command::Send {
             routing_key,
             message_type,
@@ -183,6 +169,90 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn dlq(action: DlqAction, limit: usize, settings: &Settings) -> anyhow::Result<()> {
+    use ips_bridge::amqp::dlq;
+    use ips_bridge::store::dead_letters::DeadLetterFilter;
+    let (store, letters) = ips_bridge::store::dead_letters::connect(&settings.store)
+        .await
+        .context("cannot open the store")?;
+    store.migrate().await.context("migration failed")?;
+    let now = ips_bridge::engine::ms(time::OffsetDateTime::now_utc());
+    match action {
+        DlqAction::List {
+            code,
+            include_replayed,
+            json,
+        } => {
+            let f = DeadLetterFilter {
+                error_code: code,
+                include_replayed,
+                limit: i64::try_from(limit).unwrap_or(i64::MAX),
+                ..Default::default()
+            };
+            let found = dlq::list(letters.as_ref(), &f).await?;
+            if json {
+                for d in &found {
+                    println!("{}", serde_json::to_string(d)?);
+                }
+            } else {
+                println!(
+                    "{} dead letter(s) from {}",
+                    found.len(),
+                    settings.amqp.inbound_queue
+                );
+                for d in found {
+                    let replayed = d.replayed_at.as_deref().map(|t| format!(" (replayed {t})"));
+                    println!(
+                        "{:>6}  {:<40}  {:<26}  {}  {}{}",
+                        d.id,
+                        d.message_id,
+                        d.error_code,
+                        d.rejected_at,
+                        d.reason,
+                        replayed.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        DlqAction::Show { key } => {
+            let d = dlq::show(letters.as_ref(), &key).await?;
+            println!("{}", serde_json::to_string_pretty(&d)?);
+            println!("{}", String::from_utf8_lossy(&d.body));
+        }
+        DlqAction::Replay {
+            message_id,
+            all,
+            id,
+            code,
+        } => {
+            let sel = match (message_id, all, code) {
+                (Some(m), _, _) => dlq::Selection::MessageId(m),
+                (None, true, _) => dlq::Selection::All,
+                (None, false, Some(c)) => dlq::Selection::Code(c),
+                (None, false, None) => dlq::Selection::Ids(id),
+            };
+            let r = dlq::replay(letters.as_ref(), &settings.amqp, &sel, now).await?;
+            println!(
+                "replayed {} message(s) to {}; broker dead-letter queue: {} removed, {} kept, {} newly recorded",
+                r.replayed,
+                settings.amqp.inbound_queue,
+                r.broker.removed,
+                r.broker.kept,
+                r.broker.recorded
+            );
+        }
+        DlqAction::Sync => {
+            let r = dlq::sync(letters.as_ref(), &settings.amqp, now).await?;
+            println!(
+                "broker dead-letter queue: {} removed, {} kept, {} newly recorded",
+                r.removed, r.kept, r.recorded
+            );
+        }
+    }
+    store.close().await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

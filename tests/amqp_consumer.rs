@@ -273,10 +273,11 @@ async fn dlq_list_show_and_replay_from_the_command_line() {
     })
     .await;
 
-    let n = b.n.clone();
+    let (n, db) = (b.n.clone(), b.db.clone());
     let cli = move |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_ips-bridge"))
             .args(args)
+            .env("IPS__STORE__URL", &db)
             .env("IPS__AMQP__URL", &n.url)
             .env("IPS__AMQP__INBOUND_EXCHANGE", &n.exchange)
             .env("IPS__AMQP__INBOUND_QUEUE", &n.queue)

@@ -3,9 +3,10 @@
 //! Deliveries are taken in batches (up to `batch_size`, waiting at most
 //! `batch_wait` for a batch to fill), classified, applied in one store
 //! transaction, and only then acknowledged, with one `multiple` ack. A message
-//! that cannot be acted on is published to the dead-letter exchange with
-//! `x-ips-error-code` / `x-ips-error` headers (confirmed) before it is acked,
-//! so it is never silently dropped and never blocks the queue. When the store
+//! that cannot be acted on is kept in the store's `dead_letters` table (read
+//! by `ips-bridge dlq`) and published to the dead-letter exchange with
+//! `x-ips-error-code` / `x-ips-error` headers (confirmed), both before it is
+//! acked, so it is never silently dropped and never blocks the queue. When the store
 //! is unavailable the batch is retried in place, then returned to the queue
 //! unacknowledged; the quorum queue's delivery limit bounds the redeliveries.
 //! A dropped broker connection is re-established with backoff; deliveries
@@ -17,6 +18,7 @@ use crate::config::AmqpSettings;
 use crate::engine::{Applied, Engine, Inbound, Source};
 use crate::ingest::Reading;
 use crate::ingest::classify::{self, Envelope};
+use crate::store::dead_letters::{DeadLetters, NewDeadLetter};
 use backon::BackoffBuilder;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -41,6 +43,8 @@ pub struct Consumer {
     /// Limits and intake rules for classifying what arrives.
     pub reading: Arc<Reading>,
     pub health: Arc<BrokerHealth>,
+    /// Where rejected messages are kept for `ips-bridge dlq` (the engine's store).
+    pub dead_letters: Arc<dyn DeadLetters>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +55,10 @@ enum SessionError {
     Cancelled,
     #[error("dead-letter publish was not confirmed")]
     DeadLetterNacked,
+    #[error("cannot record a dead letter: {0}")]
+    DeadLetterStore(#[from] crate::store::StoreError),
+    #[error("cannot encode a dead letter's properties: {0}")]
+    DeadLetterEncode(#[from] serde_json::Error),
 }
 
 impl Consumer {
@@ -220,6 +228,24 @@ impl Consumer {
         code: &str,
         reason: &str,
     ) -> Result<(), SessionError> {
+        // The store first: a crash after this and before the ack redelivers
+        // the message, which is rejected again and updates this same row.
+        let properties = serde_json::to_string(&d.properties)?;
+        self.dead_letters
+            .dead_letter_record(
+                &NewDeadLetter {
+                    source_queue: &self.settings.inbound_queue,
+                    message_id: &message_id(d),
+                    error_code: code,
+                    reason,
+                    exchange: d.exchange.as_str(),
+                    routing_key: d.routing_key.as_str(),
+                    properties: &properties,
+                    body: &d.data,
+                },
+                crate::engine::ms(self.engine.now()),
+            )
+            .await?;
         let mut headers = d.properties.headers().clone().unwrap_or_default();
         headers.insert(
             "x-ips-error-code".into(),

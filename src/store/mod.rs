@@ -14,6 +14,7 @@
 //! epoch in both.
 
 mod admin;
+pub mod dead_letters;
 pub mod pending;
 mod postgres;
 mod reads;

@@ -30,7 +30,7 @@ impl PgStore {
     }
 
     /// PostgreSQL has row locks: writers share the pool.
-    fn writer(&self) -> &PgPool {
+    pub(super) fn writer(&self) -> &PgPool {
         &self.pool
     }
 

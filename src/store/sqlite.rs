@@ -45,7 +45,7 @@ impl SqliteStore {
         Ok(SqliteStore { pool, writer })
     }
 
-    fn writer(&self) -> &SqlitePool {
+    pub(super) fn writer(&self) -> &SqlitePool {
         &self.writer
     }
 
