@@ -128,6 +128,16 @@ impl Sandbox {
         r.json().await.unwrap()
     }
 
+    /// Reads `Type/id`.
+    pub async fn get(&self, path: &str) -> Value {
+        reqwest::get(format!("{}/{}", self.url, path))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn put(&self, resource: &Value) -> Value {
         let rt = resource["resourceType"].as_str().unwrap();
         let id = resource["id"].as_str().unwrap();
@@ -220,7 +230,9 @@ pub fn settings(store_url: &str, fhir_url: &str, n: &Names, extra: &[(&str, &str
         ("IPS__POLLER__ENABLED".into(), "false".into()),
         ("IPS__POLLER__INTERVAL".into(), "300ms".into()),
         ("IPS__OUTBOX__POLL_INTERVAL".into(), "50ms".into()),
-        ("IPS__OUTBOX__RETRY_MIN_DELAY".into(), "100ms".into()),
+        ("IPS__OUTBOX__RETRY__FHIR__MIN_DELAY".into(), "100ms".into()),
+        ("IPS__OUTBOX__RETRY__EVENTS__MIN_DELAY".into(), "100ms".into()),
+        ("IPS__TIMERS__POLL_INTERVAL".into(), "200ms".into()),
         ("IPS__LOG__LEVEL".into(), "warn".into()),
         ("IPS__INTAKE__BARS_SERVICE_IDS".into(), "2000072489".into()),
     ];
