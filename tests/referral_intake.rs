@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::daemon::Daemon;
 use common::fixtures::*;
 use common::*;
 use serde_json::{Value, json};
@@ -79,6 +80,7 @@ async fn polled_and_queued_referrals_become_cases_and_one_referral_across_channe
     b.stop().await;
 }
 
+/// 250 referrals over pages of 40, polled repeatedly with an overlap.
 #[tokio::test]
 async fn paging_ingests_250_referrals_once_each() {
     let b = Bridge::start(&[
@@ -113,10 +115,19 @@ async fn paging_ingests_250_referrals_once_each() {
         store.referral_state_counts().await.unwrap(),
         vec![("awaiting-decision".to_string(), 250)]
     );
+    // Inbox and referral rows are unique by key, so counting them cannot show a
+    // re-read applied twice; the audit trail can. What makes this fail: a page
+    // overlap or re-poll applied as a new version (a `referral.updated` row) or
+    // as a new referral (a 251st `referral.received`).
     assert_eq!(
-        store.inbox_count("fhir-poll").await.unwrap(),
+        effects::audit_count(&b.db, "referral.received").await,
         250,
-        "each version recorded once"
+        "each referral received once"
+    );
+    assert_eq!(
+        effects::audit_count(&b.db, "referral.updated").await,
+        0,
+        "re-reads of the overlap change nothing"
     );
     b.stop().await;
 }
@@ -314,16 +325,50 @@ async fn tasks_for(sb: &Sandbox, referral_id: &str) -> Vec<Value> {
     sb.search_all(&format!("Task?identifier=https://ips-bridge.nhs.example/Id/resource%7Creferral-decision-{referral_id}")).await
 }
 
+/// Routing keys of every event now in `queue`, after a pause for stragglers
+/// (so a duplicate published late is counted, not missed).
+async fn event_kinds(p: &Pub, queue: &str, at_least: usize) -> Vec<String> {
+    let mut got = p.drain(queue, at_least, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    got.extend(p.drain(queue, 0, Duration::ZERO).await);
+    for m in &got {
+        let text = String::from_utf8_lossy(&m.delivery.data);
+        assert!(
+            !text.contains(&nhs_number(40)) && !text.contains(&nhs_number(41)),
+            "events carry no NHS numbers"
+        );
+    }
+    let mut kinds: Vec<String> = got
+        .iter()
+        .map(|m| m.delivery.routing_key.to_string())
+        .collect();
+    kinds.sort();
+    kinds
+}
+
+fn post_count(stats: &Value) -> u64 {
+    stats["byMethod"]["POST"].as_u64().unwrap_or(0)
+}
+
+/// A retried decision and a daemon process SIGKILLed while its Task POST is
+/// inside the FHIR server each leave exactly one Task, one audit row and one
+/// event per decision.
+///
+/// What makes it fail: a redelivery that creates instead of finding the Task
+/// (no `If-None-Exist`, or an identifier that differs per attempt) leaves two
+/// Tasks for the second referral; an outbox row lost with the killed process
+/// leaves the `referral.declined` event unpublished; a retried request that is
+/// applied again leaves a second `referral.accepted` audit row and event. The
+/// POST count proves the redelivery really happened after the restart.
 #[tokio::test]
 async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write() {
-    let extra = [("IPS__OUTBOX__LEASE", "1s")];
-    let b = Bridge::start(&extra).await;
-    let (sb, n, api, p) = (&b.sb, &b.n, &b.api, &b.p);
-    let events = p.watch(&n.events, "referral.*").await;
+    let mut d = Daemon::start(&[("IPS__OUTBOX__LEASE", "1s")]).await;
+    let events = d.p.watch(&d.n.events, "referral.*").await;
     for i in 0..2 {
         let r = Referral::new(&format!("dec-{i}-{}", uid()), &nhs_number(40 + i));
-        b.send(&r.bars_bundle()).await;
+        d.send(&r.bars_bundle()).await;
     }
+    let api = &d.api;
     let waiting = eventually(WAIT, "two referrals", || async {
         let r = referrals(api, "awaiting-decision").await;
         (r.len() == 2).then_some(r)
@@ -335,17 +380,12 @@ async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write(
     );
 
     // Retried request: same answer, one Task.
+    let accept = json!({"outcome": "accepted"});
     let (s1, r1) = api
-        .post(
-            &format!("/api/referrals/{first}/decision"),
-            &json!({"outcome": "accepted"}),
-        )
+        .post(&format!("/api/referrals/{first}/decision"), &accept)
         .await;
     let (s2, r2) = api
-        .post(
-            &format!("/api/referrals/{first}/decision"),
-            &json!({"outcome": "accepted"}),
-        )
+        .post(&format!("/api/referrals/{first}/decision"), &accept)
         .await;
     assert_eq!(
         (s1, r1["changed"].clone(), s2, r2["changed"].clone()),
@@ -358,22 +398,30 @@ async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write(
         )
         .await;
     assert_eq!(s3, 409, "{r3}");
-    let tasks = eventually(WAIT, "task for the accepted referral", || async {
-        let t = tasks_for(sb, &first).await;
-        (!t.is_empty()).then_some(t)
+    let db = d.db.clone();
+    eventually(WAIT, "outbox drained after the first decision", || async {
+        (effects::outbox_undelivered(&db).await == 0).then_some(())
     })
     .await;
+    let tasks = tasks_for(&d.sb, &first).await;
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0]["businessStatus"]["coding"][0]["code"], "accepted");
     assert_eq!(
         tasks[0]["focus"]["identifier"]["system"],
         "https://trust.example.nhs.uk/Id/referral"
     );
+    assert_eq!(
+        effects::audit_count(&d.db, "referral.accepted").await,
+        1,
+        "the retried request applied nothing"
+    );
 
-    // Crash mid-write: the Task POST is delayed in the server, the bridge dies before it is
-    // answered, the server still applies it; after restart the outbox delivers again.
-    sb.fault(
-        json!({"delayMs": 1500, "count": 1, "match": {"method": "POST", "pathPrefix": "Task"}}),
+    // Crash mid-write: the Task POST is held in the server, the daemon process is
+    // SIGKILLed while it waits, the server still applies the write; after a
+    // restart the outbox delivers again and must find that Task.
+    let posts_before = post_count(&d.sb.stats().await);
+    d.sb.fault(
+        json!({"delayMs": 3000, "count": 1, "match": {"method": "POST", "pathPrefix": "Task"}}),
     )
     .await;
     let (s, body) = api
@@ -383,21 +431,30 @@ async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write(
         )
         .await;
     assert_eq!(s, 200, "{body}");
-    tokio::time::sleep(Duration::from_millis(600)).await; // the POST is in flight now
-    let halted = b.halt(Duration::from_millis(1)).await; // no grace: in-flight work is abandoned
-    tokio::time::sleep(Duration::from_secs(2)).await; // the server has applied the write
-    assert_eq!(
-        tasks_for(&halted.sb, &second).await.len(),
-        1,
-        "the write landed although the bridge never heard back"
-    );
-    let b = halted.resume(&extra).await;
-    let store = b.store();
-    eventually(WAIT, "outbox drained after restart", || async {
-        (store.outbox_counts().await.unwrap() == (0, 0)).then_some(())
+    let sb = &d.sb;
+    eventually(WAIT, "the Task POST held in the server", || async {
+        (sb.stats().await["delayed"] == 1).then_some(())
     })
     .await;
-    let tasks = tasks_for(&b.sb, &second).await;
+    d.sigkill();
+    let sb = &d.sb;
+    eventually(
+        WAIT,
+        "the write landed although the bridge never heard back",
+        || async { (tasks_for(sb, &second).await.len() == 1).then_some(()) },
+    )
+    .await;
+    d.restart().await;
+    eventually(WAIT, "outbox drained after restart", || async {
+        (effects::outbox_undelivered(&db).await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        post_count(&d.sb.stats().await) - posts_before,
+        2,
+        "the held POST and one redelivery after the restart"
+    );
+    let tasks = tasks_for(&d.sb, &second).await;
     assert_eq!(
         tasks.len(),
         1,
@@ -407,30 +464,18 @@ async fn decision_writes_one_task_even_when_retried_and_after_a_crash_mid_write(
         tasks[0]["statusReason"]["coding"][0]["code"],
         "not-seeking-work"
     );
+    assert_eq!(effects::audit_count(&d.db, "referral.declined").await, 1);
 
-    let got = b.p.drain(&events, 5, WAIT).await;
-    let kinds: Vec<String> = got
-        .iter()
-        .map(|m| m.delivery.routing_key.to_string())
-        .collect();
-    for k in [
-        "referral.received",
-        "referral.accepted",
-        "referral.declined",
-    ] {
-        assert!(
-            kinds.iter().any(|x| x == k),
-            "event {k} missing from {kinds:?}"
-        );
-    }
-    for m in &got {
-        let text = String::from_utf8_lossy(&m.delivery.data);
-        assert!(
-            !text.contains(&nhs_number(40)) && !text.contains(&nhs_number(41)),
-            "events carry no NHS numbers"
-        );
-    }
-    b.stop().await;
+    assert_eq!(
+        event_kinds(&d.p, &events, 4).await,
+        vec![
+            "referral.accepted",
+            "referral.declined",
+            "referral.received",
+            "referral.received"
+        ],
+        "each event exactly once"
+    );
 }
 
 #[tokio::test]
@@ -470,13 +515,17 @@ async fn rest_hook_notification_triggers_an_immediate_poll() {
 
 /// Accept over the queue (ES event), the waiting list, then the first attended
 /// appointment commences assistance; the metrics count each step.
+///
+/// The metrics come from a daemon process of the test's own, so no other
+/// test can have produced them. What makes it fail: a step not counted, or
+/// counted twice (each counter must be exactly 1, the messages exactly 3).
 #[tokio::test]
 async fn queue_decision_waiting_list_first_contact_and_metrics() {
-    let b = Bridge::start(&[]).await;
-    let (n, api, p) = (&b.n, &b.api, &b.p);
+    let d = Daemon::start(&[]).await;
+    let (n, api, p) = (&d.n, &d.api, &d.p);
     let nhs = nhs_number(61);
     let r = Referral::new(&uid(), &nhs);
-    b.send(&r.bars_bundle()).await;
+    d.send(&r.bars_bundle()).await;
     let id = eventually(WAIT, "referral", || async {
         referrals(api, "awaiting-decision")
             .await
@@ -509,7 +558,7 @@ async fn queue_decision_waiting_list_first_contact_and_metrics() {
     assert_eq!(waiting[0]["decision"], "accepted");
 
     let appt = appointment(&format!("appt-{}", uid()), &nhs, "fulfilled");
-    b.send(&appt).await;
+    d.send(&appt).await;
     let started = eventually(WAIT, "assistance commenced", || async {
         let s = referrals(api, "started").await;
         (s.len() == 1).then_some(s)
@@ -521,24 +570,32 @@ async fn queue_decision_waiting_list_first_contact_and_metrics() {
     );
     assert!(referrals(api, "waiting").await.is_empty());
 
-    let metrics = reqwest::get(format!("http://{}/metrics", b.app.http_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for needle in [
-        "ips_referrals_received_total{source=\"gp-practice\"}",
-        "ips_referral_decisions_total{outcome=\"accepted\"}",
-        "ips_referral_days_to_first_contact_count",
-        "ips_waiting_list_size",
-        "ips_referrals_incomplete ",
-        "ips_messages_total{source=\"amqp\",outcome=\"processed\"}",
-    ] {
-        assert!(metrics.contains(needle), "metrics lack {needle}");
-    }
+    let metrics = d.metrics().await;
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        daemon::metric_value(&metrics, name, labels)
+            .unwrap_or_else(|| panic!("metrics lack {name}{labels:?}:\n{metrics}"))
+    };
+    assert_eq!(
+        value("ips_referrals_received_total", &[("source", "gp-practice")]),
+        1.0
+    );
+    assert_eq!(
+        value("ips_referral_decisions_total", &[("outcome", "accepted")]),
+        1.0
+    );
+    assert_eq!(value("ips_referral_days_to_first_contact_count", &[]), 1.0);
+    assert_eq!(value("ips_waiting_list_size", &[]), 0.0, "started, no longer waiting");
+    assert_eq!(value("ips_referrals_incomplete", &[]), 0.0);
+    assert_eq!(
+        value(
+            "ips_messages_total",
+            &[("source", "amqp"), ("outcome", "processed")]
+        ),
+        3.0,
+        "referral, decision, appointment"
+    );
     assert!(!metrics.contains(&nhs), "no NHS number in metrics");
-    b.stop().await;
+    assert!(!d.logs().contains(&nhs), "no NHS number in the logs");
 }
 
 #[tokio::test]

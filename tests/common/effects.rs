@@ -1,0 +1,157 @@
+//! Counting effects, so that "exactly once" assertions can fail.
+//!
+//! A count of rows under a primary key (inbox rows by message id, referrals
+//! by referral key) cannot exceed one whatever the bridge does, so it proves
+//! nothing about duplicates. These helpers count what a duplicate would leave
+//! behind instead: audit rows for an action (each applied command writes one),
+//! and what the broker still holds. They read the store with plain SQL against
+//! the schema rather than through the `Store` trait, so they work for a daemon
+//! process as well as for the in-process harness.
+
+use std::time::Duration;
+
+/// Audit rows with this `action` (e.g. `referral.received`): one per applied
+/// command, so a message applied twice leaves two.
+pub async fn audit_count(store_url: &str, action: &str) -> i64 {
+    count(
+        store_url,
+        "SELECT COUNT(*) FROM audit WHERE action = $1",
+        action,
+    )
+    .await
+}
+
+/// Inbox rows recorded for a source; only for waiting until work is committed.
+pub async fn inbox_count(store_url: &str, source: &str) -> i64 {
+    count(
+        store_url,
+        "SELECT COUNT(*) FROM inbox WHERE source = $1",
+        source,
+    )
+    .await
+}
+
+/// Outbox rows not yet delivered (pending or parked as failed).
+pub async fn outbox_undelivered(store_url: &str) -> i64 {
+    count(
+        store_url,
+        "SELECT COUNT(*) FROM outbox WHERE status <> $1",
+        "done",
+    )
+    .await
+}
+
+async fn count(store_url: &str, sql: &'static str, arg: &str) -> i64 {
+    use sqlx::Connection as _;
+    if store_url.starts_with("sqlite:") {
+        // A fresh connection per count: the daemon writes the same file, and a
+        // long-lived reader would hold a snapshot.
+        let mut c = sqlx::SqliteConnection::connect(store_url)
+            .await
+            .unwrap_or_else(|e| panic!("open the SQLite store: {e}"));
+        let sql = sql.replace("$1", "?1");
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(arg)
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("count in the SQLite store: {e}"));
+        let _ = c.close().await;
+        n
+    } else {
+        let mut c = sqlx::PgConnection::connect(store_url)
+            .await
+            .unwrap_or_else(|e| panic!("open the PostgreSQL store: {e}"));
+        let n: i64 = sqlx::query_scalar(sql)
+            .bind(arg)
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("count in the PostgreSQL store: {e}"));
+        let _ = c.close().await;
+        n
+    }
+}
+
+/// The vhost of an AMQP URL (`%2f` is the default vhost `/`).
+pub fn vhost_of(amqp_url: &str) -> String {
+    let u = url::Url::parse(amqp_url).unwrap_or_else(|e| panic!("AMQP URL: {e}"));
+    let path = u.path().trim_start_matches('/');
+    if path.is_empty() {
+        return "/".into();
+    }
+    percent_decode(path)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `(messages_ready, messages_unacknowledged)` of `queue`, as the broker itself
+/// reports them (`rabbitmqctl list_queues`). A passive declare only sees the
+/// ready count; a delivery the bridge never acked shows up only here.
+pub fn queue_counts(amqp_url: &str, queue: &str) -> (u64, u64) {
+    let vhost = vhost_of(amqp_url);
+    let out = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_queues",
+            "-q",
+            "--no-table-headers",
+            "-p",
+            &vhost,
+            "name",
+            "messages_ready",
+            "messages_unacknowledged",
+        ])
+        .output()
+        .expect("rabbitmqctl (tests/run.sh needs it on PATH)");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl list_queues: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if let [name, ready, unacked] = cols[..]
+            && name == queue
+        {
+            let n = |s: &str| {
+                s.parse::<u64>()
+                    .unwrap_or_else(|_| panic!("count {s:?} in {line:?}"))
+            };
+            return (n(ready), n(unacked));
+        }
+    }
+    panic!("queue {queue} not listed in vhost {vhost}: {text}")
+}
+
+/// Waits until the broker reports `queue` empty with nothing unacknowledged:
+/// every delivery was acked (none left in flight, none requeued).
+pub async fn settle_queue(amqp_url: &str, queue: &str, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let counts = queue_counts(amqp_url, queue);
+        if counts == (0, 0) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{queue}: (ready, unacked) = {counts:?} after {timeout:?}, want (0, 0)"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
