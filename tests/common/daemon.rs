@@ -135,8 +135,10 @@ impl Daemon {
             }
             let addr = text.lines().find_map(|l| {
                 let v: Value = serde_json::from_str(l).ok()?;
-                (v["fields"]["message"] == "ips-bridge started")
-                    .then(|| v["fields"]["http_addr"].as_str()?.parse().ok())?
+                if v["fields"]["message"] != "ips-bridge started" {
+                    return None;
+                }
+                v["fields"]["http_addr"].as_str()?.parse::<SocketAddr>().ok()
             });
             async move { addr }
         })
