@@ -85,7 +85,8 @@ async fn non_json_goes_to_the_dead_letter_queue_with_reason_and_the_queue_keeps_
 ///
 /// Each publish attempt carries a different body (an attempt number in the
 /// comment) under the same message id, so a resend after a lost confirm that
-/// got past the inbox would be applied as a changed appointment. What makes it
+/// got past the inbox would be applied as a changed appointment; every tenth
+/// message is resent that way on purpose. What makes it
 /// fail: a message lost (fewer than 300 `appointment.recorded` audit rows), a
 /// resend applied again (more than 300), a redelivered batch applied again
 /// (this process counts it `unchanged` rather than `duplicate`), or a delivery
@@ -133,8 +134,13 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
                     let sent = p
                         .publish(&exchange, "appointment", &body, &format!("m-{i}"), FHIR_JSON)
                         .await;
-                    if sent.is_ok() {
+                    // Every tenth message is sent once more as if its confirm had been
+                    // lost: the forced closes cause that only now and then, this always.
+                    if sent.is_ok() && (i % 10 != 0 || attempt > 1) {
                         break;
+                    }
+                    if sent.is_ok() {
+                        continue;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     if let Ok(fresh) =
@@ -169,6 +175,10 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
     let m = d.metrics().await;
     let n = |o| daemon::metric_value(&m, "ips_messages_total", &[("source", "amqp"), ("outcome", o)]);
     assert_eq!(n("processed"), Some(TOTAL as f64), "{m}");
+    assert!(
+        n("duplicate").unwrap_or(0.0) >= (TOTAL / 10) as f64,
+        "the deliberate resends were seen as duplicates: {m}"
+    );
     assert_eq!(n("unchanged"), None, "a redelivery got past the inbox: {m}");
     assert_eq!(effects::queue_counts(&url, &d.n.dlq), (0, 0), "nothing dead-lettered");
     drop(d);
