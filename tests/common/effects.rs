@@ -100,58 +100,95 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `(messages_ready, messages_unacknowledged)` of `queue`, as the broker itself
-/// reports them (`rabbitmqctl list_queues`). A passive declare only sees the
-/// ready count; a delivery the bridge never acked shows up only here.
-pub fn queue_counts(amqp_url: &str, queue: &str) -> (u64, u64) {
+/// Runs `rabbitmqctl <args> -p <vhost>` quietly; one `Vec` of columns per row.
+fn ctl_rows(amqp_url: &str, args: &[&str]) -> Vec<Vec<String>> {
     let vhost = vhost_of(amqp_url);
     let out = std::process::Command::new("rabbitmqctl")
-        .args([
-            "list_queues",
-            "-q",
-            "--no-table-headers",
-            "-p",
-            &vhost,
-            "name",
-            "messages_ready",
-            "messages_unacknowledged",
-        ])
+        .args(&args[..1])
+        .args(["-q", "--no-table-headers", "-p", &vhost])
+        .args(&args[1..])
         .output()
         .expect("rabbitmqctl (tests/run.sh needs it on PATH)");
     assert!(
         out.status.success(),
-        "rabbitmqctl list_queues: {}",
+        "rabbitmqctl {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    for line in text.lines() {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        if let [name, ready, unacked] = cols[..]
-            && name == queue
-        {
-            let n = |s: &str| {
-                s.parse::<u64>()
-                    .unwrap_or_else(|_| panic!("count {s:?} in {line:?}"))
-            };
-            return (n(ready), n(unacked));
-        }
-    }
-    panic!("queue {queue} not listed in vhost {vhost}: {text}")
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
 }
 
-/// Waits until the broker reports `queue` empty with nothing unacknowledged:
-/// every delivery was acked (none left in flight, none requeued).
+fn num(s: &str) -> u64 {
+    s.parse()
+        .unwrap_or_else(|_| panic!("rabbitmqctl count {s:?}"))
+}
+
+/// `(messages_ready, messages_unacknowledged)` of `queue` as `rabbitmqctl
+/// list_queues` reports them. A passive declare only sees the ready count.
+/// For quorum queues these figures are refreshed on the queue's tick, so they
+/// can lag by seconds: [`settle_queue`] accounts for that.
+pub fn queue_counts(amqp_url: &str, queue: &str) -> (u64, u64) {
+    let rows = ctl_rows(
+        amqp_url,
+        &[
+            "list_queues",
+            "name",
+            "messages_ready",
+            "messages_unacknowledged",
+        ],
+    );
+    rows.iter()
+        .find_map(|r| match &r[..] {
+            [name, ready, unacked] if name == queue => Some((num(ready), num(unacked))),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("queue {queue} not listed: {rows:?}"))
+}
+
+/// Deliveries from `queue` that its consumers hold unacknowledged, from the
+/// consumers' channels, which answer for themselves (no lag).
+pub fn consumer_unacked(amqp_url: &str, queue: &str) -> u64 {
+    let pids: Vec<String> = ctl_rows(amqp_url, &["list_consumers", "queue_name", "channel_pid"])
+        .into_iter()
+        .filter_map(|r| match &r[..] {
+            [q, pid] if q == queue => Some(pid.clone()),
+            _ => None,
+        })
+        .collect();
+    ctl_rows(amqp_url, &["list_channels", "pid", "messages_unacknowledged"])
+        .iter()
+        .filter_map(|r| match &r[..] {
+            [pid, unacked] if pids.contains(pid) => Some(num(unacked)),
+            _ => None,
+        })
+        .sum()
+}
+
+/// Waits until nothing from `queue` is ready or held unacknowledged: every
+/// delivery was acked (none left in flight, none requeued). The queue's own
+/// figures must read (0, 0) twice, a quorum tick (5 s) apart, and the
+/// consumers' channels must hold nothing.
 pub async fn settle_queue(amqp_url: &str, queue: &str, timeout: Duration) {
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut clear_since: Option<tokio::time::Instant> = None;
     loop {
         let counts = queue_counts(amqp_url, queue);
-        if counts == (0, 0) {
-            return;
+        let held = consumer_unacked(amqp_url, queue);
+        let now = tokio::time::Instant::now();
+        if counts == (0, 0) && held == 0 {
+            let since = *clear_since.get_or_insert(now);
+            if now - since >= Duration::from_millis(5_500) {
+                return;
+            }
+        } else {
+            clear_since = None;
         }
         assert!(
-            tokio::time::Instant::now() < deadline,
-            "{queue}: (ready, unacked) = {counts:?} after {timeout:?}, want (0, 0)"
+            now < deadline + Duration::from_secs(6),
+            "{queue}: (ready, unacked) = {counts:?}, held by consumers {held}, want none"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
