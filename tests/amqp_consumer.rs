@@ -29,17 +29,31 @@ async fn message_is_stored_acked_and_deduplicated() {
             .await
             .unwrap();
     }
-    eventually(Duration::from_secs(10), "both deliveries handled", || async {
-        let m = d.metrics().await;
-        let n = |o| daemon::metric_value(&m, "ips_messages_total", &[("source", "amqp"), ("outcome", o)]);
-        (n("processed") == Some(1.0) && n("duplicate") == Some(1.0)).then_some(())
-    })
+    eventually(
+        Duration::from_secs(10),
+        "both deliveries handled",
+        || async {
+            let m = d.metrics().await;
+            let n = |o| {
+                daemon::metric_value(
+                    &m,
+                    "ips_messages_total",
+                    &[("source", "amqp"), ("outcome", o)],
+                )
+            };
+            (n("processed") == Some(1.0) && n("duplicate") == Some(1.0)).then_some(())
+        },
+    )
     .await;
     effects::settle_queue(&d.n.url, &d.n.queue, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(effects::audit_count(&d.db, "referral.received").await, 1);
     let (_, listed) = d.api.get("/api/referrals?status=awaiting-decision").await;
-    assert_eq!(listed["referrals"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(
+        listed["referrals"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
     let got = d.p.drain(&events, 1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let late = d.p.drain(&events, 0, Duration::ZERO).await;
@@ -128,11 +142,18 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
                 // The publisher's own connection is closed too: reconnect and resend (same message id).
                 loop {
                     attempt += 1;
-                    let mut appt = appointment(&format!("appt-{i}"), &nhs_number(i as u64), "booked");
+                    let mut appt =
+                        appointment(&format!("appt-{i}"), &nhs_number(i as u64), "booked");
                     appt["comment"] = serde_json::json!(format!("attempt {attempt}"));
                     let body = serde_json::to_vec(&appt).unwrap();
                     let sent = p
-                        .publish(&exchange, "appointment", &body, &format!("m-{i}"), FHIR_JSON)
+                        .publish(
+                            &exchange,
+                            "appointment",
+                            &body,
+                            &format!("m-{i}"),
+                            FHIR_JSON,
+                        )
                         .await;
                     // Every tenth message is sent once more as if its confirm had been
                     // lost: the forced closes cause that only now and then, this always.
@@ -173,14 +194,24 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
         "each appointment applied exactly once"
     );
     let m = d.metrics().await;
-    let n = |o| daemon::metric_value(&m, "ips_messages_total", &[("source", "amqp"), ("outcome", o)]);
+    let n = |o| {
+        daemon::metric_value(
+            &m,
+            "ips_messages_total",
+            &[("source", "amqp"), ("outcome", o)],
+        )
+    };
     assert_eq!(n("processed"), Some(TOTAL as f64), "{m}");
     assert!(
         n("duplicate").unwrap_or(0.0) >= (TOTAL / 10) as f64,
         "the deliberate resends were seen as duplicates: {m}"
     );
     assert_eq!(n("unchanged"), None, "a redelivery got past the inbox: {m}");
-    assert_eq!(effects::queue_counts(&url, &d.n.dlq), (0, 0), "nothing dead-lettered");
+    assert_eq!(
+        effects::queue_counts(&url, &d.n.dlq),
+        (0, 0),
+        "nothing dead-lettered"
+    );
     drop(d);
     ctl(&["delete_vhost", &vhost]);
 }

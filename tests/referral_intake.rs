@@ -584,7 +584,11 @@ async fn queue_decision_waiting_list_first_contact_and_metrics() {
         1.0
     );
     assert_eq!(value("ips_referral_days_to_first_contact_count", &[]), 1.0);
-    assert_eq!(value("ips_waiting_list_size", &[]), 0.0, "started, no longer waiting");
+    assert_eq!(
+        value("ips_waiting_list_size", &[]),
+        0.0,
+        "started, no longer waiting"
+    );
     assert_eq!(value("ips_referrals_incomplete", &[]), 0.0);
     assert_eq!(
         value(

@@ -138,7 +138,10 @@ impl Daemon {
                 if v["fields"]["message"] != "ips-bridge started" {
                     return None;
                 }
-                v["fields"]["http_addr"].as_str()?.parse::<SocketAddr>().ok()
+                v["fields"]["http_addr"]
+                    .as_str()?
+                    .parse::<SocketAddr>()
+                    .ok()
             });
             async move { addr }
         })
@@ -171,7 +174,10 @@ impl Daemon {
         // SAFETY: kill(2) on our own child's pid, which we have not reaped yet.
         unsafe { libc::kill(pid, libc::SIGTERM) };
         let status = child.wait().expect("reap the daemon");
-        assert!(status.success(), "the daemon did not stop cleanly: {status}");
+        assert!(
+            status.success(),
+            "the daemon did not stop cleanly: {status}"
+        );
     }
 
     /// Starts the process again on the same config file, store and names.
@@ -255,7 +261,10 @@ fn parse_labels(s: &str) -> Option<BTreeMap<String, String>> {
     while !rest.is_empty() {
         let (k, after) = rest.split_once("=\"")?;
         let end = after.find('"')?; // label values here are codes: no escaped quotes
-        out.insert(k.trim_start_matches(',').to_owned(), after[..end].to_owned());
+        out.insert(
+            k.trim_start_matches(',').to_owned(),
+            after[..end].to_owned(),
+        );
         rest = &after[end + 1..];
     }
     Some(out)

@@ -157,13 +157,16 @@ pub fn consumer_unacked(amqp_url: &str, queue: &str) -> u64 {
             _ => None,
         })
         .collect();
-    ctl_rows(amqp_url, &["list_channels", "pid", "messages_unacknowledged"])
-        .iter()
-        .filter_map(|r| match &r[..] {
-            [pid, unacked] if pids.contains(pid) => Some(num(unacked)),
-            _ => None,
-        })
-        .sum()
+    ctl_rows(
+        amqp_url,
+        &["list_channels", "pid", "messages_unacknowledged"],
+    )
+    .iter()
+    .filter_map(|r| match &r[..] {
+        [pid, unacked] if pids.contains(pid) => Some(num(unacked)),
+        _ => None,
+    })
+    .sum()
 }
 
 /// Waits until nothing from `queue` is ready or held unacknowledged: every
