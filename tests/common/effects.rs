@@ -71,6 +71,19 @@ async fn count(store_url: &str, sql: &'static str, arg: &str) -> i64 {
     }
 }
 
+/// The referrals the API lists in `status`.
+pub async fn referrals(api: &super::Api, status: &str) -> Vec<serde_json::Value> {
+    let (code, body) = api.get(&format!("/api/referrals?status={status}")).await;
+    assert_eq!(code, 200, "{body}");
+    body["referrals"].as_array().cloned().unwrap_or_default()
+}
+
+/// Decision Tasks for a referral in the FHIR server, found by the business
+/// identifier the bridge gives them: two means a write was duplicated.
+pub async fn tasks_for(sb: &super::Sandbox, referral_id: &str) -> Vec<serde_json::Value> {
+    sb.search_all(&format!("Task?identifier=https://ips-bridge.nhs.example/Id/resource%7Creferral-decision-{referral_id}")).await
+}
+
 /// The vhost of an AMQP URL (`%2f` is the default vhost `/`).
 pub fn vhost_of(amqp_url: &str) -> String {
     let u = url::Url::parse(amqp_url).unwrap_or_else(|e| panic!("AMQP URL: {e}"));
