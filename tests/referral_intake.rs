@@ -61,6 +61,9 @@ async fn polled_and_queued_referrals_become_cases_and_one_referral_across_channe
         2,
         "the cross-channel duplicate is one referral: {all:?}"
     );
+    // Fails if the queued copy were received as a referral of its own (a key
+    // derived per channel): a third `referral.received` audit row.
+    assert_eq!(effects::audit_count(&b.db, "referral.received").await, 2);
     let (_, cases) = api.get("/api/cases").await;
     assert_eq!(cases["cases"].as_array().unwrap().len(), 2);
     let from_queue = all
