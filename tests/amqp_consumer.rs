@@ -4,37 +4,61 @@
 
 mod common;
 
+use common::daemon::Daemon;
 use common::fixtures::*;
 use common::*;
 use std::time::Duration;
 
+/// The same message id twice with *different* bodies (two different
+/// referrals): the second is a duplicate, so one referral, one audit row, one
+/// event; both deliveries acked.
+///
+/// What makes it fail: dedupe by content or by referral key instead of by
+/// message id (the second body is a new referral: two of each effect), a
+/// duplicate left unacked or requeued (`messages_unacknowledged` or
+/// `messages_ready` above 0), or a duplicate not counted as one by this process.
 #[tokio::test]
 async fn message_is_stored_acked_and_deduplicated() {
-    let b = Bridge::start(&[]).await;
-    let body = serde_json::to_vec(&Referral::new(&uid(), &nhs_number(1)).bars_bundle()).unwrap();
-    b.p.publish(&b.n.exchange, "bars.referral", &body, "msg-1", FHIR_JSON)
-        .await
-        .unwrap();
-    b.p.publish(&b.n.exchange, "bars.referral", &body, "msg-1", FHIR_JSON)
-        .await
-        .unwrap();
-    let store = b.store();
-    eventually(Duration::from_secs(10), "message in the inbox", || async {
-        (store.inbox_count("amqp").await.unwrap() == 1).then_some(())
-    })
+    let d = Daemon::start(&[]).await;
+    let events = d.p.watch(&d.n.events, "referral.received").await;
+    let first = serde_json::to_vec(&Referral::new(&uid(), &nhs_number(1)).bars_bundle()).unwrap();
+    let other = serde_json::to_vec(&Referral::new(&uid(), &nhs_number(2)).bars_bundle()).unwrap();
+    assert_ne!(first, other);
+    for body in [&first, &other] {
+        d.p.publish(&d.n.exchange, "bars.referral", body, "msg-1", FHIR_JSON)
+            .await
+            .unwrap();
+    }
+    eventually(
+        Duration::from_secs(10),
+        "both deliveries handled",
+        || async {
+            let m = d.metrics().await;
+            let n = |o| {
+                daemon::metric_value(
+                    &m,
+                    "ips_messages_total",
+                    &[("source", "amqp"), ("outcome", o)],
+                )
+            };
+            (n("processed") == Some(1.0) && n("duplicate") == Some(1.0)).then_some(())
+        },
+    )
     .await;
-    // Both deliveries are acked (nothing left or unacked); the second was a duplicate.
-    eventually(Duration::from_secs(10), "queue drained", || async {
-        (b.queue_depth(&b.n.queue).await == 0).then_some(())
-    })
-    .await;
+    effects::settle_queue(&d.n.url, &d.n.queue, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(store.inbox_count("amqp").await.unwrap(), 1);
+    assert_eq!(effects::audit_count(&d.db, "referral.received").await, 1);
+    let (_, listed) = d.api.get("/api/referrals?status=awaiting-decision").await;
     assert_eq!(
-        store.referral_state_counts().await.unwrap(),
-        vec![("awaiting-decision".to_string(), 1)]
+        listed["referrals"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
     );
-    b.stop().await;
+    let got = d.p.drain(&events, 1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let late = d.p.drain(&events, 0, Duration::ZERO).await;
+    assert_eq!(got.len() + late.len(), 1, "one referral.received event");
+    assert_eq!(effects::queue_counts(&d.n.url, &d.n.dlq), (0, 0));
 }
 
 #[tokio::test]
@@ -72,6 +96,15 @@ async fn non_json_goes_to_the_dead_letter_queue_with_reason_and_the_queue_keeps_
 
 /// The broker connection is closed (three times) while messages keep arriving:
 /// the consumer reconnects and every message is processed exactly once.
+///
+/// Each publish attempt carries a different body (an attempt number in the
+/// comment) under the same message id, so a resend after a lost confirm that
+/// got past the inbox would be applied as a changed appointment; every tenth
+/// message is resent that way on purpose. What makes it
+/// fail: a message lost (fewer than 300 `appointment.recorded` audit rows), a
+/// resend applied again (more than 300), a redelivered batch applied again
+/// (this process counts it `unchanged` rather than `duplicate`), or a delivery
+/// never acked (`messages_unacknowledged` above 0).
 #[tokio::test]
 async fn survives_forced_connection_closes_without_loss_or_duplicates() {
     let vhost = format!("t-{}", uid());
@@ -89,7 +122,7 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
     ctl(&["add_vhost", &vhost]);
     ctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
     let url = format!("amqp://guest:guest@127.0.0.1:5672/{vhost}");
-    let b = Bridge::start_with(
+    let d = Daemon::start_with(
         Names::on(&url),
         None,
         &[
@@ -98,32 +131,38 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
         ],
     )
     .await;
-    let store = b.store();
 
     const TOTAL: usize = 300;
     let publisher = {
-        let (url, exchange) = (url.clone(), b.n.exchange.clone());
+        let (url, exchange) = (url.clone(), d.n.exchange.clone());
         tokio::spawn(async move {
             let mut p = Pub::connect(&url).await;
             for i in 0..TOTAL {
-                let body = serde_json::to_vec(&appointment(
-                    &format!("appt-{i}"),
-                    &nhs_number(i as u64),
-                    "booked",
-                ))
-                .unwrap();
+                let mut attempt = 0;
                 // The publisher's own connection is closed too: reconnect and resend (same message id).
-                while p
-                    .publish(
-                        &exchange,
-                        "appointment",
-                        &body,
-                        &format!("m-{i}"),
-                        FHIR_JSON,
-                    )
-                    .await
-                    .is_err()
-                {
+                loop {
+                    attempt += 1;
+                    let mut appt =
+                        appointment(&format!("appt-{i}"), &nhs_number(i as u64), "booked");
+                    appt["comment"] = serde_json::json!(format!("attempt {attempt}"));
+                    let body = serde_json::to_vec(&appt).unwrap();
+                    let sent = p
+                        .publish(
+                            &exchange,
+                            "appointment",
+                            &body,
+                            &format!("m-{i}"),
+                            FHIR_JSON,
+                        )
+                        .await;
+                    // Every tenth message is sent once more as if its confirm had been
+                    // lost: the forced closes cause that only now and then, this always.
+                    if sent.is_ok() && (i % 10 != 0 || attempt > 1) {
+                        break;
+                    }
+                    if sent.is_ok() {
+                        continue;
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     if let Ok(fresh) =
                         tokio::time::timeout(Duration::from_secs(2), Pub::connect(&url)).await
@@ -140,19 +179,40 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
         ctl(&["close_all_connections", "-p", &vhost, "test: forced close"]);
     }
     publisher.await.unwrap();
+    let db = d.db.clone();
     eventually(
         Duration::from_secs(30),
         "every message committed",
-        || async { (store.inbox_count("amqp").await.unwrap() as usize == TOTAL).then_some(()) },
+        || async { (effects::inbox_count(&db, "amqp").await as usize == TOTAL).then_some(()) },
     )
     .await;
-    let p = Pub::connect(&url).await; // the harness's publisher was closed with the rest
-    eventually(Duration::from_secs(10), "queue drained", || async {
-        (p.queue_depth(&b.n.queue).await == 0).then_some(())
-    })
-    .await;
-    assert_eq!(p.queue_depth(&b.n.dlq).await, 0, "nothing dead-lettered");
-    b.stop().await;
+    effects::settle_queue(&url, &d.n.queue, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        effects::audit_count(&d.db, "appointment.recorded").await,
+        TOTAL as i64,
+        "each appointment applied exactly once"
+    );
+    let m = d.metrics().await;
+    let n = |o| {
+        daemon::metric_value(
+            &m,
+            "ips_messages_total",
+            &[("source", "amqp"), ("outcome", o)],
+        )
+    };
+    assert_eq!(n("processed"), Some(TOTAL as f64), "{m}");
+    assert!(
+        n("duplicate").unwrap_or(0.0) >= (TOTAL / 10) as f64,
+        "the deliberate resends were seen as duplicates: {m}"
+    );
+    assert_eq!(n("unchanged"), None, "a redelivery got past the inbox: {m}");
+    assert_eq!(
+        effects::queue_counts(&url, &d.n.dlq),
+        (0, 0),
+        "nothing dead-lettered"
+    );
+    drop(d);
     ctl(&["delete_vhost", &vhost]);
 }
 
@@ -160,12 +220,16 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
 /// longer than the in-place retries: the batch goes back to the queue
 /// unacknowledged, is redelivered, and is processed exactly once when the
 /// store returns.
+///
+/// The daemon is a process of its own, so the `requeued` count is its own and
+/// not another test's. What makes it fail: a batch acked although its commit
+/// failed (lost: fewer than 5 audit rows), a redelivery applied twice (more
+/// than 5), or a delivery left unacked (`messages_unacknowledged` above 0).
 #[tokio::test]
 async fn store_outage_returns_messages_to_the_queue_and_loses_none() {
     use sqlx::Connection as _;
-    let b = Bridge::start(&[("IPS__STORE__BUSY_TIMEOUT", "50ms")]).await;
-    let store = b.store();
-    let mut blocker = sqlx::SqliteConnection::connect(&b.db).await.unwrap();
+    let d = Daemon::start(&[("IPS__STORE__BUSY_TIMEOUT", "50ms")]).await;
+    let mut blocker = sqlx::SqliteConnection::connect(&d.db).await.unwrap();
     sqlx::query("BEGIN EXCLUSIVE")
         .execute(&mut blocker)
         .await
@@ -177,8 +241,8 @@ async fn store_outage_returns_messages_to_the_queue_and_loses_none() {
             "booked",
         ))
         .unwrap();
-        b.p.publish(
-            &b.n.exchange,
+        d.p.publish(
+            &d.n.exchange,
             "appointment",
             &body,
             &format!("outage-{i}"),
@@ -187,33 +251,33 @@ async fn store_outage_returns_messages_to_the_queue_and_loses_none() {
         .await
         .unwrap();
     }
-    let metrics_url = format!("{}/metrics", b.api.base);
+    let requeued = [("source", "amqp"), ("outcome", "requeued")];
     eventually(
         Duration::from_secs(30),
         "the batch handed back to the broker",
-        || async {
-            let m = reqwest::get(&metrics_url).await.ok()?.text().await.ok()?;
-            m.contains("outcome=\"requeued\"").then_some(())
-        },
+        || async { (d.counter("ips_messages_total", &requeued).await >= 1.0).then_some(()) },
     )
     .await;
-    assert_eq!(
-        store.inbox_count("amqp").await.unwrap(),
-        0,
-        "nothing committed while the store is locked"
-    );
+    let committed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit")
+        .fetch_one(&mut blocker)
+        .await
+        .unwrap();
+    assert_eq!(committed, 0, "nothing committed while the store is locked");
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
     drop(blocker);
+    let db = d.db.clone();
     eventually(Duration::from_secs(30), "all five committed", || async {
-        (store.inbox_count("amqp").await.unwrap() == 5).then_some(())
+        (effects::inbox_count(&db, "amqp").await == 5).then_some(())
     })
     .await;
-    eventually(Duration::from_secs(10), "queue drained", || async {
-        (b.queue_depth(&b.n.queue).await == 0).then_some(())
-    })
-    .await;
-    assert_eq!(b.queue_depth(&b.n.dlq).await, 0);
-    b.stop().await;
+    effects::settle_queue(&d.n.url, &d.n.queue, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        effects::audit_count(&d.db, "appointment.recorded").await,
+        5,
+        "each appointment applied exactly once"
+    );
+    assert_eq!(effects::queue_counts(&d.n.url, &d.n.dlq), (0, 0));
 }
 
 #[tokio::test]

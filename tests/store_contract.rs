@@ -90,8 +90,13 @@ async fn outbox_claims_in_order_per_key(s: Arc<dyn Store>) {
     tx.outbox_add(&outbox("a1", "case-a"), 100).await.unwrap();
     tx.outbox_add(&outbox("a2", "case-a"), 100).await.unwrap();
     tx.outbox_add(&outbox("b1", "case-b"), 100).await.unwrap();
-    // The same intended write again: dropped, not duplicated.
-    tx.outbox_add(&outbox("a1", "case-a"), 100).await.unwrap();
+    // The same intended write again, with a different payload: dropped, not
+    // duplicated and not overwritten. (A row count alone cannot fail here, the
+    // key being unique; the payload that is delivered can: an upsert that
+    // replaced the first row would deliver `{"again":true}`.)
+    let mut again = outbox("a1", "case-a");
+    again.payload = "{\"again\":true}".into();
+    tx.outbox_add(&again, 100).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
         s.outbox_counts().await.unwrap(),
@@ -99,6 +104,7 @@ async fn outbox_claims_in_order_per_key(s: Arc<dyn Store>) {
         "dedupe key is unique"
     );
     let claimed = s.outbox_claim(100, 1_000, 10).await.unwrap();
+    assert_eq!(claimed[0].payload, "{}", "the first intended write is kept");
     let keys: Vec<&str> = claimed.iter().map(|r| r.dedupe_key.as_str()).collect();
     assert_eq!(
         keys,

@@ -4,6 +4,8 @@
 //! tests run in parallel without seeing each other's messages.
 #![allow(dead_code)]
 
+pub mod daemon;
+pub mod effects;
 pub mod fixtures;
 
 use ips_bridge::config::Settings;
@@ -211,6 +213,18 @@ pub fn temp_sqlite_url() -> (tempfile::TempDir, String) {
 
 /// Settings for a test: embedded defaults plus these overrides.
 pub fn settings(store_url: &str, fhir_url: &str, n: &Names, extra: &[(&str, &str)]) -> Settings {
+    let env = settings_env(store_url, fhir_url, n, extra);
+    Settings::load_from(None, env).unwrap_or_else(|e| panic!("test settings invalid: {e}"))
+}
+
+/// The overrides behind [`settings`] as `IPS__SECTION__KEY` variables; the
+/// process harness writes the same ones to a config file.
+pub fn settings_env(
+    store_url: &str,
+    fhir_url: &str,
+    n: &Names,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("IPS__STORE__URL".into(), store_url.into()),
         ("IPS__FHIR__BASE_URL".into(), fhir_url.into()),
@@ -240,7 +254,7 @@ pub fn settings(store_url: &str, fhir_url: &str, n: &Names, extra: &[(&str, &str
         env.retain(|(key, _)| key != k);
         env.push((k.to_string(), v.to_string()));
     }
-    Settings::load_from(None, env).unwrap_or_else(|e| panic!("test settings invalid: {e}"))
+    env
 }
 
 /// A publisher on a confirm channel.
