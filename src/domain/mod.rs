@@ -5,7 +5,9 @@
 //! unit and property tests, and lets the engine replay decisions exactly.
 
 pub mod nhs_number;
+pub mod patient_key;
 pub mod referral;
 pub mod source;
 
 pub use nhs_number::{NhsNumber, NhsNumberError};
+pub use patient_key::{PatientKey, PatientKeyError};

@@ -95,7 +95,7 @@ impl Engine {
             })
             .collect();
         let mut fresh = tx.inbox_record_many(&entries).await?.into_iter();
-        tx.prefetch(&prefetch_for(batch)).await?;
+        tx.prefetch(&prefetch_for(batch, &self.ctx.patient_key)).await?;
         let mut results = Vec::with_capacity(batch.len());
         let mut queued_outbox = false;
         for m in batch {
@@ -149,20 +149,20 @@ impl Engine {
 }
 
 /// The keys a batch's commands will look up, for one bulk prefetch.
-fn prefetch_for(batch: &[Inbound]) -> Prefetch {
+fn prefetch_for(batch: &[Inbound], key: &crate::domain::PatientKey) -> Prefetch {
     let mut want = Prefetch::default();
     for m in batch {
         match &m.command {
             Ok(Command::Referral(r)) => {
                 want.referral_keys.push(r.key.clone());
                 if let Some(n) = r.version.nhs.valid() {
-                    want.nhs_hashes.push(n.lookup_hash());
+                    want.nhs_hashes.push(n.lookup_hash(key));
                 }
             }
             Ok(Command::Appointment(a)) => {
                 want.appointment_keys.push(a.key.clone());
                 if let Some(n) = a.nhs.valid() {
-                    want.nhs_hashes.push(n.lookup_hash());
+                    want.nhs_hashes.push(n.lookup_hash(key));
                 }
             }
             _ => {}

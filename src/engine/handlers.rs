@@ -89,12 +89,13 @@ async fn audit(
 /// Finds or opens the patient's case. Returns `(case, is_multiple)`.
 async fn case_for(
     tx: &mut dyn Tx,
+    key: &crate::domain::PatientKey,
     nhs: &crate::domain::NhsNumber,
     now: OffsetDateTime,
 ) -> Result<(CaseRow, bool), StoreError> {
     let patient_id = tx
         .patient_upsert(
-            &nhs.lookup_hash(),
+            &nhs.lookup_hash(key),
             nhs.expose(),
             &Uuid::new_v4().to_string(),
             ms(now),
@@ -139,7 +140,7 @@ pub async fn referral(
         (Intake::New(r), _) => {
             // Never match or merge on an invalid number: such a referral has no case until corrected.
             let case = match v.nhs.valid() {
-                Some(n) => Some(case_for(tx, n, now).await?),
+                Some(n) => Some(case_for(tx, &ctx.patient_key, n, now).await?),
                 None => None,
             };
             let row = ReferralRow {
@@ -205,7 +206,7 @@ pub async fn referral(
             if row.case_id.is_none()
                 && let Some(n) = v.nhs.valid()
             {
-                let (case, multiple) = case_for(tx, n, now).await?;
+                let (case, multiple) = case_for(tx, &ctx.patient_key, n, now).await?;
                 row.case_id = Some(case.id);
                 row.is_multiple = i64::from(multiple);
             }
@@ -275,7 +276,7 @@ pub async fn appointment(
         }
     }
     let case = match input.nhs.valid() {
-        Some(n) => match tx.patient_by_hash(&n.lookup_hash()).await? {
+        Some(n) => match tx.patient_by_hash(&n.lookup_hash(&ctx.patient_key)).await? {
             Some(pid) => tx.case_open_for(&pid).await?,
             None => None,
         },

@@ -15,6 +15,7 @@ pub mod outbox;
 pub use apply::{Applied, Inbound, Signal};
 
 use crate::config::Settings;
+use crate::domain::PatientKey;
 use crate::ingest::Limits;
 use crate::ingest::classify::IntakeRules;
 use crate::store::Store;
@@ -44,10 +45,12 @@ pub struct Context {
     pub decline_reasons: Vec<String>,
     pub limits: Limits,
     pub rules: IntakeRules,
+    /// Keys the patient lookup hashes; never a default, `app::start` refuses to run without one.
+    pub patient_key: PatientKey,
 }
 
 impl Context {
-    pub fn from_settings(s: &Settings) -> Self {
+    pub fn from_settings(s: &Settings, patient_key: PatientKey) -> Self {
         Context {
             actor: s.service.name.clone(),
             service_ods: s.service.ods_code.clone(),
@@ -55,6 +58,7 @@ impl Context {
             decline_reasons: s.intake.decline_reasons.clone(),
             limits: s.limits(),
             rules: s.intake_rules(),
+            patient_key,
         }
     }
 }

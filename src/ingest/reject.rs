@@ -26,3 +26,42 @@ impl From<GuardError> for Rejection {
         Rejection::new(e.code(), e.to_string())
     }
 }
+
+/// Describes a serde error by where and what kind, never by its message:
+/// serde's messages quote the offending value (`invalid type: string
+/// "9912003888", expected ...`), and a value from a message must not reach a
+/// log, a metric or a dead letter's headers.
+pub fn serde_summary(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let what = match e.inner().classify() {
+        serde_json::error::Category::Data => "wrong type, unknown field or invalid value",
+        serde_json::error::Category::Syntax => "malformed JSON",
+        serde_json::error::Category::Eof => "unexpected end of input",
+        serde_json::error::Category::Io => "read error",
+    };
+    let path = e.path().to_string();
+    if path == "." || path.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what} at {path}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_summary_names_the_path_not_the_value() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct T {
+            referral_id: String,
+        }
+        let v = serde_json::json!({"referral_id": 9912003888u64});
+        let e = serde_path_to_error::deserialize::<_, T>(v).unwrap_err();
+        assert!(e.to_string().contains("9912003888"), "serde quotes it: {e}");
+        let s = serde_summary(&e);
+        assert!(!s.contains("9912003888"), "{s}");
+        assert!(s.contains("referral_id"), "{s}");
+    }
+}

@@ -26,6 +26,8 @@ pub fn amqp_url() -> String {
 }
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const TOKEN: &str = "test-api-token";
+/// The patient lookup key the tests' bridges use (`store.patient_key`).
+pub const PATIENT_KEY: &str = "test-patient-key-0123456789abcdef0123456789";
 
 pub fn uid() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
@@ -201,6 +203,17 @@ pub fn temp_sqlite_url() -> (tempfile::TempDir, String) {
 
 /// Settings for a test: embedded defaults plus these overrides.
 pub fn settings(store_url: &str, fhir_url: &str, n: &Names, extra: &[(&str, &str)]) -> Settings {
+    Settings::load_from(None, test_env(store_url, fhir_url, n, extra))
+        .unwrap_or_else(|e| panic!("test settings invalid: {e}"))
+}
+
+/// The `IPS__…` environment of [`settings`], for tests that run the binary.
+pub fn test_env(
+    store_url: &str,
+    fhir_url: &str,
+    n: &Names,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("IPS__STORE__URL".into(), store_url.into()),
         ("IPS__FHIR__BASE_URL".into(), fhir_url.into()),
@@ -223,12 +236,13 @@ pub fn settings(store_url: &str, fhir_url: &str, n: &Names, extra: &[(&str, &str
         ("IPS__OUTBOX__RETRY_MIN_DELAY".into(), "100ms".into()),
         ("IPS__LOG__LEVEL".into(), "warn".into()),
         ("IPS__INTAKE__BARS_SERVICE_IDS".into(), "2000072489".into()),
+        ("IPS__STORE__PATIENT_KEY".into(), PATIENT_KEY.into()),
     ];
     for (k, v) in extra {
         env.retain(|(key, _)| key != k);
         env.push((k.to_string(), v.to_string()));
     }
-    Settings::load_from(None, env).unwrap_or_else(|e| panic!("test settings invalid: {e}"))
+    env
 }
 
 /// A publisher on a confirm channel.
