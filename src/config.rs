@@ -432,7 +432,7 @@ impl Settings {
             );
         }
         if is_set(&self.store.patient_key)
-            && let Err(e) = self.patient_key()
+            && let Some(Err(e)) = self.patient_key()
         {
             bad("store.patient_key", e.to_string());
         }

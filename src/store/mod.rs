@@ -50,7 +50,7 @@ pub trait Store: Send + Sync + 'static {
     async fn patients_rekey(
         &self,
         fingerprint: &str,
-        rehash: &(dyn Fn(&str) -> Option<String> + Send + Sync),
+        rehash: &(dyn for<'s> Fn(&'s str) -> Option<String> + Send + Sync),
         now: i64,
     ) -> Result<u64>;
     async fn begin(&self) -> Result<Box<dyn Tx>>;

@@ -148,7 +148,7 @@ macro_rules! impl_sql_store {
             async fn patients_rekey(
                 &self,
                 fingerprint: &str,
-                rehash: &(dyn Fn(&str) -> Option<String> + Send + Sync),
+                rehash: &(dyn for<'s> Fn(&'s str) -> Option<String> + Send + Sync),
                 now: i64,
             ) -> $crate::store::Result<u64> {
                 let mut tx = self.begin_tx().await?;
