@@ -67,7 +67,8 @@ impl Db {
         .bind(number)
         .execute(p)
         .await
-        .unwrap());
+        .unwrap()
+        .rows_affected());
     }
 
     async fn insert_open_case(&self, id: &str, patient_id: &str) {
@@ -78,7 +79,8 @@ impl Db {
         .bind(patient_id)
         .execute(p)
         .await
-        .unwrap());
+        .unwrap()
+        .rows_affected());
     }
 
     async fn set_number(&self, id: &str, number: &str) {
@@ -89,7 +91,8 @@ impl Db {
         .bind(id)
         .execute(p)
         .await
-        .unwrap());
+        .unwrap()
+        .rows_affected());
     }
 
     async fn hash_of(&self, id: &str) -> String {
