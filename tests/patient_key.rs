@@ -153,12 +153,12 @@ async fn legacy_patient_is_still_found(db_url: String) {
     db.insert_open_case("c-legacy", "p-legacy").await;
 
     let b = Bridge::start_with(Names::new(), Some(db_url.clone()), &[]).await;
+    b.send(&Referral::new(&uid(), &nhs).bars_bundle()).await;
+    case_referral_count(&b, "c-legacy", 2).await;
     let after_upgrade = db.hash_of("p-legacy").await;
     assert_ne!(after_upgrade, legacy_hash(&nhs), "re-hashed at start-up");
     assert_ne!(db.hash_of("p-other").await, legacy_hash(&other));
     assert!(db.fingerprint().await.starts_with("hmac-sha256:"));
-    b.send(&Referral::new(&uid(), &nhs).bars_bundle()).await;
-    case_referral_count(&b, "c-legacy", 2).await;
 
     // A restart with the same key changes nothing (no double hashing).
     let b = b.restart(Duration::from_secs(5), &[]).await;
