@@ -161,7 +161,11 @@ async fn rekey_patients(
         .patients_rekey(key.fingerprint(), &rehash, now)
         .await?;
     if n > 0 {
-        tracing::info!(patients = n, key = key.fingerprint(), "patient lookup hashes re-keyed");
+        tracing::info!(
+            patients = n,
+            key = key.fingerprint(),
+            "patient lookup hashes re-keyed"
+        );
     }
     Ok(())
 }

@@ -862,13 +862,13 @@ mod tests {
 
     #[test]
     fn a_short_patient_key_is_a_problem_and_none_is_not() {
-        let err = Settings::load_from(None, env(&[("IPS__STORE__PATIENT_KEY", "short")]))
-            .unwrap_err();
-        assert!(
-            err.0.iter().any(|p| p.key == "store.patient_key"),
-            "{err}"
-        );
+        let err =
+            Settings::load_from(None, env(&[("IPS__STORE__PATIENT_KEY", "short")])).unwrap_err();
+        assert!(err.0.iter().any(|p| p.key == "store.patient_key"), "{err}");
         let s = Settings::load_from(None, env(&[])).unwrap();
-        assert!(s.patient_key().is_none(), "check-config accepts no key; run refuses");
+        assert!(
+            s.patient_key().is_none(),
+            "check-config accepts no key; run refuses"
+        );
     }
 }

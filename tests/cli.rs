@@ -96,7 +96,10 @@ fn run_exits_zero_on_sigterm() {
         .env("IPS__AMQP__INBOUND_QUEUE", format!("t.{u}.in"))
         .env("IPS__AMQP__DEAD_LETTER_QUEUE", format!("t.{u}.dlq"))
         .env("IPS__POLLER__ENABLED", "false")
-        .env("IPS__STORE__PATIENT_KEY", "cli-test-patient-key-0123456789abcdef")
+        .env(
+            "IPS__STORE__PATIENT_KEY",
+            "cli-test-patient-key-0123456789abcdef",
+        )
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -163,7 +166,11 @@ fn run_refuses_to_start_without_a_patient_key() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("patient_key = \"<redacted>\""), "{text}");
     assert!(!text.contains("cli-patient-key"), "{text}");
 }

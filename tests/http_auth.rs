@@ -65,7 +65,10 @@ async fn every_api_route_refuses_a_missing_or_wrong_token_with_a_json_401() {
     let (status, _) = call("GET", &format!("{base}/api/cases"), Some(&good)).await;
     assert_eq!(status, 200);
     let (status, _) = call("GET", &format!("{base}/api/cases?limit=lots"), Some(&good)).await;
-    assert_eq!(status, 400, "a bad query is answered only after authentication");
+    assert_eq!(
+        status, 400,
+        "a bad query is answered only after authentication"
+    );
     let (status, _) = call("GET", &format!("{base}/api/referrals/nope"), Some(&good)).await;
     assert_eq!(status, 404);
 

@@ -41,10 +41,14 @@ fn read(path: &std::path::Path) -> String {
 }
 
 async fn wait_for_log(out: &std::path::Path, err: &std::path::Path, needle: &str, times: usize) {
-    eventually(WAIT, &format!("{needle:?} logged {times} time(s)"), || async {
-        let all = read(out) + &read(err);
-        (all.matches(needle).count() >= times).then_some(())
-    })
+    eventually(
+        WAIT,
+        &format!("{needle:?} logged {times} time(s)"),
+        || async {
+            let all = read(out) + &read(err);
+            (all.matches(needle).count() >= times).then_some(())
+        },
+    )
     .await;
 }
 
@@ -168,7 +172,10 @@ async fn run_with_log_format(format: &str) {
     }
     for m in &dead {
         let reason = header(m, "x-ips-error").unwrap_or_default();
-        assert!(!reason.contains(&nhs), "DLQ header holds the number: {reason}");
+        assert!(
+            !reason.contains(&nhs),
+            "DLQ header holds the number: {reason}"
+        );
         assert_eq!(
             header(m, "x-ips-error-code").as_deref(),
             Some("invalid-event")

@@ -72,7 +72,8 @@ impl Db {
     }
 
     async fn insert_open_case(&self, id: &str, patient_id: &str) {
-        on_db!(self, |p| sqlx::query(
+        on_db!(self, |p| {
+            sqlx::query(
             "INSERT INTO cases (id, patient_id, status, opened_at, referral_count) VALUES ($1, $2, 'open', 0, 1)"
         )
         .bind(id)
@@ -80,7 +81,8 @@ impl Db {
         .execute(p)
         .await
         .unwrap()
-        .rows_affected());
+        .rows_affected()
+        });
     }
 
     async fn set_number(&self, id: &str, number: &str) {
@@ -125,10 +127,14 @@ fn legacy_hash(nhs: &str) -> String {
 }
 
 async fn case_referral_count(b: &Bridge, case_id: &str, want: i64) {
-    eventually(WAIT, &format!("case {case_id} with {want} referrals"), || async {
-        let (_, c) = b.api.get(&format!("/api/cases/{case_id}")).await;
-        (c["referral_count"] == want).then_some(())
-    })
+    eventually(
+        WAIT,
+        &format!("case {case_id} with {want} referrals"),
+        || async {
+            let (_, c) = b.api.get(&format!("/api/cases/{case_id}")).await;
+            (c["referral_count"] == want).then_some(())
+        },
+    )
     .await;
     let (_, cases) = b.api.get("/api/cases").await;
     assert_eq!(

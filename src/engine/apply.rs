@@ -95,7 +95,8 @@ impl Engine {
             })
             .collect();
         let mut fresh = tx.inbox_record_many(&entries).await?.into_iter();
-        tx.prefetch(&prefetch_for(batch, &self.ctx.patient_key)).await?;
+        tx.prefetch(&prefetch_for(batch, &self.ctx.patient_key))
+            .await?;
         let mut results = Vec::with_capacity(batch.len());
         let mut queued_outbox = false;
         for m in batch {

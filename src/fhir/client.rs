@@ -470,7 +470,8 @@ fn is_element_path(p: &str) -> bool {
             };
             let name_ok = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
                 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            let index_ok = index.is_some_and(|i| i.len() <= 3 && i.bytes().all(|b| b.is_ascii_digit()));
+            let index_ok =
+                index.is_some_and(|i| i.len() <= 3 && i.bytes().all(|b| b.is_ascii_digit()));
             name_ok && index_ok
         })
 }

@@ -4,8 +4,8 @@
 //! Responses carry the bridge's own ids, states, codes and dates, never the
 //! NHS number: the API is for working the caseload, the record holds the rest.
 
-use super::error::ApiError;
 use super::AppState;
+use super::error::ApiError;
 use crate::domain::referral::{self, Decision};
 use crate::engine::handlers::{self, HandlerError};
 use crate::engine::{Applied, from_ms, rfc3339};

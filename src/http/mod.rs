@@ -37,10 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/referrals", get(api::list_referrals))
         .route("/api/referrals/{id}", get(api::get_referral))
         .route("/api/referrals/{id}/decision", post(api::decide))
-        .route_layer(from_fn_with_state(
-            state.clone(),
-            auth::require_api_token,
-        ));
+        .route_layer(from_fn_with_state(state.clone(), auth::require_api_token));
     let hook = Router::new()
         .route("/fhir/notify", post(webhook::notify))
         .route_layer(from_fn_with_state(
