@@ -15,10 +15,12 @@
 
 pub mod pending;
 mod postgres;
+pub mod rekey;
 mod rows;
 mod sql;
 mod sqlite;
 
+pub use rekey::PatientHashes;
 pub use rows::*;
 
 use crate::config::StoreSettings;
@@ -39,20 +41,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Operations outside a unit of work: reads for the API, outbox delivery bookkeeping.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: PatientHashes + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<()>;
-    /// Makes every patient's lookup hash the one of the key named by
-    /// `fingerprint`: when the store's hashes were made with another scheme or
-    /// key, re-hashes each patient from its stored NHS number with `rehash`
-    /// (`None`: the number is corrupt) and records `fingerprint`, all in one
-    /// transaction. Idempotent; returns how many patients were re-hashed.
-    async fn patients_rekey(
-        &self,
-        fingerprint: &str,
-        rehash: &(dyn for<'s> Fn(&'s str) -> Option<String> + Send + Sync),
-        now: i64,
-    ) -> Result<u64>;
     async fn begin(&self) -> Result<Box<dyn Tx>>;
     async fn ping(&self) -> Result<()>;
     async fn close(&self);

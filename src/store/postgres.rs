@@ -49,6 +49,8 @@ impl_sql_store!(
     bulk = bulk
 );
 
+super::rekey::impl_patient_hashes!(PgStore);
+
 /// Many rows at once, PostgreSQL style: columns bound as arrays and expanded
 /// with `UNNEST`, look-ups with `= ANY($1)`. Each statement's text is fixed,
 /// so it is prepared once per connection; a multi-row `VALUES` list instead

@@ -145,50 +145,6 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn patients_rekey(
-                &self,
-                fingerprint: &str,
-                rehash: &(dyn for<'s> Fn(&'s str) -> Option<String> + Send + Sync),
-                now: i64,
-            ) -> $crate::store::Result<u64> {
-                let mut tx = self.begin_tx().await?;
-                // A no-op write first: it takes the row lock (PostgreSQL) or the
-                // write lock (SQLite), so replicas starting together re-hash once.
-                sqlx::query("UPDATE patient_hash_key SET fingerprint = fingerprint WHERE id = 1")
-                    .execute(&mut *tx)
-                    .await?;
-                let held: Option<String> =
-                    sqlx::query_scalar("SELECT fingerprint FROM patient_hash_key WHERE id = 1")
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if held.as_deref() == Some(fingerprint) {
-                    return Ok(0);
-                }
-                let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, nhs_number FROM patients")
-                    .fetch_all(&mut *tx)
-                    .await?;
-                for (id, number) in &rows {
-                    let hash = rehash(number).ok_or_else(|| {
-                        $crate::store::StoreError::Corrupt(format!("patient {id}: the stored NHS number is not valid"))
-                    })?;
-                    sqlx::query("UPDATE patients SET nhs_hash = $1 WHERE id = $2")
-                        .bind(hash)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sqlx::query(
-                    "INSERT INTO patient_hash_key (id, fingerprint, rehashed_at) VALUES (1, $1, $2) \
-                     ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, rehashed_at = excluded.rehashed_at",
-                )
-                .bind(fingerprint)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(rows.len() as u64)
-            }
-
             async fn begin(&self) -> $crate::store::Result<Box<dyn $crate::store::Tx>> {
                 Ok(Box::new($tx { tx: self.begin_tx().await?, pending: Default::default() }))
             }
