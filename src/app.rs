@@ -155,7 +155,6 @@ async fn rekey_patients(
     key: &crate::domain::PatientKey,
 ) -> crate::store::Result<()> {
     use crate::domain::NhsNumber;
-    use crate::store::PatientHashes as _;
     let rehash = |n: &str| NhsNumber::parse(n).ok().map(|n| n.lookup_hash(key));
     let now = crate::engine::ms(time::OffsetDateTime::now_utc());
     let n = store
