@@ -97,3 +97,33 @@ async fn api_without_a_configured_token_is_disabled() {
     );
     b.stop().await;
 }
+
+/// A refused body is described by path and kind, never by serde's message,
+/// which would quote the value (here an NHS number in the wrong field).
+#[tokio::test]
+async fn a_bad_decision_body_is_described_without_its_values() {
+    let b = Bridge::start(&[]).await;
+    let url = format!("{}/api/referrals/some-referral/decision", b.api.base);
+    let bodies = [
+        r#"{"outcome": 9912003888}"#,
+        r#"{"outcome": "accepted", "decided_by": ["9912003888"]}"#,
+        r#"{"outcome": "accepted", "9912003888": 1}"#,
+        r#"{"outcome": "9912003888"#,
+    ];
+    for body in bodies {
+        let r = reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{body}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "invalid-body", "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(!message.contains("9912003888"), "{body} -> {message}");
+    }
+    b.stop().await;
+}

@@ -5,7 +5,7 @@
 //! NHS number: the API is for working the caseload, the record holds the rest.
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, json_rejection_summary};
 use crate::domain::referral::{self, Decision};
 use crate::engine::handlers::{self, HandlerError};
 use crate::engine::{Applied, from_ms, rfc3339};
@@ -177,8 +177,13 @@ pub async fn decide(
     Path(id): Path<String>,
     body: Result<Json<DecisionRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Json(req) =
-        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-body", e.body_text()))?;
+    let Json(req) = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+            json_rejection_summary(&e),
+        )
+    })?;
     let decision = match (req.outcome.as_str(), req.decline_reason) {
         ("accepted", None) => Decision::Accept,
         ("accepted", Some(_)) => {

@@ -38,12 +38,38 @@ pub fn serde_summary(e: &serde_path_to_error::Error<serde_json::Error>) -> Strin
         serde_json::error::Category::Eof => "unexpected end of input",
         serde_json::error::Category::Io => "read error",
     };
-    let path = e.path().to_string();
-    if path == "." || path.is_empty() {
+    let mut path = String::new();
+    for seg in e.path().iter() {
+        use serde_path_to_error::Segment;
+        match seg {
+            Segment::Seq { index } => path.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                // A key comes from the message too (an unknown field is named by it).
+                path.push_str(if is_plain_name(key) { key } else { "<key>" });
+            }
+            Segment::Unknown => path.push_str(".?"),
+        }
+    }
+    if path.is_empty() {
         what.to_owned()
     } else {
         format!("{what} at {path}")
     }
+}
+
+/// A field name as a schema would have it, not a value used as a key: a
+/// letter first, then letters, digits, `_` or `-`, and no run of 4 digits.
+fn is_plain_name(k: &str) -> bool {
+    let mut digits = 0;
+    k.len() <= 64
+        && k.starts_with(|c: char| c.is_ascii_alphabetic())
+        && k.chars().all(|c| {
+            digits = if c.is_ascii_digit() { digits + 1 } else { 0 };
+            digits < 4 && (c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
 }
 
 #[cfg(test)]
@@ -63,5 +89,15 @@ mod tests {
         let s = serde_summary(&e);
         assert!(!s.contains("9912003888"), "{s}");
         assert!(s.contains("referral_id"), "{s}");
+
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            a: Option<u8>,
+        }
+        let v = serde_json::json!({"9912003888": 1});
+        let e = serde_path_to_error::deserialize::<_, Strict>(v).unwrap_err();
+        assert!(!serde_summary(&e).contains("9912003888"), "{e}");
     }
 }
