@@ -27,6 +27,14 @@ pub enum StartError {
         backend: String,
         source: crate::store::StoreError,
     },
+    #[error(
+        "store.patient_key is not set: patients are looked up by an HMAC of their NHS number keyed with it. \
+         Make one once with `openssl rand -hex 32 > /etc/ips-bridge/patient.key` (mode 0600, backed up with the database) \
+         and set store.patient_key_file (IPS__STORE__PATIENT_KEY_FILE) to that file"
+    )]
+    NoPatientKey,
+    #[error("store.patient_key: {0}")]
+    PatientKey(#[from] crate::domain::PatientKeyError),
     #[error("cannot build the FHIR client: {0}")]
     Fhir(#[from] crate::fhir::FhirError),
     #[error("cannot listen on {addr}: {source} (is another instance running? change http.listen)")]
@@ -52,15 +60,23 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         backend: crate::config::redact_url(&settings.store.url),
         source,
     };
+    let patient_key = settings.patient_key().ok_or(StartError::NoPatientKey)??;
     let (store, dead_letters) = crate::store::dead_letters::connect(&settings.store)
         .await
         .map_err(store_err)?;
     store.migrate().await.map_err(store_err)?;
+    rekey_patients(store.as_ref(), &patient_key)
+        .await
+        .map_err(store_err)?;
     let clock: Arc<dyn Clock> = match &settings.clock.file {
         Some(path) => Arc::new(FileClock::new(path.clone())),
         None => Arc::new(SystemClock),
     };
-    let engine = Engine::new(store, Context::from_settings(&settings), clock);
+    let engine = Engine::new(
+        store,
+        Context::from_settings(&settings, patient_key),
+        clock,
+    );
     let reading = Arc::new(Reading::from_settings(&settings));
     let fhir = Arc::new(FhirClient::new(&settings.fhir)?);
     let publisher = Arc::new(Publisher::new(&settings.amqp, &settings.service.name));
@@ -152,6 +168,29 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         tasks,
         publisher,
     })
+}
+
+/// Re-hashes stored patients when their hashes were made with another scheme
+/// or key (the first start after upgrading from plain SHA-256, or after a key
+/// rotation), before anything can look a patient up.
+async fn rekey_patients(
+    store: &dyn crate::store::Store,
+    key: &crate::domain::PatientKey,
+) -> crate::store::Result<()> {
+    use crate::domain::NhsNumber;
+    let rehash = |n: &str| NhsNumber::parse(n).ok().map(|n| n.lookup_hash(key));
+    let now = crate::engine::ms(time::OffsetDateTime::now_utc());
+    let n = store
+        .patients_rekey(key.fingerprint(), &rehash, now)
+        .await?;
+    if n > 0 {
+        tracing::info!(
+            patients = n,
+            key = key.fingerprint(),
+            "patient lookup hashes re-keyed"
+        );
+    }
+    Ok(())
 }
 
 impl Running {

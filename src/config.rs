@@ -7,6 +7,7 @@
 //! are all collected, so `check-config` can list every problem at once.
 
 use crate::domain::source::is_ods_code;
+use crate::domain::{PatientKey, PatientKeyError};
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::net::SocketAddr;
@@ -15,37 +16,20 @@ use std::time::Duration;
 
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
-/// A secret value: never printed, never logged.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
+/// A secret value, held in a `secrecy` box: its `Debug` is redacted, it is
+/// zeroed on drop, and reading it takes an explicit `expose_secret()`, so an
+/// accidental log line or `{:?}` cannot print it. Empty means "not set".
+pub type Secret = secrecy::SecretString;
+pub use secrecy::ExposeSecret;
 
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    pub fn is_set(&self) -> bool {
-        !self.0.is_empty()
-    }
+/// Whether a secret was given (empty is the "unset" default of every secret key).
+pub fn is_set(s: &Secret) -> bool {
+    !s.expose_secret().is_empty()
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.is_set() {
-            "Secret(<redacted>)"
-        } else {
-            "Secret(<unset>)"
-        })
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(if self.is_set() { "<redacted>" } else { "" })
-    }
+/// `check-config` shows a set secret as `<redacted>` and an unset one as empty.
+fn serialize_secret<S: Serializer>(v: &Secret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if is_set(v) { "<redacted>" } else { "" })
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -91,8 +75,10 @@ pub struct LogSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
+    #[serde(serialize_with = "serialize_secret")]
     pub api_token: Secret,
     pub api_token_file: String,
+    #[serde(serialize_with = "serialize_secret")]
     pub webhook_secret: Secret,
     pub webhook_secret_file: String,
 }
@@ -109,8 +95,13 @@ pub struct StoreSettings {
     pub outbox_retention: Duration,
     #[serde(with = "humantime_serde")]
     pub housekeeping_interval: Duration,
+    #[serde(serialize_with = "serialize_secret")]
     pub password: Secret,
     pub password_file: String,
+    /// Key of the patient lookup hashes (HMAC-SHA256); `run` refuses to start without it.
+    #[serde(serialize_with = "serialize_secret")]
+    pub patient_key: Secret,
+    pub patient_key_file: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -165,10 +156,12 @@ pub enum FhirAuthKind {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct FhirAuthSettings {
     pub kind: FhirAuthKind,
+    #[serde(serialize_with = "serialize_secret")]
     pub token: Secret,
     pub token_file: String,
     pub token_url: String,
     pub client_id: String,
+    #[serde(serialize_with = "serialize_secret")]
     pub client_secret: Secret,
     pub client_secret_file: String,
     pub scope: String,
@@ -378,7 +371,7 @@ impl Settings {
             if file.is_empty() {
                 return;
             }
-            if value.is_set() {
+            if is_set(value) {
                 problems.push(Problem {
                     key: key.into(),
                     message: format!("set either {key} or {key}_file, not both"),
@@ -386,7 +379,7 @@ impl Settings {
                 return;
             }
             match std::fs::read_to_string(file) {
-                Ok(s) => *value = Secret(s.trim_end_matches(['\n', '\r']).to_owned()),
+                Ok(s) => *value = Secret::from(s.trim_end_matches(['\n', '\r']).to_owned()),
                 Err(e) => problems.push(Problem {
                     key: format!("{key}_file"),
                     message: format!("cannot read {file}: {e}"),
@@ -409,6 +402,12 @@ impl Settings {
             "store.password",
             &mut self.store.password,
             &self.store.password_file.clone(),
+            problems,
+        );
+        read(
+            "store.patient_key",
+            &mut self.store.patient_key,
+            &self.store.patient_key_file.clone(),
             problems,
         );
         read(
@@ -474,6 +473,11 @@ impl Settings {
                 "store.url",
                 format!("expected sqlite://PATH or postgres://..., got {s:?}"),
             );
+        }
+        if is_set(&self.store.patient_key)
+            && let Some(Err(e)) = self.patient_key()
+        {
+            bad("store.patient_key", e.to_string());
         }
         positive(
             "store.max_connections",
@@ -577,7 +581,7 @@ impl Settings {
         let a = &self.fhir.auth;
         match a.kind {
             FhirAuthKind::None => {}
-            FhirAuthKind::Bearer if !a.token.is_set() => bad(
+            FhirAuthKind::Bearer if !is_set(&a.token) => bad(
                 "fhir.auth.token",
                 "kind = \"bearer\" needs a token (fhir.auth.token or fhir.auth.token_file)".into(),
             ),
@@ -595,7 +599,7 @@ impl Settings {
                         "kind = \"client-credentials\" needs a client_id".into(),
                     );
                 }
-                if !a.client_secret.is_set() {
+                if !is_set(&a.client_secret) {
                     bad("fhir.auth.client_secret", "kind = \"client-credentials\" needs a client_secret (or client_secret_file)".into());
                 }
             }
@@ -693,6 +697,13 @@ impl Settings {
         shown.store.url = redact_url(&shown.store.url);
         toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+
+    /// The patient lookup key, `None` when none is configured (`check-config`
+    /// accepts that; `run` does not). Its bytes are those of the configured text.
+    pub fn patient_key(&self) -> Option<Result<PatientKey, PatientKeyError>> {
+        is_set(&self.store.patient_key)
+            .then(|| PatientKey::from_bytes(self.store.patient_key.expose_secret().as_bytes()))
     }
 
     /// Path of the SQLite file, when the store is SQLite.
@@ -883,20 +894,39 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("token");
         std::fs::write(&f, "s3cret-token\n").unwrap();
+        let k = dir.path().join("patient.key");
+        std::fs::write(&k, "patient-key-0123456789abcdef0123456789\n").unwrap();
         let s = Settings::load_from(
             None,
             env(&[
+                ("IPS__STORE__PATIENT_KEY_FILE", k.to_str().unwrap()),
                 ("IPS__HTTP__API_TOKEN_FILE", f.to_str().unwrap()),
                 ("IPS__AMQP__URL", "amqp://u:pw-xyz@host:5672/%2f"),
             ]),
         )
         .unwrap();
-        assert_eq!(s.http.api_token.expose(), "s3cret-token");
+        assert_eq!(s.http.api_token.expose_secret(), "s3cret-token");
         let shown = s.redacted_toml();
         assert!(
-            !shown.contains("s3cret-token") && !shown.contains("pw-xyz"),
+            !shown.contains("s3cret-token")
+                && !shown.contains("pw-xyz")
+                && !shown.contains("patient-key-0123"),
             "{shown}"
         );
+        assert!(shown.contains("patient_key = \"<redacted>\""), "{shown}");
+        assert!(s.patient_key().is_some_and(|k| k.is_ok()));
         assert!(!format!("{s:?}").contains("s3cret-token"));
+    }
+
+    #[test]
+    fn a_short_patient_key_is_a_problem_and_none_is_not() {
+        let err =
+            Settings::load_from(None, env(&[("IPS__STORE__PATIENT_KEY", "short")])).unwrap_err();
+        assert!(err.0.iter().any(|p| p.key == "store.patient_key"), "{err}");
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert!(
+            s.patient_key().is_none(),
+            "check-config accepts no key; run refuses"
+        );
     }
 }

@@ -96,6 +96,10 @@ fn run_exits_zero_on_sigterm() {
         .env("IPS__AMQP__INBOUND_QUEUE", format!("t.{u}.in"))
         .env("IPS__AMQP__DEAD_LETTER_QUEUE", format!("t.{u}.dlq"))
         .env("IPS__POLLER__ENABLED", "false")
+        .env(
+            "IPS__STORE__PATIENT_KEY",
+            "cli-test-patient-key-0123456789abcdef",
+        )
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -127,4 +131,46 @@ fn run_exits_zero_on_sigterm() {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(log.contains("ips-bridge stopped"), "{log}");
+}
+
+/// `run` refuses to start without a patient lookup key, and says how to make one;
+/// `check-config` accepts its absence but never prints a configured key.
+#[test]
+fn run_refuses_to_start_without_a_patient_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bridge()
+        .arg("run")
+        .env(
+            "IPS__STORE__URL",
+            format!("sqlite://{}", dir.path().join("b.db").display()),
+        )
+        .env("IPS__HTTP__LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("store.patient_key is not set") && err.contains("openssl rand"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("b.db").exists(),
+        "refused before touching the store"
+    );
+
+    let key = dir.path().join("patient.key");
+    std::fs::write(&key, "cli-patient-key-0123456789abcdef0123456789\n").unwrap();
+    let out = bridge()
+        .arg("check-config")
+        .env("IPS__STORE__PATIENT_KEY_FILE", &key)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("patient_key = \"<redacted>\""), "{text}");
+    assert!(!text.contains("cli-patient-key"), "{text}");
 }

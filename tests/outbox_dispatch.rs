@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 const SYSTEM: &str = "https://ips-bridge.nhs.example/Id/resource";
 
 fn engine(store: Arc<dyn Store>, s: &Settings) -> Engine {
-    Engine::new(store, Context::from_settings(s), Arc::new(SystemClock))
+    let key = s.patient_key().expect("test settings have a key").unwrap();
+    Engine::new(store, Context::from_settings(s, key), Arc::new(SystemClock))
 }
 
 fn dispatcher(e: &Engine, s: &Settings) -> Dispatcher {

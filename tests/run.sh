@@ -43,4 +43,7 @@ tests/perf/run.sh --quick
 say "demo"
 DEMO_PORT="${DEMO_PORT:-18089}" deploy/local/demo.sh --once >/dev/null
 
+say "scripts honour CARGO_TARGET_DIR"
+DEMO_PORT=18091 tests/scripts/target_dir.sh
+
 say "all tests passed"

@@ -25,8 +25,13 @@ cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 say "building ips-bridge"
-cargo build --quiet --bin ips-bridge
-BIN="$ROOT/target/debug/ips-bridge"
+BIN="$(cargo_build_bins --quiet --bin ips-bridge | pick_bin ips-bridge)"
+
+# The patient lookup key (store.patient_key_file in config/local.toml): made
+# once and kept with the demo's state, like a real deployment's key file.
+if [ ! -s "$STATE/patient.key" ]; then
+  (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$STATE/patient.key")
+fi
 
 export IPS__FHIR__BASE_URL="$FHIR_URL" IPS__STORE__URL="sqlite://$STATE/bridge.db" \
   IPS__HTTP__LISTEN="127.0.0.1:$PORT" IPS__HTTP__API_TOKEN="$TOKEN" IPS__HTTP__WEBHOOK_SECRET="demo-hook" \

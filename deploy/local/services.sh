@@ -18,6 +18,23 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+# Builds with cargo (arguments as for `cargo build`) and prints the path of each
+# executable built, one a line: wherever cargo put it (CARGO_TARGET_DIR,
+# build.target-dir in a cargo config, --target), not a fixed target/ path.
+cargo_build_bins() {
+  local out
+  out="$(cargo build --message-format=json-render-diagnostics "$@")" || return 1
+  printf '%s\n' "$out" | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p'
+}
+
+# The path of executable NAME among cargo_build_bins' output (stdin); fails if absent.
+pick_bin() {
+  local bin
+  bin="$(grep -E "/$1(\.exe)?\$" | head -1)"
+  [ -n "$bin" ] && [ -x "$bin" ] || { echo "error: cargo built no executable named $1" >&2; return 1; }
+  printf '%s\n' "$bin"
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_port() { # port seconds what

@@ -5,8 +5,10 @@
 //! unit and property tests, and lets the engine replay decisions exactly.
 
 pub mod nhs_number;
+pub mod patient_key;
 pub mod referral;
 pub mod source;
 pub mod systems;
 
 pub use nhs_number::{NhsNumber, NhsNumberError};
+pub use patient_key::{PatientKey, PatientKeyError};

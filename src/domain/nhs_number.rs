@@ -6,7 +6,7 @@
 //! Code that must send the number to the record (FHIR identifiers, the store)
 //! asks for it explicitly with [`NhsNumber::expose`].
 
-use sha2::{Digest, Sha256};
+use super::patient_key::PatientKey;
 use std::fmt;
 
 /// The FHIR identifier system for NHS numbers.
@@ -64,12 +64,11 @@ impl NhsNumber {
     }
 
     /// A stable, one-way lookup key, so that patients can be matched and
-    /// indexed without the number appearing in keys, URLs or metrics.
-    pub fn lookup_hash(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(b"ips-bridge/nhs-number/v1:");
-        h.update(self.0.as_bytes());
-        hex::encode(h.finalize())
+    /// indexed without the number appearing in keys, URLs or metrics. Keyed
+    /// (HMAC-SHA256): an unkeyed hash of a 10-digit number is reversed by
+    /// trying them all.
+    pub fn lookup_hash(&self, key: &PatientKey) -> String {
+        key.hash(&[b"ips-bridge/nhs-number/v2:", self.0.as_bytes()])
     }
 }
 
@@ -147,7 +146,26 @@ mod tests {
         let n = NhsNumber::parse("9912003888").unwrap();
         assert!(!format!("{n:?}").contains("9912003888"));
         assert!(!format!("{n}").contains("9912003888"));
-        assert!(!n.lookup_hash().contains("9912003888"));
+        let key = PatientKey::from_bytes(&[7u8; 32]).unwrap();
+        assert!(!n.lookup_hash(&key).contains("9912003888"));
+    }
+
+    /// The lookup hash depends on the key, and is not the old unkeyed SHA-256
+    /// (with or without its label) that anyone could recompute.
+    #[test]
+    fn lookup_hash_is_keyed() {
+        use sha2::{Digest, Sha256};
+        let n = NhsNumber::parse("9912003888").unwrap();
+        let a = PatientKey::from_bytes(&[1u8; 32]).unwrap();
+        let b = PatientKey::from_bytes(&[2u8; 32]).unwrap();
+        assert_eq!(n.lookup_hash(&a), n.lookup_hash(&a));
+        assert_ne!(n.lookup_hash(&a), n.lookup_hash(&b));
+        let plain = hex::encode(Sha256::digest(b"9912003888"));
+        let labelled = hex::encode(Sha256::digest(b"ips-bridge/nhs-number/v1:9912003888"));
+        for k in [&a, &b] {
+            assert_ne!(n.lookup_hash(k), plain);
+            assert_ne!(n.lookup_hash(k), labelled);
+        }
     }
 
     /// Independent restatement of the definition in the NHS data dictionary,

@@ -25,7 +25,7 @@ pub use outcome::{Applied, Signal};
 pub use rejection::{RejectCode, Rejection};
 
 use crate::config::Settings;
-use crate::domain::NhsNumber;
+use crate::domain::{NhsNumber, PatientKey};
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,10 +42,12 @@ pub struct Context {
     pub decline_reasons: Vec<String>,
     /// IPS fidelity: everyone on the waiting list is seen within this.
     pub waiting_list_target: Duration,
+    /// Keys the patient lookup hashes; never a default, `app::start` refuses to run without one.
+    pub patient_key: PatientKey,
 }
 
 impl Context {
-    pub fn from_settings(s: &Settings) -> Self {
+    pub fn from_settings(s: &Settings, patient_key: PatientKey) -> Self {
         Context {
             actor: s.service.name.clone(),
             service_ods: s.service.ods_code.clone(),
@@ -55,12 +57,13 @@ impl Context {
             waiting_list_target: Duration::from_secs(
                 u64::from(s.intake.waiting_list_weeks) * 7 * 86_400,
             ),
+            patient_key,
         }
     }
 
     /// The key patients are looked up by.
     pub fn lookup_hash(&self, n: &NhsNumber) -> String {
-        n.lookup_hash()
+        n.lookup_hash(&self.patient_key)
     }
 }
 

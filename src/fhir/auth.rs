@@ -3,7 +3,7 @@
 //! refreshed before it expires.
 
 use super::error::FhirError;
-use crate::config::{FhirAuthKind, FhirAuthSettings, Secret};
+use crate::config::{ExposeSecret, FhirAuthKind, FhirAuthSettings, Secret};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -49,7 +49,7 @@ impl Auth {
     pub async fn header(&self, http: &reqwest::Client) -> Result<Option<String>, FhirError> {
         match self {
             Auth::None => Ok(None),
-            Auth::Bearer(t) => Ok(Some(format!("Bearer {}", t.expose()))),
+            Auth::Bearer(t) => Ok(Some(format!("Bearer {}", t.expose_secret()))),
             Auth::ClientCredentials(cc) => cc.header(http).await.map(Some),
         }
     }
@@ -68,12 +68,12 @@ impl ClientCredentials {
         if let Some((token, valid_until)) = cached.as_ref()
             && Instant::now() < *valid_until
         {
-            return Ok(format!("Bearer {}", token.expose()));
+            return Ok(format!("Bearer {}", token.expose_secret()));
         }
         let mut form = vec![
             ("grant_type", "client_credentials"),
             ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.expose()),
+            ("client_secret", self.client_secret.expose_secret()),
         ];
         if !self.scope.is_empty() {
             form.push(("scope", self.scope.as_str()));
@@ -99,7 +99,7 @@ impl ClientCredentials {
         let lifetime = Duration::from_secs(t.expires_in.unwrap_or(300));
         let valid_until = Instant::now() + lifetime.saturating_sub(self.refresh_before);
         let header = format!("Bearer {}", t.access_token);
-        *cached = Some((Secret::new(t.access_token), valid_until));
+        *cached = Some((Secret::from(t.access_token), valid_until));
         Ok(header)
     }
 }

@@ -13,7 +13,7 @@
 
 use super::auth::Auth;
 use super::breaker::Breaker;
-use super::error::FhirError;
+use super::error::{FhirError, outcome_summary};
 use crate::config::FhirSettings;
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::{Method, StatusCode, header};
@@ -434,20 +434,6 @@ fn same_origin(a: &str, b: &str) -> bool {
         (Ok(a), Ok(b)) => a.origin() == b.origin(),
         _ => false,
     }
-}
-
-/// The first diagnostics of an OperationOutcome, else the status text.
-fn outcome_summary(body: &Value, status: StatusCode) -> String {
-    body["issue"]
-        .as_array()
-        .and_then(|issues| issues.first())
-        .and_then(|i| {
-            i["diagnostics"]
-                .as_str()
-                .or_else(|| i["details"]["text"].as_str())
-        })
-        .map(|s| s.chars().take(300).collect())
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned())
 }
 
 #[cfg(test)]

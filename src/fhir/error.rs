@@ -1,5 +1,7 @@
 //! Typed FHIR client errors: callers decide on retry, DLQ or surfacing by kind.
 
+use reqwest::StatusCode;
+use serde_json::Value;
 use std::time::Duration;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -59,5 +61,86 @@ impl FhirError {
             FhirError::Status { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
+    }
+}
+
+/// What an OperationOutcome says, as its issue codes and element paths only,
+/// e.g. `Bad Request: invalid at Task.for.identifier`. Servers echo the
+/// offending values (identifiers, NHS numbers, names) in `diagnostics` and
+/// `details.text`, and this text reaches logs and the outbox's `last_error`,
+/// so free text is never taken, and a code or path that is not a plain token
+/// is left out rather than trusted.
+pub(crate) fn outcome_summary(body: &Value, status: StatusCode) -> String {
+    let reason = status.canonical_reason().unwrap_or("error");
+    let mut parts = Vec::new();
+    for issue in body["issue"].as_array().into_iter().flatten().take(5) {
+        let code = issue["code"]
+            .as_str()
+            .filter(|c| is_issue_code(c))
+            .unwrap_or("unknown");
+        let paths: Vec<&str> = ["expression", "location"]
+            .iter()
+            .flat_map(|k| issue[*k].as_array().into_iter().flatten())
+            .filter_map(Value::as_str)
+            .filter(|p| is_element_path(p))
+            .take(3)
+            .collect();
+        parts.push(if paths.is_empty() {
+            code.to_owned()
+        } else {
+            format!("{code} at {}", paths.join(", "))
+        });
+    }
+    if parts.is_empty() {
+        reason.to_owned()
+    } else {
+        format!("{reason}: {}", parts.join("; "))
+    }
+}
+
+/// A FHIR issue-type code (`invalid`, `not-found`, ...): lower-case letters and hyphens.
+fn is_issue_code(c: &str) -> bool {
+    !c.is_empty() && c.len() <= 40 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+}
+
+/// A simple FHIRPath element path (`Task.for.identifier[0].value`): names and
+/// short indexes only, so that a `where(value = '…')` clause carrying a value
+/// is not taken.
+fn is_element_path(p: &str) -> bool {
+    p.len() <= 200
+        && p.split('.').all(|seg| {
+            let (name, index) = match seg.split_once('[') {
+                Some((n, rest)) => (n, rest.strip_suffix(']')),
+                None => (seg, Some("")),
+            };
+            let name_ok = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let index_ok =
+                index.is_some_and(|i| i.len() <= 3 && i.bytes().all(|b| b.is_ascii_digit()));
+            name_ok && index_ok
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Diagnostics and details text may echo patient data: only codes and plain paths are kept.
+    #[test]
+    fn outcome_summary_keeps_codes_and_paths_only() {
+        let body = serde_json::json!({"resourceType": "OperationOutcome", "issue": [
+            {"severity": "error", "code": "invalid", "diagnostics": "NHS number 9912003888 unknown",
+             "details": {"text": "9912003888"}, "expression": ["Task.for.identifier[0].value"]},
+            {"severity": "error", "code": "9912003888", "expression": ["Patient.identifier.where(value='9912003888')"]}
+        ]});
+        let s = outcome_summary(&body, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            s,
+            "Bad Request: invalid at Task.for.identifier[0].value; unknown"
+        );
+        assert_eq!(
+            outcome_summary(&Value::Null, StatusCode::BAD_GATEWAY),
+            "Bad Gateway"
+        );
     }
 }

@@ -1,10 +1,11 @@
-//! The admin / employment-specialist API (bearer token).
+//! The admin / employment-specialist API (bearer token, checked by the
+//! router's layer `auth::require_api_token` before any handler here runs).
 //!
 //! Responses carry the bridge's own ids, states, codes and dates, never the
 //! NHS number: the API is for working the caseload, the record holds the rest.
 
-use super::error::ApiError;
-use super::{AppState, bearer, secret_matches};
+use super::AppState;
+use super::error::{ApiError, json_rejection_summary};
 use crate::domain::referral::{self, ReferralState};
 use crate::engine::command::{Command, DecisionInput, DecisionOutcome, Inbound, Source};
 use crate::engine::{Applied, RejectCode, from_ms, rfc3339};
@@ -12,21 +13,9 @@ use crate::store::{CaseRow, ReferralRow};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-fn authorise(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if !s.api_token.is_set() {
-        return Err(ApiError::unauthorized(
-            "API disabled: set http.api_token (or http.api_token_file)",
-        ));
-    }
-    if !secret_matches(&s.api_token, bearer(headers)) {
-        return Err(ApiError::unauthorized("missing or wrong bearer token"));
-    }
-    Ok(())
-}
 
 fn time(ms: Option<i64>) -> Value {
     ms.map(|m| json!(rfc3339(from_ms(m))))
@@ -100,10 +89,8 @@ fn default_limit() -> i64 {
 
 pub async fn list_cases(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Query(p): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    authorise(&s, &headers)?;
     let store = &s.engine.store;
     let now = s.engine.now();
     let cases = store
@@ -119,10 +106,8 @@ pub async fn list_cases(
 
 pub async fn get_case(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    authorise(&s, &headers)?;
     let store = &s.engine.store;
     let c = store.case_get(&id).await?.ok_or_else(|| {
         ApiError::new(
@@ -146,10 +131,8 @@ pub struct ReferralQuery {
 /// list); any referral state name (`incomplete`, `awaiting-decision`, ...) filters by it.
 pub async fn list_referrals(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Query(q): Query<ReferralQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    authorise(&s, &headers)?;
     let status = q.status.as_deref().unwrap_or("waiting");
     let state = if status == "waiting" {
         "accepted"
@@ -178,10 +161,8 @@ pub async fn list_referrals(
 
 pub async fn get_referral(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    authorise(&s, &headers)?;
     let r = s.engine.store.referral_get(&id).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -206,13 +187,16 @@ pub struct DecisionRequest {
 /// decision answers 200 and changes nothing; a different one answers 409.
 pub async fn decide(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: Result<Json<DecisionRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    authorise(&s, &headers)?;
-    let Json(req) =
-        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-body", e.body_text()))?;
+    let Json(req) = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+            json_rejection_summary(&e),
+        )
+    })?;
     let outcome = match (req.outcome.as_str(), &req.decline_reason) {
         ("accepted", None) => DecisionOutcome::Accepted,
         ("accepted", Some(_)) => {

@@ -51,6 +51,28 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Why a JSON body was refused, by path and kind only: axum's own text
+/// carries serde's message, which quotes the offending value (an NHS number
+/// put in the wrong field would be echoed, and proxies log error bodies).
+pub fn json_rejection_summary(e: &axum::extract::rejection::JsonRejection) -> String {
+    use axum::extract::rejection::JsonRejection as R;
+    match e {
+        R::JsonDataError(_) | R::JsonSyntaxError(_) => {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+            while let Some(c) = cause {
+                if let Some(pe) = c.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>()
+                {
+                    return format!("body: {}", crate::ingest::summary::serde_summary(pe));
+                }
+                cause = c.source();
+            }
+            "body does not match the expected JSON".into()
+        }
+        R::MissingJsonContentType(_) => "expected Content-Type: application/json".into(),
+        _ => "cannot read the body".into(),
+    }
+}
+
 /// A FHIR OperationOutcome error.
 pub fn operation_outcome(status: StatusCode, code: &str, diagnostics: &str) -> Response {
     let body = json!({

@@ -1,6 +1,7 @@
 //! HTTP surface (axum): probes, metrics, the FHIR rest-hook and the API.
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod probes;
 pub mod webhook;
@@ -10,6 +11,7 @@ use crate::config::Secret;
 use crate::engine::Engine;
 use crate::fhir::FhirClient;
 use axum::Router;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
@@ -26,34 +28,27 @@ pub struct AppState {
     pub poll_wake: Arc<Notify>,
 }
 
+/// Every `/api` route sits in one sub-router whose `route_layer` checks the
+/// bearer token, so a new API route is authenticated by being put there.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(probes::healthz))
-        .route("/readyz", get(probes::readyz))
-        .route("/metrics", get(probes::metrics))
-        .route("/fhir/notify", post(webhook::notify))
+    let api = Router::new()
         .route("/api/cases", get(api::list_cases))
         .route("/api/cases/{id}", get(api::get_case))
         .route("/api/referrals", get(api::list_referrals))
         .route("/api/referrals/{id}", get(api::get_referral))
         .route("/api/referrals/{id}/decision", post(api::decide))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_api_token));
+    let hook = Router::new()
+        .route("/fhir/notify", post(webhook::notify))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            auth::require_webhook_secret,
+        ));
+    Router::new()
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(probes::metrics))
+        .merge(hook)
+        .merge(api)
         .with_state(state)
-}
-
-/// Compares secrets in constant time, so response timing does not leak them.
-pub fn secret_matches(expected: &Secret, presented: Option<&str>) -> bool {
-    let Some(p) = presented else { return false };
-    let (a, b) = (expected.expose().as_bytes(), p.as_bytes());
-    expected.is_set()
-        && a.len() == b.len()
-        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The token of an `Authorization: Bearer <token>` header.
-pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
 }

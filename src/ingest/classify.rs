@@ -81,8 +81,11 @@ pub fn classify(
 fn classify_es_event(event_type: &str, value: Value) -> Result<Command, Rejection> {
     match event_type {
         DECISION_EVENT => {
-            let d: DecisionInput = serde_json::from_value(value).map_err(|e| {
-                Rejection::new(RejectCode::InvalidEvent, format!("{DECISION_EVENT}: {e}"))
+            let d: DecisionInput = serde_path_to_error::deserialize(value).map_err(|e| {
+                Rejection::new(
+                    RejectCode::InvalidEvent,
+                    format!("{DECISION_EVENT}: {}", super::summary::serde_summary(&e)),
+                )
             })?;
             if d.outcome == DecisionOutcome::Declined && d.decline_reason.is_none() {
                 return Err(Rejection::new(
@@ -165,7 +168,7 @@ fn check_resource_type(value: &Value) -> Result<String, Rejection> {
     if fhir_sdk::r4b::resources::ResourceType::from_str(rt).is_err() {
         return Err(Rejection::new(
             RejectCode::UnknownResourceType,
-            format!("resourceType {rt:?} is not a FHIR R4 resource type"),
+            "resourceType is not a FHIR R4 resource type",
         ));
     }
     Ok(rt.to_owned())
@@ -180,7 +183,7 @@ fn classify_bundle(
     if codes::BundleType::from_str(btype).is_err() {
         return Err(Rejection::new(
             RejectCode::InvalidBundle,
-            format!("Bundle.type {btype:?} is not a FHIR bundle type"),
+            "Bundle.type is not a FHIR bundle type",
         ));
     }
     if btype != "message" {
@@ -311,7 +314,7 @@ fn parse_code<T: FromStr>(v: &Value, key: &str, rt: &str) -> Result<T, Rejection
     T::from_str(s).map_err(|_| {
         Rejection::new(
             RejectCode::InvalidCode,
-            format!("{rt}.{key} {s:?} is not a valid FHIR R4 code"),
+            format!("{rt}.{key} is not a valid FHIR R4 code"),
         )
     })
 }

@@ -18,6 +18,7 @@ pub mod dead_letters;
 pub mod pending;
 mod postgres;
 mod reads;
+pub mod rekey;
 mod rows;
 mod sql;
 mod sqlite;
@@ -26,6 +27,7 @@ mod work;
 
 pub use admin::StoreAdmin;
 pub use reads::Reads;
+pub use rekey::PatientHashes;
 pub use rows::*;
 pub use tx::Tx;
 pub use work::{OutboxStore, TimerStore};
@@ -48,13 +50,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Everything a store does outside a unit of work, by concern. The engine
 /// holds an `Arc<dyn Store>`; bring the concern traits into scope with
 /// `use crate::store::prelude::*`.
-pub trait Store: StoreAdmin + Reads + OutboxStore + TimerStore {}
+pub trait Store: StoreAdmin + Reads + OutboxStore + TimerStore + PatientHashes {}
 
-impl<T: StoreAdmin + Reads + OutboxStore + TimerStore> Store for T {}
+impl<T: StoreAdmin + Reads + OutboxStore + TimerStore + PatientHashes> Store for T {}
 
 /// Import this to call store methods on an `Arc<dyn Store>` or a `dyn Tx`.
 pub mod prelude {
-    pub use super::{OutboxStore, Reads, Store, StoreAdmin, TimerStore, Tx};
+    pub use super::{OutboxStore, PatientHashes, Reads, Store, StoreAdmin, TimerStore, Tx};
 }
 
 /// Opens the store named by `store.url`.

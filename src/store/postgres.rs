@@ -8,7 +8,7 @@ use super::sql::{
     appointment_cols, bind_referral, case_cols, impl_sql_store, outbox_claim_sql, outbox_cols,
     referral_cols, referral_data_cols,
 };
-use crate::config::StoreSettings;
+use crate::config::{ExposeSecret, StoreSettings};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 
@@ -19,8 +19,8 @@ pub struct PgStore {
 impl PgStore {
     pub async fn connect(s: &StoreSettings) -> super::Result<Self> {
         let mut opts = PgConnectOptions::from_str(&s.url)?;
-        if s.password.is_set() {
-            opts = opts.password(s.password.expose());
+        if crate::config::is_set(&s.password) {
+            opts = opts.password(s.password.expose_secret());
         }
         let pool = PgPoolOptions::new()
             .max_connections(s.max_connections)
@@ -50,6 +50,8 @@ impl_sql_store!(
     migrator = sqlx::migrate!("src/store/migrations/postgres"),
     bulk = bulk
 );
+
+super::rekey::impl_patient_hashes!(PgStore);
 
 /// Many rows at once, PostgreSQL style: columns bound as arrays and expanded
 /// with `UNNEST`, look-ups with `= ANY($1)`. Each statement's text is fixed,

@@ -66,6 +66,8 @@ impl_sql_store!(
     bulk = bulk
 );
 
+super::rekey::impl_patient_hashes!(SqliteStore);
+
 /// Many rows at once, SQLite style: multi-row `VALUES` and `IN` lists, in
 /// chunks that stay far below SQLite's limit of 32,766 bound variables.
 /// (SQLite runs in-process, so one statement text per batch size costs

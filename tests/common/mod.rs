@@ -28,6 +28,8 @@ pub fn amqp_url() -> String {
 }
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const TOKEN: &str = "test-api-token";
+/// The patient lookup key the tests' bridges use (`store.patient_key`).
+pub const PATIENT_KEY: &str = "test-patient-key-0123456789abcdef0123456789";
 
 pub fn uid() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
@@ -249,6 +251,7 @@ pub fn settings_env(
         ("IPS__TIMERS__POLL_INTERVAL".into(), "200ms".into()),
         ("IPS__LOG__LEVEL".into(), "warn".into()),
         ("IPS__INTAKE__BARS_SERVICE_IDS".into(), "2000072489".into()),
+        ("IPS__STORE__PATIENT_KEY".into(), PATIENT_KEY.into()),
     ];
     for (k, v) in extra {
         env.retain(|(key, _)| key != k);

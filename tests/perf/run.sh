@@ -5,7 +5,7 @@
 #   tests/perf/run.sh --quick   small counts, well under a minute after the build (for the test suite)
 #
 # Builds the release binaries, brings up RabbitMQ, PostgreSQL and the FHIR sandbox
-# (deploy/local/services.sh), runs target/release/ips-bridge-bench, prints the report
+# (deploy/local/services.sh), runs the ips-bridge-bench binary cargo built, prints the report
 # and saves it to tests/perf/results/latest.md. Exits non-zero when a benchmark
 # could not be measured; a figure that misses its goal is reported, not fatal.
 # Any further arguments are passed to the bench binary (see `ips-bridge-bench --help`).
@@ -26,7 +26,10 @@ done
 source "$ROOT/deploy/local/services.sh"
 
 say "building release binaries"
-cargo build --release --quiet --bin ips-bridge --bin ips-bridge-bench
+# Wherever cargo puts them (CARGO_TARGET_DIR, a cargo config), not a fixed target/ path.
+bins="$(cargo_build_bins --release --quiet --bin ips-bridge --bin ips-bridge-bench)"
+BRIDGE_BIN="$(pick_bin ips-bridge <<<"$bins")"
+BENCH_BIN="$(pick_bin ips-bridge-bench <<<"$bins")"
 
 ensure_rabbitmq
 ensure_postgres
@@ -50,8 +53,8 @@ results="$ROOT/tests/perf/results"
 mkdir -p "$results"
 say "running benchmarks (progress on stderr)"
 status=0
-"$ROOT/target/release/ips-bridge-bench" \
-  --daemon "$ROOT/target/release/ips-bridge" \
+"$BENCH_BIN" \
+  --daemon "$BRIDGE_BIN" \
   --sandbox-url "$SANDBOX_URL" \
   --machine "$machine" \
   --commit "$commit" \

@@ -79,6 +79,10 @@ pub fn bridge_env(
         ("IPS__AMQP__EVENTS_EXCHANGE", n.events.as_str()),
         ("IPS__POLLER__ENABLED", "false"),
         ("IPS__LOG__LEVEL", &daemon_log_level()),
+        (
+            "IPS__STORE__PATIENT_KEY",
+            "bench-patient-key-0123456789abcdef0123",
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

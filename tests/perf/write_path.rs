@@ -130,9 +130,12 @@ async fn dispatcher(svc: &Services, fhir_url: &str, rows: &[TaskRow]) -> anyhow:
     store.migrate().await?;
     queue_rows(store.as_ref(), rows).await?;
 
+    let key = settings
+        .patient_key()
+        .ok_or_else(|| anyhow::anyhow!("no patient key"))??;
     let engine = Engine::new(
         store.clone(),
-        Context::from_settings(&settings),
+        Context::from_settings(&settings, key),
         Arc::new(SystemClock),
     );
     let sinks = Sinks {

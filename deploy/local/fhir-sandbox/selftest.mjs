@@ -484,6 +484,17 @@ test('faults: 429 without Retry-After, match by method/path, queue, clear', asyn
   assert.equal((await http('GET', '/__sandbox/health')).status, 400);
 });
 
+test('faults: a given OperationOutcome body', async () => {
+  await reset();
+  const body = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', diagnostics: 'echoed 9912003888', expression: ['Task.for.identifier'] }] };
+  await sandbox('POST', '/faults', { status: 400, count: 1, outcome: body });
+  const res = await http('GET', '/Task');
+  assert.equal(res.status, 400);
+  assert.deepEqual(res.body, body);
+  assert.equal((await sandbox('POST', '/faults', { delayMs: 1, outcome: body })).status, 400, 'outcome needs a status');
+  assert.equal((await sandbox('POST', '/faults', { status: 400, outcome: { issue: [] } })).status, 400, 'not an OperationOutcome');
+});
+
 test('faults: delay; a delayed write is applied even if the client gave up', async () => {
   await reset();
   await sandbox('POST', '/faults', { delayMs: 600, count: 1 });

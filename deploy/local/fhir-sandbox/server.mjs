@@ -235,6 +235,13 @@ function parseFault(spec) {
     fault.delayMs = spec.delayMs;
   }
   if (fault.status === undefined && fault.delayMs === undefined) throw new Error('fault needs "status" and/or "delayMs"');
+  if (spec.outcome !== undefined) {
+    if (fault.status === undefined) throw new Error('outcome needs a status');
+    if (!spec.outcome || typeof spec.outcome !== 'object' || spec.outcome.resourceType !== 'OperationOutcome' || !Array.isArray(spec.outcome.issue)) {
+      throw new Error('outcome must be an OperationOutcome with an issue array');
+    }
+    fault.outcome = spec.outcome;
+  }
   if (spec.match !== undefined) {
     const { method, pathPrefix } = spec.match ?? {};
     if (typeof spec.match !== 'object' || (method !== undefined && typeof method !== 'string') || (pathPrefix !== undefined && typeof pathPrefix !== 'string')) {
@@ -738,7 +745,7 @@ function createSandbox({ logRequests = false } = {}) {
       stats.faultsInjected += 1;
       const headers = fault.retryAfter !== undefined ? { 'Retry-After': String(Math.ceil(fault.retryAfter)) } : {};
       const code = fault.status === 429 ? 'throttled' : fault.status >= 500 ? 'transient' : 'processing';
-      answer = reply(fault.status, outcome(code, `Injected fault: HTTP ${fault.status}`), headers);
+      answer = reply(fault.status, fault.outcome ?? outcome(code, `Injected fault: HTTP ${fault.status}`), headers);
     } else {
       const ctx = { req, method, url, relPath, base, body };
       answer = await mutex(() => handleFhir(ctx).catch(errorReply));
