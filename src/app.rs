@@ -72,11 +72,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         Some(path) => Arc::new(FileClock::new(path.clone())),
         None => Arc::new(SystemClock),
     };
-    let engine = Engine::new(
-        store,
-        Context::from_settings(&settings, patient_key),
-        clock,
-    );
+    let engine = Engine::new(store, Context::from_settings(&settings, patient_key), clock);
     let reading = Arc::new(Reading::from_settings(&settings));
     let fhir = Arc::new(FhirClient::new(&settings.fhir)?);
     let publisher = Arc::new(Publisher::new(&settings.amqp, &settings.service.name));

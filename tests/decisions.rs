@@ -175,7 +175,10 @@ async fn a_referral_without_identifier_is_named_in_its_task_and_answered_the_bar
             requests.iter().any(|(_, url)| url == value),
             "{value} is one of the requests"
         );
-        assert!(focus_seen.insert(focus.to_string()), "focus repeated: {focus}");
+        assert!(
+            focus_seen.insert(focus.to_string()),
+            "focus repeated: {focus}"
+        );
     }
     let msgs = p.drain(&answers, 3, WAIT).await;
     assert_eq!(msgs.len(), 3, "one BaRS answer per decided referral");
@@ -189,7 +192,10 @@ async fn a_referral_without_identifier_is_named_in_its_task_and_answered_the_bar
             .find(|(bundle_id, _)| bundle_id == answered)
             .expect("the answer names a request message");
         assert_eq!(
-            format!("urn:uuid:{}", bundle["entry"][1]["resource"]["id"].as_str().unwrap()),
+            format!(
+                "urn:uuid:{}",
+                bundle["entry"][1]["resource"]["id"].as_str().unwrap()
+            ),
             *sr_url,
             "the ServiceRequest keeps the id its sender gave it"
         );

@@ -103,8 +103,10 @@ async fn two_dispatchers_deliver_each_slow_row_once() {
         )
         .await;
     }
-    sb.fault(json!({"delayMs": 3000, "count": N, "match": {"method": "POST", "pathPrefix": "Task"}}))
-        .await;
+    sb.fault(
+        json!({"delayMs": 3000, "count": N, "match": {"method": "POST", "pathPrefix": "Task"}}),
+    )
+    .await;
     let before = posts_to_task(&sb).await;
     let stop = CancellationToken::new();
     let (e1, e2) = (engine(store.clone(), &s), engine(store.clone(), &s));
@@ -175,7 +177,13 @@ async fn a_conflicting_update_is_handed_back_and_rebased_or_parked() {
             on_conflict: policy,
             rebases: 0,
         });
-        queue(store.as_ref(), &format!("upd-{i}"), &format!("flag-{i}"), &update).await;
+        queue(
+            store.as_ref(),
+            &format!("upd-{i}"),
+            &format!("flag-{i}"),
+            &update,
+        )
+        .await;
     }
     let stop = CancellationToken::new();
     let e = engine(store.clone(), &s);

@@ -282,6 +282,12 @@ impl Seed<'_> {
     }
 }
 
+impl From<GuardError> for Rejection {
+    fn from(e: GuardError) -> Self {
+        Rejection::new(e.code(), e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,11 +355,5 @@ mod tests {
             parse(b"{} trailing", &limits()),
             Err(GuardError::Syntax(_))
         ));
-    }
-}
-
-impl From<GuardError> for Rejection {
-    fn from(e: GuardError) -> Self {
-        Rejection::new(e.code(), e.to_string())
     }
 }

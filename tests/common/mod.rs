@@ -247,7 +247,10 @@ pub fn settings_env(
         ("IPS__POLLER__INTERVAL".into(), "300ms".into()),
         ("IPS__OUTBOX__POLL_INTERVAL".into(), "50ms".into()),
         ("IPS__OUTBOX__RETRY__FHIR__MIN_DELAY".into(), "100ms".into()),
-        ("IPS__OUTBOX__RETRY__EVENTS__MIN_DELAY".into(), "100ms".into()),
+        (
+            "IPS__OUTBOX__RETRY__EVENTS__MIN_DELAY".into(),
+            "100ms".into(),
+        ),
         ("IPS__TIMERS__POLL_INTERVAL".into(), "200ms".into()),
         ("IPS__LOG__LEVEL".into(), "warn".into()),
         ("IPS__INTAKE__BARS_SERVICE_IDS".into(), "2000072489".into()),

@@ -91,9 +91,6 @@ macro_rules! appointment_cols {
     };
 }
 
-/// Implements [`Store`](super::Store) for `$store` (holding `pool: Pool<$db>`
-/// for reads and a `writer()` pool for every write)
-
 /// Implements the store traits for `$store` (holding `pool: Pool<$db>` for
 /// reads and a `writer()` pool for every write) and [`Tx`](super::Tx) for
 /// `$tx` (holding `tx: Transaction<'static, $db>`), one concern per file.
