@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 /// A secret value, held in a `secrecy` box: its `Debug` is redacted, it is
 /// zeroed on drop, and reading it takes an explicit `expose_secret()`, so an
