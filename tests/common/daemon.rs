@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// Keys that are lists in the configuration (mirrors `LIST_KEYS` in src/config.rs).
+/// Keys that are lists in the configuration (mirrors `LIST_KEYS` in src/config/mod.rs).
 const LIST_KEYS: &[&str] = &[
     "amqp.inbound_bindings",
     "intake.snomed_codes",
