@@ -145,20 +145,17 @@ impl FhirClient {
         let url = format!("{}/{}", self.base, rt);
         let condition = identifier_query(system, value);
         let reply = self
-            .retrying(
+            .precondition(
                 Method::POST,
                 &url,
-                Some(resource),
-                &[("If-None-Exist", condition.as_str())],
-            )
-            .await
-            .map_err(|e| match e {
-                FhirError::Status { status: 412, .. } => FhirError::MultipleMatches {
+                resource,
+                ("If-None-Exist", condition.as_str()),
+                || FhirError::MultipleMatches {
                     resource_type: rt.to_owned(),
                     identifier: format!("{system}|{value}"),
                 },
-                other => other,
-            })?;
+            )
+            .await?;
         let created = reply.status == StatusCode::CREATED;
         match written_from(rt, &reply, created) {
             Some(w) => Ok(w),
@@ -199,20 +196,17 @@ impl FhirClient {
         let url = format!("{}/{}/{}", self.base, rt, id);
         let etag = format!("W/\"{version}\"");
         let reply = self
-            .retrying(
+            .precondition(
                 Method::PUT,
                 &url,
-                Some(resource),
-                &[("If-Match", etag.as_str())],
-            )
-            .await
-            .map_err(|e| match e {
-                FhirError::Status { status: 412, .. } => FhirError::VersionConflict {
+                resource,
+                ("If-Match", etag.as_str()),
+                || FhirError::VersionConflict {
                     resource: format!("{rt}/{id}"),
                     expected: version.to_owned(),
                 },
-                other => other,
-            })?;
+            )
+            .await?;
         Ok(
             written_from(rt, &reply, reply.status == StatusCode::CREATED).unwrap_or(Written {
                 resource_type: rt.to_owned(),
@@ -238,6 +232,22 @@ impl FhirClient {
             .retrying(Method::POST, &base, Some(bundle), &[])
             .await?;
         Ok(reply.body["entry"].as_array().map_or(0, Vec::len))
+    }
+
+    /// A conditional write: a 412 means the condition failed, which each
+    /// caller names in its own terms (`failed`).
+    async fn precondition(
+        &self,
+        method: Method,
+        url: &str,
+        body: &Value,
+        condition: (&str, &str),
+        failed: impl FnOnce() -> FhirError,
+    ) -> Result<Reply, FhirError> {
+        match self.retrying(method, url, Some(body), &[condition]).await {
+            Err(FhirError::Status { status: 412, .. }) => Err(failed()),
+            other => other,
+        }
     }
 
     async fn retrying(

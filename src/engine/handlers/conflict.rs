@@ -35,46 +35,20 @@ pub async fn handle(
     let target = format!("{rt}/{id}");
     let rebases = c.update.rebases;
     let (Some(current), Some(version)) = (&c.current, &c.current_version) else {
-        tx.outbox_settle_one(&Settlement::Failed {
-            id: c.outbox_id,
-            error: format!("{target} is gone; the update was not written"),
-        })
-        .await?;
-        audit(
-            tx,
-            ctx,
-            "write-conflict.parked",
-            &rt,
-            &id,
-            Some("gone".into()),
-            now,
-        )
-        .await?;
-        return Ok(Applied::Processed {
-            kind: KIND,
-            signals: vec![],
-        });
+        let error = format!("{target} is gone; the update was not written");
+        return park(tx, ctx, c.outbox_id, error, (&rt, &id, "gone"), now).await;
     };
     if rebases >= MAX_REBASES {
-        tx.outbox_settle_one(&Settlement::Failed {
-            id: c.outbox_id,
-            error: format!("{target} kept changing under {MAX_REBASES} rebased updates"),
-        })
-        .await?;
-        audit(
+        let error = format!("{target} kept changing under {MAX_REBASES} rebased updates");
+        return park(
             tx,
             ctx,
-            "write-conflict.parked",
-            &rt,
-            &id,
-            Some("too many rebases".into()),
+            c.outbox_id,
+            error,
+            (&rt, &id, "too many rebases"),
             now,
         )
-        .await?;
-        return Ok(Applied::Processed {
-            kind: KIND,
-            signals: vec![],
-        });
+        .await;
     }
     let rebased = rebase(&c.update.resource, current);
     let next = OutboxMessage::FhirUpdate(FhirUpdate {
@@ -104,6 +78,36 @@ pub async fn handle(
         &rt,
         &id,
         Some(format!("onto version {version}")),
+        now,
+    )
+    .await?;
+    Ok(Applied::Processed {
+        kind: KIND,
+        signals: vec![],
+    })
+}
+
+/// Parks the row for a person, with the reason, and audits it.
+async fn park(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    outbox_id: i64,
+    error: String,
+    (rt, id, why): (&str, &str, &str),
+    now: OffsetDateTime,
+) -> Outcome {
+    tx.outbox_settle_one(&Settlement::Failed {
+        id: outbox_id,
+        error,
+    })
+    .await?;
+    audit(
+        tx,
+        ctx,
+        "write-conflict.parked",
+        rt,
+        id,
+        Some(why.into()),
         now,
     )
     .await?;
