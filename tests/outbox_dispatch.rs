@@ -213,7 +213,7 @@ async fn a_conflicting_update_is_handed_back_and_rebased_or_parked() {
     let parked: Value = sb.get(&format!("Flag/{}", flags[1].0)).await;
     assert_eq!(parked["status"], "active", "a parked update is not written");
     let row = store.outbox_by_key("upd-1").await.unwrap().unwrap();
-    assert_eq!(row.status, "failed");
+    assert_eq!(row.status, ips_bridge::store::OutboxStatus::Failed);
     assert!(
         row.last_error
             .as_deref()

@@ -265,7 +265,7 @@ fn case(id: &str, patient: &str) -> CaseRow {
     CaseRow {
         id: id.into(),
         patient_id: patient.into(),
-        status: "open".into(),
+        status: ips_bridge::domain::case::CaseStatus::Open,
         opened_at: 1,
         closed_at: None,
         closed_reason: None,

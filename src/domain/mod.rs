@@ -4,6 +4,7 @@
 //! always a parameter. That keeps every clinical rule testable with plain
 //! unit and property tests, and lets the engine replay decisions exactly.
 
+pub mod case;
 pub mod nhs_number;
 pub mod patient_key;
 pub mod referral;

@@ -209,7 +209,7 @@ mod tests {
         let c = CaseRow {
             id: "c1".into(),
             patient_id: "p1".into(),
-            status: "open".into(),
+            status: crate::domain::case::CaseStatus::Open,
             opened_at: 1,
             closed_at: None,
             closed_reason: None,

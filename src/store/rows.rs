@@ -1,5 +1,6 @@
 //! Rows as the store holds them. Times are milliseconds since the epoch.
 
+use crate::domain::case::CaseStatus;
 use crate::domain::referral::ReferralState;
 use serde::Serialize;
 
@@ -7,7 +8,8 @@ use serde::Serialize;
 pub struct CaseRow {
     pub id: String,
     pub patient_id: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CaseStatus,
     pub opened_at: i64,
     pub closed_at: Option<i64>,
     pub closed_reason: Option<String>,
@@ -68,7 +70,8 @@ pub struct OutboxRow {
     pub dedupe_key: String,
     pub ordering_key: String,
     pub payload: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OutboxStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
@@ -141,4 +144,26 @@ pub enum Settlement {
         id: i64,
         error: String,
     },
+}
+
+/// Where an outbox row is: waiting (or in flight), delivered, or parked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::EnumString)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum OutboxStatus {
+    Pending,
+    Done,
+    Failed,
+}
+
+/// A stored code this version does not know: refused, never defaulted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown outbox status code {0:?}")]
+pub struct UnknownOutboxStatus(pub String);
+
+impl TryFrom<String> for OutboxStatus {
+    type Error = UnknownOutboxStatus;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse().map_err(|_| UnknownOutboxStatus(s))
+    }
 }

@@ -218,7 +218,7 @@ mod bulk {
             q.push_values(chunk, |mut b, r| {
                 b.push_bind(&r.id)
                     .push_bind(&r.patient_id)
-                    .push_bind(&r.status)
+                    .push_bind(r.status.as_str())
                     .push_bind(r.opened_at)
                     .push_bind(r.closed_at)
                     .push_bind(&r.closed_reason)

@@ -148,7 +148,7 @@ pub(super) async fn case_for(
     let c = CaseRow {
         id: Uuid::new_v4().to_string(),
         patient_id,
-        status: "open".into(),
+        status: crate::domain::case::CaseStatus::Open,
         opened_at: ms(now),
         closed_at: None,
         closed_reason: None,

@@ -162,7 +162,7 @@ macro_rules! impl_tx {
 
             async fn case_insert(&mut self, c: &$crate::store::CaseRow) -> $crate::store::Result<()> {
                 if let Some(open) = self.case_open_for(&c.patient_id).await? {
-                    if c.status == "open" {
+                    if c.status == crate::domain::case::CaseStatus::Open {
                         // What the partial unique index would refuse at commit: refuse it now.
                         return Err($crate::store::StoreError::Corrupt(format!(
                             "patient already has open case {}; refusing a second",
