@@ -13,9 +13,22 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use time::OffsetDateTime;
 
-/// Where the bridge is with a referral.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where the bridge is with a referral. The kebab-case code is what the
+/// store, the API and events carry (serde and strum spell it the same way).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum ReferralState {
     /// Received, but something needed to act on it is missing.
     Incomplete,
@@ -35,29 +48,11 @@ pub enum ReferralState {
 
 impl ReferralState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Incomplete => "incomplete",
-            Self::AwaitingDecision => "awaiting-decision",
-            Self::Accepted => "accepted",
-            Self::Started => "started",
-            Self::Declined => "declined",
-            Self::Withdrawn => "withdrawn",
-            Self::ClosedByReferrerAfterDna => "closed-by-referrer-after-dna",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Incomplete,
-            Self::AwaitingDecision,
-            Self::Accepted,
-            Self::Started,
-            Self::Declined,
-            Self::Withdrawn,
-            Self::ClosedByReferrerAfterDna,
-        ]
-        .into_iter()
-        .find(|s2| s2.as_str() == s)
+        s.parse().ok()
     }
 
     /// States from which a referrer's update can no longer change the state.

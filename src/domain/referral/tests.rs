@@ -194,3 +194,17 @@ fn state_names_round_trip() {
         assert_eq!(ReferralState::parse(s).map(ReferralState::as_str), Some(s));
     }
 }
+
+#[test]
+fn state_codes_are_spelled_the_same_by_serde_and_strum() {
+    use strum::IntoEnumIterator;
+    for st in ReferralState::iter() {
+        assert_eq!(serde_json::to_value(st).unwrap(), st.as_str());
+        assert_eq!(ReferralState::parse(st.as_str()), Some(st));
+    }
+    assert_eq!(
+        ReferralState::ClosedByReferrerAfterDna.as_str(),
+        "closed-by-referrer-after-dna"
+    );
+    assert_eq!(ReferralState::parse("nonsense"), None);
+}
