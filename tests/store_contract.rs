@@ -246,13 +246,26 @@ async fn cursor_and_timers(s: Arc<dyn Store>) {
         1,
         "rolled back: the timer is still there"
     );
-    let mut tx = s.begin().await.unwrap();
-    let due = tx
-        .timers_claim_due(2_000, &["discharge-risk"], 10)
-        .await
-        .unwrap();
-    tx.timer_delete(due[0].id).await.unwrap();
-    tx.commit().await.unwrap();
+    // A dropped transaction rolls back when its connection is next used
+    // (sqlx), so on PostgreSQL the row stays locked, and skipped by `SKIP
+    // LOCKED`, for a moment: the next claim finds it once the lock is gone.
+    let mut claimed = None;
+    for _ in 0..100 {
+        let mut tx = s.begin().await.unwrap();
+        let due = tx
+            .timers_claim_due(2_000, &["discharge-risk"], 10)
+            .await
+            .unwrap();
+        if let Some(t) = due.first() {
+            tx.timer_delete(t.id).await.unwrap();
+            tx.commit().await.unwrap();
+            claimed = Some(t.id);
+            break;
+        }
+        drop(tx);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(claimed.is_some(), "the rolled-back timer is claimed again");
     assert!(
         s.timers_due(9_999, 10).await.unwrap().is_empty(),
         "a fired timer does not fire again"
