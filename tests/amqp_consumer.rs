@@ -139,35 +139,37 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
             let mut p = Pub::connect(&url).await;
             for i in 0..TOTAL {
                 let mut attempt = 0;
-                // The publisher's own connection is closed too: reconnect and resend (same message id).
-                loop {
-                    attempt += 1;
-                    let mut appt =
-                        appointment(&format!("appt-{i}"), &nhs_number(i as u64), "booked");
-                    appt["comment"] = serde_json::json!(format!("attempt {attempt}"));
-                    let body = serde_json::to_vec(&appt).unwrap();
-                    let sent = p
-                        .publish(
-                            &exchange,
-                            "appointment",
-                            &body,
-                            &format!("m-{i}"),
-                            FHIR_JSON,
-                        )
-                        .await;
-                    // Every tenth message is sent once more as if its confirm had been
-                    // lost: the forced closes cause that only now and then, this always.
-                    if sent.is_ok() && (i % 10 != 0 || attempt > 1) {
-                        break;
-                    }
-                    if sent.is_ok() {
-                        continue;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    if let Ok(fresh) =
-                        tokio::time::timeout(Duration::from_secs(2), Pub::connect(&url)).await
-                    {
-                        p = fresh;
+                // Every tenth message is sent twice on purpose, each copy until the
+                // broker confirms it (a lost confirm could otherwise hide a copy):
+                // at least TOTAL / 10 duplicates reach the bridge, whatever the
+                // forced closes do. The publisher's own connection is closed too:
+                // reconnect and resend (same message id, a different body).
+                let copies = if i % 10 == 0 { 2 } else { 1 };
+                for _ in 0..copies {
+                    loop {
+                        attempt += 1;
+                        let mut appt =
+                            appointment(&format!("appt-{i}"), &nhs_number(i as u64), "booked");
+                        appt["comment"] = serde_json::json!(format!("attempt {attempt}"));
+                        let body = serde_json::to_vec(&appt).unwrap();
+                        let sent = p
+                            .publish(
+                                &exchange,
+                                "appointment",
+                                &body,
+                                &format!("m-{i}"),
+                                FHIR_JSON,
+                            )
+                            .await;
+                        if sent.is_ok() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        if let Ok(fresh) =
+                            tokio::time::timeout(Duration::from_secs(2), Pub::connect(&url)).await
+                        {
+                            p = fresh;
+                        }
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
