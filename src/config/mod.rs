@@ -76,7 +76,7 @@ impl fmt::Display for ConfigErrors {
 }
 
 /// Keys whose environment values are comma-separated lists.
-const LIST_KEYS: &[&str] = &[
+pub const LIST_KEYS: &[&str] = &[
     "amqp.inbound_bindings",
     "intake.snomed_codes",
     "intake.performer_references",

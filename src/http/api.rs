@@ -32,9 +32,7 @@ pub fn referral_view(r: &ReferralRow, now: time::OffsetDateTime) -> Value {
     // ServiceRequest as the sender named it and its business identifier.
     // Neither is patient data.
     let identifier = r
-        .referral_key
-        .split_once('|')
-        .filter(|(system, _)| system.contains(':'))
+        .business_identifier()
         .map(|(system, value)| json!({"system": system, "value": value}));
     json!({
         "id": r.id,

@@ -49,6 +49,17 @@ pub struct ReferralRow {
     pub origin: Option<String>,
 }
 
+impl ReferralRow {
+    /// The referral's business identifier `(system, value)`, when its key is
+    /// one (`system|value`); the other key shapes (`ServiceRequest/{id}`,
+    /// requester-scoped ids) are the bridge's own.
+    pub fn business_identifier(&self) -> Option<(&str, &str)> {
+        self.referral_key
+            .split_once('|')
+            .filter(|(system, _)| system.contains(':'))
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, PartialEq)]
 pub struct AppointmentRow {
     pub id: String,

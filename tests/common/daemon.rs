@@ -8,6 +8,7 @@
 //! in a file the test can grep.
 
 use super::{Api, Names, Pub, Sandbox, TOKEN, eventually, settings_env, temp_sqlite_url, uid};
+use ips_bridge::config::LIST_KEYS;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,17 +16,6 @@ use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// Keys that are lists in the configuration (mirrors `LIST_KEYS` in src/config/mod.rs).
-const LIST_KEYS: &[&str] = &[
-    "amqp.inbound_bindings",
-    "intake.snomed_codes",
-    "intake.performer_references",
-    "intake.bars_service_ids",
-    "intake.cmht_ods_codes",
-    "intake.cmht_type_codes",
-    "intake.decline_reasons",
-];
 
 /// A bridge process with its own config file, store, sandbox and AMQP names.
 /// Killed (SIGKILL) on drop.

@@ -211,12 +211,8 @@ async fn tell_referrer(
 
 /// Everything known that names the referral to its sender.
 fn referral_ref(row: &ReferralRow, origin: Option<&MessageOrigin>) -> ReferralRef {
-    // A key `system|value` is a business identifier; the other key shapes
-    // (`ServiceRequest/{id}`, sender-scoped ids) are the bridge's own.
     let identifier = row
-        .referral_key
-        .split_once('|')
-        .filter(|(s, _)| s.contains(':') && !s.starts_with("sender:"))
+        .business_identifier()
         .map(|(s, v)| (s.to_owned(), v.to_owned()));
     let local_reference = row
         .resource_ref

@@ -175,10 +175,9 @@ impl Dispatcher {
     }
 
     fn failure(&self, row: &OutboxRow, e: SinkError) -> Settlement {
-        let policy = match OutboxMessage::decode(&row.kind, &row.payload) {
-            Ok(m) => self.policies.for_kind(m.kind()),
-            Err(_) => self.policies.for_kind(super::OutboxKind::FhirCreate),
-        };
+        // The kind code picks the policy; the payload need not be decoded again.
+        let kind = row.kind.parse().unwrap_or(super::OutboxKind::FhirCreate);
+        let policy = self.policies.for_kind(kind);
         if e.permanent || policy.gives_up(row.attempts) {
             tracing::error!(error = %e, outbox_id = row.id, kind = %row.kind, attempts = row.attempts, "outbox row parked as failed");
             metrics::counter!("ips_outbox_parked_total", "kind" => kind_label(&row.kind))
