@@ -6,6 +6,7 @@
 
 pub mod case;
 pub mod nhs_number;
+pub mod outreach;
 pub mod patient_key;
 pub mod referral;
 pub mod source;
