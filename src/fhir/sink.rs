@@ -2,7 +2,7 @@
 //! operations (conditional create, `If-Match` update, transaction).
 
 use super::{FhirClient, FhirError};
-use crate::engine::outbox::{Delivered, OutboxMessage, Sink, SinkError};
+use crate::engine::outbox::{Delivered, FhirAmend, OutboxMessage, Sink, SinkError};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -45,6 +45,7 @@ impl Sink for FhirSink {
                     Err(e) => return Err(sink_error(e)),
                 }
             }
+            OutboxMessage::FhirAmend(a) => return self.amend(a).await,
             OutboxMessage::FhirTransaction(t) => {
                 let reply = self
                     .client
@@ -65,6 +66,58 @@ impl Sink for FhirSink {
             .map_err(|_| SinkError::permanent("write result is not serialisable"))?;
         Ok(Delivered::Done {
             result: Some(result),
+        })
+    }
+}
+
+/// How often an amendment is re-applied to a newer version after a 412
+/// before the row is parked for a person.
+const AMEND_REBASES: usize = 3;
+
+impl FhirSink {
+    /// Finds the resource by identifier, applies the amendment and writes it
+    /// back with `If-Match`; a 412 re-reads and re-applies (see
+    /// [`crate::engine::outbox::amend`]).
+    async fn amend(&self, a: &FhirAmend) -> Result<Delivered, SinkError> {
+        let what = format!("{} by business identifier", a.resource_type);
+        for _ in 0..=AMEND_REBASES {
+            let Some(current) = self
+                .client
+                .find_by_identifier(&a.resource_type, &a.identifier_system, &a.identifier_value)
+                .await
+                .map_err(sink_error)?
+            else {
+                // Rows of one case go in order, so its create has been
+                // delivered; a missing resource was deleted by someone.
+                return Err(SinkError::permanent(format!("{what}: not found")));
+            };
+            let mut body = current.body;
+            if !a.change.apply(&mut body) {
+                return Ok(Delivered::Done {
+                    result: Some(format!("{what}: already amended")),
+                });
+            }
+            let Some(version) = current.version else {
+                return Err(SinkError::permanent(format!(
+                    "{what}: the server gave no version to update against"
+                )));
+            };
+            match self.client.update_if_match(&body, &version).await {
+                Ok(w) => {
+                    let result = serde_json::to_string(&w)
+                        .map_err(|_| SinkError::permanent("write result is not serialisable"))?;
+                    return Ok(Delivered::Done {
+                        result: Some(result),
+                    });
+                }
+                Err(FhirError::VersionConflict { .. }) => continue,
+                Err(e) => return Err(sink_error(e)),
+            }
+        }
+        Ok(Delivered::Conflict {
+            current: None,
+            version: None,
+            reason: format!("{what}: still changing after {AMEND_REBASES} re-reads"),
         })
     }
 }

@@ -16,6 +16,7 @@
 mod admin;
 pub mod dead_letters;
 pub mod pending;
+mod outreach;
 mod postgres;
 mod reads;
 pub mod rekey;
@@ -26,6 +27,9 @@ mod tx;
 mod work;
 
 pub use admin::StoreAdmin;
+pub use outreach::{
+    AttemptRow, ClosureByRuleRow, EpisodeRow, EpisodeStatus, OutreachReads, OutreachTx,
+};
 pub use reads::Reads;
 pub use rekey::PatientHashes;
 pub use rows::*;
@@ -50,13 +54,19 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Everything a store does outside a unit of work, by concern. The engine
 /// holds an `Arc<dyn Store>`; bring the concern traits into scope with
 /// `use crate::store::prelude::*`.
-pub trait Store: StoreAdmin + Reads + OutboxStore + TimerStore + PatientHashes {}
+pub trait Store:
+    StoreAdmin + Reads + OutreachReads + OutboxStore + TimerStore + PatientHashes
+{
+}
 
-impl<T: StoreAdmin + Reads + OutboxStore + TimerStore + PatientHashes> Store for T {}
+impl<T: StoreAdmin + Reads + OutreachReads + OutboxStore + TimerStore + PatientHashes> Store for T {}
 
 /// Import this to call store methods on an `Arc<dyn Store>` or a `dyn Tx`.
 pub mod prelude {
-    pub use super::{OutboxStore, PatientHashes, Reads, Store, StoreAdmin, TimerStore, Tx};
+    pub use super::{
+        OutboxStore, OutreachReads, OutreachTx, PatientHashes, Reads, Store, StoreAdmin, TimerStore,
+        Tx,
+    };
 }
 
 /// Opens the store named by `store.url`.

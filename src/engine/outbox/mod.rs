@@ -11,9 +11,11 @@
 //! (`If-None-Exist`), updates on a version (`If-Match`), transactions are
 //! made of such entries, and events carry a stable `message_id`.
 
+pub mod amend;
 pub mod dispatcher;
 mod retry;
 
+pub use amend::{Amendment, FhirAmend};
 pub use dispatcher::Dispatcher;
 pub use retry::RetryPolicy;
 
@@ -77,6 +79,7 @@ pub struct EventPublish {
 pub enum OutboxMessage {
     FhirCreate(FhirCreate),
     FhirUpdate(FhirUpdate),
+    FhirAmend(FhirAmend),
     FhirTransaction(FhirTransaction),
     Event(EventPublish),
 }
@@ -99,6 +102,7 @@ pub enum OutboxKind {
     #[strum(serialize = "fhir-create", serialize = "fhir")]
     FhirCreate,
     FhirUpdate,
+    FhirAmend,
     FhirTransaction,
     Event,
 }
@@ -126,6 +130,7 @@ impl OutboxMessage {
         match self {
             OutboxMessage::FhirCreate(_) => OutboxKind::FhirCreate,
             OutboxMessage::FhirUpdate(_) => OutboxKind::FhirUpdate,
+            OutboxMessage::FhirAmend(_) => OutboxKind::FhirAmend,
             OutboxMessage::FhirTransaction(_) => OutboxKind::FhirTransaction,
             OutboxMessage::Event(_) => OutboxKind::Event,
         }
@@ -135,6 +140,7 @@ impl OutboxMessage {
         let v = match self {
             OutboxMessage::FhirCreate(m) => serde_json::to_string(m),
             OutboxMessage::FhirUpdate(m) => serde_json::to_string(m),
+            OutboxMessage::FhirAmend(m) => serde_json::to_string(m),
             OutboxMessage::FhirTransaction(m) => serde_json::to_string(m),
             OutboxMessage::Event(m) => serde_json::to_string(m),
         };
@@ -157,6 +163,7 @@ impl OutboxMessage {
         Ok(match kind {
             OutboxKind::FhirCreate => OutboxMessage::FhirCreate(parse(payload)?),
             OutboxKind::FhirUpdate => OutboxMessage::FhirUpdate(parse(payload)?),
+            OutboxKind::FhirAmend => OutboxMessage::FhirAmend(parse(payload)?),
             OutboxKind::FhirTransaction => OutboxMessage::FhirTransaction(parse(payload)?),
             OutboxKind::Event => OutboxMessage::Event(parse(payload)?),
         })
@@ -250,6 +257,14 @@ mod tests {
                 if_match: "3".into(),
                 on_conflict: OnConflict::HandBack,
                 rebases: 0,
+            }),
+            OutboxMessage::FhirAmend(FhirAmend {
+                resource_type: "Flag".into(),
+                identifier_system: "s".into(),
+                identifier_value: "v".into(),
+                change: Amendment::FlagInactive {
+                    ended_at: "2026-11-30T00:00:00Z".into(),
+                },
             }),
             OutboxMessage::FhirTransaction(FhirTransaction {
                 bundle: json!({"resourceType": "Bundle", "type": "transaction"}),
