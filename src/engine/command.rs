@@ -59,6 +59,10 @@ pub enum Command {
     Referral(Box<ReferralInput>),
     Appointment(Box<AppointmentInput>),
     Decision(DecisionInput),
+    /// A person closes a case, with a reason (never the bridge on DNAs).
+    CloseCase(CloseCaseInput),
+    /// A clinician or the specialist decides outreach is no longer needed.
+    ResolveOutreach(ResolveOutreachInput),
     TimerFired(TimerFired),
     /// The FHIR server refused an update queued by a handler because the
     /// resource changed meanwhile (412): the handler decides again.
@@ -74,6 +78,8 @@ impl Command {
             Command::Referral(_) => "referral",
             Command::Appointment(_) => "appointment",
             Command::Decision(_) => "decision",
+            Command::CloseCase(_) => "case-close",
+            Command::ResolveOutreach(_) => "outreach-resolve",
             Command::TimerFired(_) => "timer",
             Command::WriteConflict(_) => "write-conflict",
             Command::Ignore(_) => "ignored",
@@ -128,6 +134,17 @@ pub struct AppointmentInput {
 }
 
 impl AppointmentInput {
+    /// What the discharge rules need of it.
+    pub fn fact(&self) -> crate::domain::outreach::AppointmentFact {
+        crate::domain::outreach::AppointmentFact {
+            key: self.key.clone(),
+            start: self.start,
+            attendance: crate::domain::outreach::Attendance::from_fhir_status(&self.status),
+            cancelled_by: None,
+            service: Default::default(),
+        }
+    }
+
     pub fn attended(&self) -> bool {
         matches!(self.status.as_str(), "fulfilled" | "arrived" | "checked-in")
     }
@@ -155,6 +172,28 @@ pub enum DecisionOutcome {
     Declined,
 }
 
+/// `POST /api/cases/{id}/close`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CloseCaseInput {
+    #[serde(default)]
+    pub case_id: String,
+    /// Why: a person's reason, required (IPS fidelity item 25).
+    pub reason: String,
+    pub closed_by: String,
+}
+
+/// `POST /api/cases/{id}/outreach/resolve`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveOutreachInput {
+    #[serde(default)]
+    pub case_id: String,
+    pub decided_by: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 pub const DECISION_EVENT: &str = "ips.referral-decision.v1";
 
 /// What kind of deadline a timer is. Stored as its code.
@@ -174,6 +213,9 @@ pub enum TimerKind {
     /// An accepted referral has waited as long as the waiting-list target
     /// allows (IPS: everyone seen within 6 weeks) without assistance starting.
     WaitingListTarget,
+    /// A date-based discharge rule's warning starts (or a DNA leaves a
+    /// rule's window): assess the case again. Subject: the case id.
+    OutreachCheck,
 }
 
 impl TimerKind {

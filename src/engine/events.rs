@@ -22,6 +22,16 @@ pub enum EventType {
     /// assistance having commenced.
     #[strum(serialize = "referral.wait-exceeded")]
     ReferralWaitExceeded,
+    /// A case came within warning of a discharge rule: Flag and Task written.
+    #[strum(serialize = "outreach.flagged")]
+    OutreachFlagged,
+    /// Attendance, contact or a decision resolved the outreach episode.
+    #[strum(serialize = "outreach.resolved")]
+    OutreachResolved,
+    /// A source system closed a referral because of DNAs (a fidelity
+    /// breach); the IPS case stays open.
+    #[strum(serialize = "outreach.closed-by-rule")]
+    OutreachClosedByRule,
 }
 
 impl EventType {

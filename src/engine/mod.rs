@@ -25,7 +25,9 @@ pub use outcome::{Applied, Signal};
 pub use rejection::{RejectCode, Rejection};
 
 use crate::config::Settings;
+use crate::domain::outreach::RuleSet;
 use crate::domain::{NhsNumber, PatientKey};
+use crate::render::outreach::FlagCoding;
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +46,37 @@ pub struct Context {
     pub waiting_list_target: Duration,
     /// Keys the patient lookup hashes; never a default, `app::start` refuses to run without one.
     pub patient_key: PatientKey,
+    pub outreach: OutreachContext,
+}
+
+/// The discharge rules and how outreach episodes are written.
+#[derive(Debug, Clone, Default)]
+pub struct OutreachContext {
+    pub rules: RuleSet,
+    pub flag: FlagCoding,
+    /// The specialist's Task is due no later than this after the flag.
+    pub task_lead: Duration,
+}
+
+impl OutreachContext {
+    /// A rule's name for people (its id when the rules changed since).
+    pub fn rule_name(&self, id: &str) -> String {
+        self.rules
+            .rules
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.name.clone())
+            .unwrap_or_else(|| id.to_owned())
+    }
+
+    /// A rule's id as a metric label: only configured ids, so the label set stays bounded.
+    pub fn rule_label(&self, id: &str) -> String {
+        if self.rules.rules.iter().any(|r| r.id == id) {
+            id.to_owned()
+        } else {
+            "unknown".into()
+        }
+    }
 }
 
 impl Context {
@@ -58,6 +91,11 @@ impl Context {
                 u64::from(s.intake.waiting_list_weeks) * 7 * 86_400,
             ),
             patient_key,
+            outreach: OutreachContext {
+                rules: RuleSet::default(),
+                flag: FlagCoding::default(),
+                task_lead: Duration::from_secs(2 * 86_400),
+            },
         }
     }
 

@@ -16,6 +16,19 @@ pub enum Signal {
     FirstContact {
         days: f64,
     },
+    OutreachFlagged {
+        rule: String,
+    },
+    OutreachResolved {
+        resolution: &'static str,
+    },
+    ClosureByRule {
+        cause: &'static str,
+    },
+    OutreachAttempt {
+        method: &'static str,
+        outcome: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +92,27 @@ fn report_signals(signals: &[Signal]) {
             }
             Signal::FirstContact { days } => {
                 metrics::histogram!("ips_referral_days_to_first_contact").record(*days)
+            }
+            Signal::OutreachFlagged { rule } => {
+                metrics::counter!("ips_outreach_flags_raised_total", "rule" => rule.clone())
+                    .increment(1)
+            }
+            Signal::OutreachResolved { resolution } => {
+                metrics::counter!("ips_outreach_flags_resolved_total", "resolution" => *resolution)
+                    .increment(1);
+                // A flag resolved by reaching the person is a closure prevented.
+                if matches!(*resolution, "attended" | "contacted") {
+                    metrics::counter!("ips_outreach_closures_total", "result" => "prevented")
+                        .increment(1);
+                }
+            }
+            Signal::ClosureByRule { cause } => {
+                metrics::counter!("ips_outreach_closures_total", "result" => "happened", "cause" => *cause)
+                    .increment(1)
+            }
+            Signal::OutreachAttempt { method, outcome } => {
+                metrics::counter!("ips_outreach_attempts_total", "method" => *method, "outcome" => *outcome)
+                    .increment(1)
             }
         }
     }

@@ -47,6 +47,10 @@ pub enum RejectCode {
     AlreadyDecided,
     NotDecidable,
     UnknownDeclineReason,
+    UnknownCase,
+    CaseClosed,
+    NoActiveOutreach,
+    InvalidOutreachAttempt,
 }
 
 impl RejectCode {

@@ -9,6 +9,7 @@
 
 pub mod bars_response;
 pub mod decision_task;
+pub mod outreach;
 mod referral_ref;
 
 pub use bars_response::BarsResponse;

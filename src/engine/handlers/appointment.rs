@@ -1,6 +1,8 @@
 //! An appointment was booked, attended, missed or cancelled.
 
+use super::outreach::{Cause, reassess};
 use super::{Outcome, audit};
+use crate::domain::outreach::Attendance;
 use crate::domain::referral;
 use crate::engine::command::{AppointmentInput, TimerKind};
 use crate::engine::outcome::{Applied, Signal};
@@ -76,6 +78,18 @@ pub async fn handle(
                 });
             }
         }
+    }
+    if let Some(case) = &case {
+        // What the discharge rules see of it, then the case assessed again.
+        let fact = input.fact();
+        let json = serde_json::to_string(&fact).unwrap_or_default();
+        tx.fact_upsert(&input.key, &case.id, &json, ms(now)).await?;
+        let cause = if fact.attendance == Attendance::Attended {
+            Cause::Attended
+        } else {
+            Cause::AppointmentChanged
+        };
+        signals.extend(reassess(tx, ctx, case, cause, now).await?);
     }
     audit(
         tx,

@@ -9,6 +9,7 @@
 mod appointment;
 mod conflict;
 mod decision;
+pub(crate) mod outreach;
 mod referral;
 mod timer;
 
@@ -51,6 +52,8 @@ pub async fn handle(
         Command::Referral(r) => referral::handle(tx, ctx, r, channel, now).await,
         Command::Appointment(a) => appointment::handle(tx, ctx, a, now).await,
         Command::Decision(d) => decision::handle(tx, ctx, d, now).await,
+        Command::CloseCase(c) => outreach::close::close(tx, ctx, c, now).await,
+        Command::ResolveOutreach(r) => outreach::close::resolve(tx, ctx, r, now).await,
         Command::TimerFired(t) => timer::handle(tx, ctx, t, now).await,
         Command::WriteConflict(c) => conflict::handle(tx, ctx, c, now).await,
     }

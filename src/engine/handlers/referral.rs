@@ -129,8 +129,10 @@ pub async fn handle(
             row.raw = input.raw.to_string();
             tx.referral_update(&row).await?;
             let ordering = ordering_key(&row);
+            let mut signals = vec![];
             if r.closed_now {
                 closed(tx, &row, &ordering, now).await?;
+                signals = super::outreach::closure::on_referral_closed(tx, ctx, &row, now).await?;
             }
             audit(
                 tx,
@@ -144,7 +146,7 @@ pub async fn handle(
             .await?;
             Ok(Applied::Processed {
                 kind: KIND,
-                signals: vec![],
+                signals,
             })
         }
         (Intake::Updated(_), None) => {

@@ -23,7 +23,29 @@ pub async fn handle(
 ) -> Outcome {
     match t.kind {
         TimerKind::WaitingListTarget => waiting_list_target(tx, ctx, t, now).await,
+        TimerKind::OutreachCheck => outreach_check(tx, ctx, t, now).await,
     }
+}
+
+/// A date-based discharge rule's warning starts: assess the case again.
+/// The timer was deleted by the engine; `reassess` sets the next one.
+async fn outreach_check(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    t: &TimerFired,
+    now: OffsetDateTime,
+) -> Outcome {
+    let Some(case) = tx.case_get(&t.subject).await? else {
+        return Ok(Applied::Unchanged { kind: KIND });
+    };
+    if case.status != crate::domain::case::CaseStatus::Open {
+        return Ok(Applied::Unchanged { kind: KIND });
+    }
+    let signals = super::outreach::reassess(tx, ctx, &case, super::outreach::Cause::Timer, now).await?;
+    Ok(Applied::Processed {
+        kind: KIND,
+        signals,
+    })
 }
 
 /// Still on the waiting list when the target passed: tell the team. If

@@ -1,0 +1,111 @@
+//! A source system closed a referral because of missed appointments.
+//!
+//! IPS does not discharge for DNAs (fidelity item 25), but the referrer's or
+//! the trust's own rules may. When that happens the bridge records a
+//! *closure by DNA rule*, keeps the IPS case open for outreach, and tells the
+//! service (`outreach.closed-by-rule`): it is the fidelity breach a team lead
+//! must see.
+
+use super::{Cause, facts, reassess};
+use crate::domain::outreach::Attendance;
+use crate::domain::referral::ReferralState;
+use crate::engine::events::EventType;
+use crate::engine::handlers::{audit, queue_event};
+use crate::engine::outcome::Signal;
+use crate::engine::{Context, from_ms, ms, rfc3339};
+use crate::store::{ClosureByRuleRow, ReferralRow, StoreError, Tx};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Why the closure counts as one by a DNA rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
+pub enum ClosureCause {
+    /// BaRS `servicerequest-response` with a no-show Appointment.
+    BarsDnaFeedback,
+    /// ServiceRequest `revoked` right after a DNA.
+    ReferralRevokedAfterDna,
+    /// ServiceRequest `completed` right after a DNA.
+    ReferralCompletedAfterDna,
+}
+
+/// Called when a referral of an open case has just been closed by its
+/// sender. Returns the signals of what it recorded (nothing when the closure
+/// had nothing to do with DNAs).
+pub(crate) async fn on_referral_closed(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    row: &ReferralRow,
+    now: OffsetDateTime,
+) -> Result<Vec<Signal>, StoreError> {
+    let Some(case_id) = &row.case_id else {
+        return Ok(vec![]);
+    };
+    let Some(case) = tx.case_get(case_id).await? else {
+        return Ok(vec![]);
+    };
+    let cause = if row.state == ReferralState::ClosedByReferrerAfterDna {
+        ClosureCause::BarsDnaFeedback
+    } else {
+        let history = facts(tx, case_id).await?;
+        // "Right after DNAs": the latest appointment held so far was missed.
+        let last_held = history
+            .iter()
+            .filter(|f| {
+                matches!(f.attendance, Attendance::Attended | Attendance::DidNotAttend)
+                    && f.start.is_none_or(|s| s <= now)
+            })
+            .max_by(|a, b| a.start.cmp(&b.start).then_with(|| a.key.cmp(&b.key)));
+        if last_held.is_none_or(|f| f.attendance != Attendance::DidNotAttend) {
+            return Ok(vec![]);
+        }
+        match row.fhir_status.as_str() {
+            "revoked" => ClosureCause::ReferralRevokedAfterDna,
+            "completed" => ClosureCause::ReferralCompletedAfterDna,
+            _ => return Ok(vec![]),
+        }
+    };
+    let closed_at = row.source_updated_at.unwrap_or(ms(now));
+    let c = ClosureByRuleRow {
+        id: Uuid::new_v4().to_string(),
+        case_id: case.id.clone(),
+        referral_id: row.id.clone(),
+        cause: <&str>::from(cause).to_owned(),
+        closed_at,
+        recorded_at: ms(now),
+    };
+    if !tx.closure_by_rule_insert(&c).await? {
+        return Ok(vec![]);
+    }
+    queue_event(
+        tx,
+        EventType::OutreachClosedByRule,
+        &format!("{}:{}", row.id, c.cause),
+        &case.id,
+        json!({
+            "case_id": case.id,
+            "referral_id": row.id,
+            "cause": c.cause,
+            "closed_at": rfc3339(from_ms(closed_at)),
+            "case_status": case.status,
+        }),
+        now,
+    )
+    .await?;
+    audit(
+        tx,
+        ctx,
+        EventType::OutreachClosedByRule.as_str(),
+        "case",
+        &case.id,
+        Some(format!("referral={} cause={}", row.id, c.cause)),
+        now,
+    )
+    .await?;
+    let mut signals = vec![Signal::ClosureByRule { cause: cause.into() }];
+    if case.status == crate::domain::case::CaseStatus::Open {
+        signals.extend(reassess(tx, ctx, &case, Cause::AppointmentChanged, now).await?);
+    }
+    Ok(signals)
+}
