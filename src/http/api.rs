@@ -115,7 +115,9 @@ pub async fn get_case(
         )
     })?;
     let refs = store.referrals_for_case(&c.id).await?;
-    Ok(Json(case_view(&c, &refs, s.engine.now())))
+    let mut view = case_view(&c, &refs, s.engine.now());
+    view["outreach"] = super::outreach::case_outreach(&s, &c.id, c.opened_at).await?;
+    Ok(Json(view))
 }
 
 #[derive(Deserialize)]

@@ -11,6 +11,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Per-field problems (`[{"field": ..., "message": ...}]`), when there are several.
+    pub problems: Vec<(String, String)>,
 }
 
 impl ApiError {
@@ -19,7 +21,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            problems: vec![],
         }
+    }
+
+    pub fn with_problems(mut self, problems: Vec<(String, String)>) -> Self {
+        self.problems = problems;
+        self
     }
     pub fn unauthorized(message: &str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
@@ -43,11 +51,15 @@ impl From<crate::store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response()
+        let mut error = json!({"code": self.code, "message": self.message});
+        if !self.problems.is_empty() {
+            error["problems"] = self
+                .problems
+                .iter()
+                .map(|(field, message)| json!({"field": field, "message": message}))
+                .collect();
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
     }
 }
 

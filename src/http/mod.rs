@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod outreach;
 pub mod probes;
 pub mod webhook;
 
@@ -37,6 +38,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/referrals", get(api::list_referrals))
         .route("/api/referrals/{id}", get(api::get_referral))
         .route("/api/referrals/{id}/decision", post(api::decide))
+        .route("/api/outreach", get(outreach::board))
+        .route("/api/cases/{id}/close", post(outreach::close_case))
+        .route("/api/cases/{id}/outreach/resolve", post(outreach::resolve))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_token));
     let hook = Router::new()
         .route("/fhir/notify", post(webhook::notify))

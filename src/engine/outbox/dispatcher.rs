@@ -239,6 +239,12 @@ impl Dispatcher {
             metrics::gauge!("ips_outbox_pending").set(pending as f64);
             metrics::gauge!("ips_outbox_failed").set(failed as f64);
         }
+        // Outreach state is stored work too: every replica reports the same
+        // figures from the store, so a restart does not zero them.
+        if let Ok((active, closures)) = self.engine.store.outreach_counts().await {
+            metrics::gauge!("ips_outreach_flags_active").set(active as f64);
+            metrics::gauge!("ips_outreach_closures_by_rule").set(closures as f64);
+        }
     }
 }
 
