@@ -166,6 +166,36 @@ async fn dna_feedback_closes_the_referral_it_answers() {
     b.stop().await;
 }
 
+/// Issue 13: the referrer's DNA closure is a closure by DNA rule, the fidelity
+/// breach the service must see: recorded on the case, published once as
+/// `outreach.closed-by-rule`, and the IPS case stays open for outreach.
+/// The no-show Appointment in the feedback is recorded as a DNA.
+#[tokio::test]
+async fn dna_feedback_is_a_closure_by_rule_and_the_case_stays_open() {
+    let b = Bridge::start(&[]).await;
+    let watch = b.p.watch(&b.n.events, "outreach.closed-by-rule").await;
+    feed(&b, &["REFREQ01"]).await;
+    requested(&b).await;
+    feed(&b, &["REFRESP01"]).await;
+    let closed = the_referral_in(&b, "closed-by-referrer-after-dna").await;
+    let case_id = closed["case_id"].as_str().expect("the referral has a case").to_owned();
+    let got = b.p.drain(&watch, 1, WAIT).await;
+    assert_eq!(got.len(), 1, "one outreach.closed-by-rule");
+    let body: Value = serde_json::from_slice(&got[0].delivery.data).unwrap();
+    assert_eq!(body["cause"], "bars-dna-feedback");
+    assert_eq!(body["case_id"], case_id.as_str());
+    let (_, case) = b.api.get(&format!("/api/cases/{case_id}")).await;
+    assert_eq!(case["status"], "open");
+    let closures = case["outreach"]["closures_by_rule"].as_array().unwrap();
+    assert_eq!(closures.len(), 1);
+    assert_eq!(closures[0]["cause"], "bars-dna-feedback");
+    assert_eq!(case["outreach"]["appointments"][0]["attendance"], "did-not-attend");
+    // The same feedback again (a new message id): nothing more.
+    feed(&b, &["REFRESP01"]).await;
+    assert!(b.p.drain(&watch, 1, Duration::from_millis(1500)).await.is_empty());
+    b.stop().await;
+}
+
 #[tokio::test]
 async fn booking_request_new_then_cancelled_is_one_cancelled_appointment() {
     let b = Bridge::start(&[]).await;

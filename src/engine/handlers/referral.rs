@@ -63,6 +63,13 @@ pub async fn handle(
                 origin: origin_json(input),
             };
             tx.referral_insert(&row).await?;
+            let mut signals = vec![Signal::ReferralReceived {
+                source_kind: v.source.kind.as_str(),
+                incomplete: !r.incomplete_reasons.is_empty(),
+            }];
+            if let Some((c, false)) = &case {
+                signals.extend(super::outreach::on_case_opened(tx, ctx, c, now).await?);
+            }
             let ordering = ordering_key(&row);
             queue_event(
                 tx,
@@ -92,10 +99,7 @@ pub async fn handle(
             .await?;
             Ok(Applied::Processed {
                 kind: KIND,
-                signals: vec![Signal::ReferralReceived {
-                    source_kind: v.source.kind.as_str(),
-                    incomplete: !r.incomplete_reasons.is_empty(),
-                }],
+                signals,
             })
         }
         (Intake::Updated(r), Some(mut row)) => {

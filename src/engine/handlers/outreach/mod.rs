@@ -64,6 +64,31 @@ pub(crate) async fn facts(tx: &mut dyn Tx, case_id: &str) -> Result<Vec<Appointm
         .collect())
 }
 
+/// A case has just opened: nothing is known of it yet, so only a date rule
+/// (`no_contact_for`) can apply; its warning is scheduled without reading
+/// anything back (this runs for every new referral, on the ingest path).
+pub(crate) async fn on_case_opened(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    case: &CaseRow,
+    now: OffsetDateTime,
+) -> Result<Vec<Signal>, StoreError> {
+    let history = CaseHistory {
+        appointments: &[],
+        last_contact: None,
+        opened_at: from_ms(case.opened_at),
+    };
+    let assessment = assess(&history, &ctx.outreach.rules, now);
+    if assessment.warning().is_some() {
+        return reassess(tx, ctx, case, Cause::AppointmentChanged, now).await;
+    }
+    if let Some(at) = assessment.next_check {
+        tx.timer_set(TimerKind::OutreachCheck.as_str(), &case.id, ms(at), "{}")
+            .await?;
+    }
+    Ok(vec![])
+}
+
 /// Assesses `case` and opens or resolves its outreach episode.
 pub(crate) async fn reassess(
     tx: &mut dyn Tx,

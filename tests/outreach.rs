@@ -1,0 +1,215 @@
+//! Assertive outreach against RabbitMQ and the FHIR sandbox, with the real
+//! binary: a DNA brings a Flag, a Task and one `outreach.flagged`; repeats
+//! and reversed replays change nothing; attendance resolves it; a date rule
+//! flags at its lead time across a SIGKILL; attempts become Communications.
+//! Effects are counted in the FHIR server and on the exchange.
+
+mod common;
+
+use common::daemon::Daemon;
+use common::effects::audit_count;
+use common::fixtures::*;
+use common::*;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+const WAIT: Duration = Duration::from_secs(25);
+/// Long enough for an effect that must not happen to have happened.
+const QUIET: Duration = Duration::from_millis(2000);
+
+const TWO_DNAS: &str = r#"
+[[rule]]
+id = "primary-care-2-dnas"
+name = "Primary care: discharged after 2 consecutive DNAs"
+kind = "consecutive_dna"
+threshold = 2
+warn_before = { dnas = 1 }
+"#;
+
+const NO_CONTACT: &str = r#"
+[[rule]]
+id = "no-contact-28-days"
+name = "No contact for 28 days"
+kind = "no_contact_for"
+days = 28
+warn_before = { days = 7 }
+"#;
+
+fn rules_file(dir: &Path, text: &str) -> String {
+    let p = dir.join("discharge-rules.toml");
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+fn set_clock(path: &Path, t: OffsetDateTime) {
+    std::fs::write(path, t.format(&Rfc3339).unwrap()).unwrap();
+}
+
+fn appt(id: &str, nhs: &str, status: &str, start: &str) -> Value {
+    let mut a = appointment(id, nhs, status);
+    a["start"] = json!(start);
+    a["end"] = Value::Null;
+    a.as_object_mut().unwrap().remove("end");
+    a
+}
+
+/// Resources of `rt` in the sandbox about this patient.
+async fn about(sb: &Sandbox, rt: &str, nhs: &str) -> Vec<Value> {
+    sb.search_all(rt)
+        .await
+        .into_iter()
+        .filter(|r| {
+            let subject = if rt == "Task" { &r["for"] } else { &r["subject"] };
+            subject["identifier"]["value"] == nhs
+        })
+        .collect()
+}
+
+async fn case_id(d: &Daemon) -> String {
+    eventually(WAIT, "the case", || async {
+        let (_, v) = d.api.get("/api/cases").await;
+        v["cases"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await
+}
+
+/// Sends and waits until the bridge has applied it (its inbox grew).
+async fn send_applied(d: &Daemon, v: &Value) {
+    let before = common::effects::inbox_count(&d.db, "amqp").await;
+    d.send(v).await;
+    eventually(WAIT, "message applied", || async {
+        (common::effects::inbox_count(&d.db, "amqp").await > before).then_some(())
+    })
+    .await;
+}
+
+/// The "2 consecutive DNAs" rule, end to end. Would fail if the flag were
+/// raised twice (by the repeat, by a reversed replay, by a restart of the
+/// outbox), were not raised at the first DNA, or attendance did not resolve it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_dna_flags_once_and_attendance_resolves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_file(dir.path(), TWO_DNAS);
+    let d = Daemon::start(&[("IPS__OUTREACH__RULES_FILE", rules.as_str())]).await;
+    let flagged = d.p.watch(&d.n.events, "outreach.flagged").await;
+    let resolved = d.p.watch(&d.n.events, "outreach.resolved").await;
+    let nhs = nhs_number(4100);
+    let referral = Referral::new(&format!("aor-{}", uid()), &nhs).bars_bundle();
+    send_applied(&d, &referral).await;
+    let case = case_id(&d).await;
+
+    let dna = appt(&format!("dna-{}", uid()), &nhs, "noshow", "2026-11-20T10:00:00Z");
+    send_applied(&d, &dna).await;
+    let events = d.p.drain(&flagged, 1, WAIT).await;
+    assert_eq!(events.len(), 1, "one outreach.flagged");
+    let body: Value = serde_json::from_slice(&events[0].delivery.data).unwrap();
+    assert_eq!(body["case_id"], json!(case));
+    assert_eq!(body["rule_id"], "primary-care-2-dnas");
+    assert_eq!(body["fires"]["type"], "at-next-dna");
+    assert!(!String::from_utf8_lossy(&events[0].delivery.data).contains(&nhs));
+    let flags = eventually(WAIT, "the Flag in the record", || async {
+        let f = about(&d.sb, "Flag", &nhs).await;
+        (!f.is_empty()).then_some(f)
+    })
+    .await;
+    assert_eq!(flags.len(), 1);
+    assert_eq!(flags[0]["status"], "active");
+    let tasks = eventually(WAIT, "the Task in the record", || async {
+        let t = about(&d.sb, "Task", &nhs).await;
+        (!t.is_empty()).then_some(t)
+    })
+    .await;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["status"], "requested");
+
+    // The same DNA again (a new message id), then the whole story replayed in reverse.
+    send_applied(&d, &dna).await;
+    send_applied(&d, &dna).await;
+    send_applied(&d, &referral).await;
+    tokio::time::sleep(QUIET).await;
+    assert!(d.p.drain(&flagged, 1, QUIET).await.is_empty(), "flagged again");
+    assert_eq!(about(&d.sb, "Flag", &nhs).await.len(), 1);
+    assert_eq!(about(&d.sb, "Task", &nhs).await.len(), 1);
+    assert_eq!(audit_count(&d.db, "outreach.flagged").await, 1);
+
+    let (_, board) = d.api.get("/api/outreach").await;
+    assert_eq!(board["count"], 1);
+    assert_eq!(board["flags"][0]["rule"]["id"], "primary-care-2-dnas");
+    assert_eq!(board["flags"][0]["appointments"][0]["attendance"], "did-not-attend");
+    assert!(!board.to_string().contains(&nhs), "no NHS number on the board");
+
+    // Attended: resolved in the record and on the exchange.
+    send_applied(
+        &d,
+        &appt(&format!("seen-{}", uid()), &nhs, "fulfilled", "2026-11-27T10:00:00Z"),
+    )
+    .await;
+    assert_eq!(d.p.drain(&resolved, 1, WAIT).await.len(), 1);
+    eventually(WAIT, "Flag inactive, Task completed", || async {
+        let f = about(&d.sb, "Flag", &nhs).await;
+        let t = about(&d.sb, "Task", &nhs).await;
+        (f.len() == 1
+            && f[0]["status"] == "inactive"
+            && f[0]["period"]["end"].is_string()
+            && t.len() == 1
+            && t[0]["status"] == "completed")
+            .then_some(())
+    })
+    .await;
+    let (_, v) = d.api.get(&format!("/api/cases/{case}")).await;
+    assert_eq!(v["status"], "open", "the bridge never closes a case");
+    assert_eq!(v["outreach"]["episodes"][0]["resolution"], "attended");
+    let (_, board) = d.api.get("/api/outreach").await;
+    assert_eq!(board["count"], 0);
+}
+
+/// A date rule ("no contact for 28 days", warn 7 days before) as a durable
+/// timer: killed before the lead time, restarted after it: exactly one Flag
+/// and one event; restarted again: still one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_date_rule_flags_at_its_lead_time_once_across_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_file(dir.path(), NO_CONTACT);
+    let clock = dir.path().join("now");
+    let t0 = OffsetDateTime::parse("2026-12-01T09:00:00Z", &Rfc3339).unwrap();
+    set_clock(&clock, t0);
+    let clock_setting = clock.display().to_string();
+    let mut d = Daemon::start(&[
+        ("IPS__OUTREACH__RULES_FILE", rules.as_str()),
+        ("IPS__CLOCK__FILE", clock_setting.as_str()),
+        ("IPS__TIMERS__POLL_INTERVAL", "100ms"),
+    ])
+    .await;
+    let flagged = d.p.watch(&d.n.events, "outreach.flagged").await;
+    let nhs = nhs_number(4200);
+    send_applied(&d, &Referral::new(&format!("nc-{}", uid()), &nhs).bars_bundle()).await;
+    case_id(&d).await;
+    let warn_at = t0 + time::Duration::days(21);
+
+    d.sigkill();
+    set_clock(&clock, warn_at - time::Duration::minutes(1));
+    d.restart().await;
+    assert!(d.p.drain(&flagged, 1, QUIET).await.is_empty(), "flagged early");
+
+    d.sigkill();
+    set_clock(&clock, warn_at + time::Duration::seconds(1));
+    d.restart().await;
+    let events = d.p.drain(&flagged, 1, WAIT).await;
+    assert_eq!(events.len(), 1);
+    let body: Value = serde_json::from_slice(&events[0].delivery.data).unwrap();
+    assert_eq!(body["fires"]["type"], "on");
+    eventually(WAIT, "one Flag", || async {
+        (about(&d.sb, "Flag", &nhs).await.len() == 1).then_some(())
+    })
+    .await;
+
+    d.sigkill();
+    set_clock(&clock, warn_at + time::Duration::days(2));
+    d.restart().await;
+    assert!(d.p.drain(&flagged, 1, QUIET).await.is_empty(), "flagged twice");
+    assert_eq!(about(&d.sb, "Flag", &nhs).await.len(), 1);
+    assert_eq!(audit_count(&d.db, "outreach.flagged").await, 1);
+}
