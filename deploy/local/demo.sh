@@ -72,6 +72,8 @@ FIRST=$(api "http://127.0.0.1:$PORT/api/referrals?status=awaiting-decision" | js
 say "the employment specialist accepts referral $FIRST"
 api -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/api/referrals/$FIRST/decision" --data '{"outcome":"accepted","decided_by":"ES demo"}' >/dev/null
 "$BIN" --config config/local.toml send --routing-key appointment deploy/local/samples/appointment-attended.json >/dev/null
+say "the patient referred through FHIR misses an appointment"
+"$BIN" --config config/local.toml send --routing-key appointment deploy/local/samples/appointment-dna.json >/dev/null
 sleep 2
 
 say "cases (GET /api/cases)"
@@ -79,7 +81,10 @@ api "http://127.0.0.1:$PORT/api/cases" | json 'j.cases.map(c=>`  case ${c.id}: $
 say "incomplete referrals (GET /api/referrals?status=incomplete)"
 api "http://127.0.0.1:$PORT/api/referrals?status=incomplete" | json 'j.referrals.map(r=>`  ${r.id}: ${r.incomplete_reasons.join("; ")}`).join("\n")'
 say "what the bridge wrote to the record (Tasks telling the referrer)"
-curl -s "$FHIR_URL/Task" | json '(j.entry||[]).map(e=>`  Task/${e.resource.id}: ${e.resource.businessStatus.text} -> focus ${JSON.stringify(e.resource.focus.identifier||e.resource.focus.reference)}`).join("\n")'
+curl -s "$FHIR_URL/Task" | json '(j.entry||[]).map(e=>`  Task/${e.resource.id} (${e.resource.status}): ${(e.resource.businessStatus||e.resource.code||{}).text} -> focus ${JSON.stringify(e.resource.focus.identifier||e.resource.focus.reference)}`).join("\n")'
+say "assertive outreach: a DNA flagged before a discharge rule closes the case (GET /api/outreach, Flags in the record)"
+api "http://127.0.0.1:$PORT/api/outreach" | json 'j.flags.map(f=>`  case ${f.case_id}: ${f.rule.name} -> ${JSON.stringify(f.fires)}, Task due ${f.task_due_at}`).join("\n")||"  (no open flags)"'
+curl -s "$FHIR_URL/Flag" | json '(j.entry||[]).map(e=>`  Flag/${e.resource.id} (${e.resource.status}): ${e.resource.code.text}`).join("\n")||"  (no Flags)"'
 say "dead-lettered: $(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^ips_dead_letters_total' || echo none)"
 
 TASKS=$(curl -s "$FHIR_URL/Task" | json '(j.entry||[]).length')
