@@ -197,29 +197,35 @@ fn parse_rule(
             },
         }
     };
-    let kind = match kind_name {
+    let threshold = match kind_name {
         Some("consecutive_dna") => at_least_one(
             "threshold",
             "the number of DNAs in a row that closes the case",
             &mut bad,
-        )
-        .map(|threshold| RuleKind::ConsecutiveDna { threshold }),
-        Some("dna_within") => {
-            let threshold = at_least_one(
-                "threshold",
-                "the number of DNAs that closes the case",
-                &mut bad,
-            );
-            let days = at_least_one("days", "the length of the window in days", &mut bad);
-            threshold
-                .zip(days)
-                .map(|(threshold, days)| RuleKind::DnaWithin { threshold, days })
-        }
-        Some("first_appointment_dna") => Some(RuleKind::FirstAppointmentDna),
+        ),
+        Some("dna_within") => at_least_one(
+            "threshold",
+            "the number of DNAs that closes the case",
+            &mut bad,
+        ),
+        _ => None,
+    };
+    let days = match kind_name {
+        Some("dna_within") => at_least_one("days", "the length of the window in days", &mut bad),
         Some("no_contact_for") => {
             at_least_one("days", "days without contact that close the case", &mut bad)
-                .map(|days| RuleKind::NoContactFor { days })
         }
+        _ => None,
+    };
+    let kind = match (kind_name, threshold, days) {
+        (Some("consecutive_dna"), Some(threshold), _) => {
+            Some(RuleKind::ConsecutiveDna { threshold })
+        }
+        (Some("dna_within"), Some(threshold), Some(days)) => {
+            Some(RuleKind::DnaWithin { threshold, days })
+        }
+        (Some("first_appointment_dna"), _, _) => Some(RuleKind::FirstAppointmentDna),
+        (Some("no_contact_for"), _, Some(days)) => Some(RuleKind::NoContactFor { days }),
         _ => None,
     };
     let warn = match t.get("warn_before") {
@@ -229,8 +235,8 @@ fn parse_rule(
         }
         Some(v) => warn_before(v, &mut bad),
     };
-    if let (Some(kind), Some(warn)) = (kind, warn) {
-        check_warning(kind, warn, &mut bad);
+    if let (Some(kind_name), Some(warn)) = (kind_name, warn) {
+        check_warning(kind_name, threshold, days, warn, &mut bad);
     }
     let applies_to = match t.get("applies_to") {
         None => Some(RuleMatch::default()),
@@ -352,28 +358,37 @@ fn warn_before(v: &Value, bad: &mut dyn FnMut(String)) -> Option<WarnBefore> {
 }
 
 /// A warning must fit its rule: counted in the unit the rule counts, and
-/// starting after something has happened.
-fn check_warning(kind: RuleKind, warn: WarnBefore, bad: &mut dyn FnMut(String)) {
+/// starting after something has happened. The unit is checked even when the
+/// rule's numbers are wrong, so that one mistake does not hide another.
+fn check_warning(
+    kind: &str,
+    threshold: Option<u32>,
+    days: Option<u32>,
+    warn: WarnBefore,
+    bad: &mut dyn FnMut(String),
+) {
     match (kind, warn) {
-        (RuleKind::NoContactFor { .. }, WarnBefore::Dnas(_)) => bad(
+        ("no_contact_for", WarnBefore::Dnas(_)) => bad(
             "warn_before.dnas does not apply to no_contact_for, which counts days: give warn_before = { days = N }".into(),
         ),
-        (k, WarnBefore::Days(_)) if k.counts_dnas() => bad(format!(
-            "warn_before.days does not apply to {}, which counts DNAs: give warn_before = {{ dnas = N }}",
-            k.as_str()
-        )),
-        (RuleKind::ConsecutiveDna { threshold } | RuleKind::DnaWithin { threshold, .. }, WarnBefore::Dnas(n))
-            if n >= threshold =>
-        {
-            bad("warn_before.dnas must be less than threshold: with threshold or more DNAs to go, the warning would start before any DNA".into())
+        ("no_contact_for", WarnBefore::Days(n)) => {
+            if days.is_some_and(|d| n >= d) {
+                bad("warn_before.days must be less than days: the warning would start at the last contact, before any time without contact".into());
+            }
         }
-        (RuleKind::FirstAppointmentDna, WarnBefore::Dnas(n)) if n != 1 => bad(
-            "warn_before.dnas must be 1 for first_appointment_dna (the warning starts when the first appointment is booked)".into(),
-        ),
-        (RuleKind::NoContactFor { days }, WarnBefore::Days(n)) if n >= days => bad(
-            "warn_before.days must be less than days: the warning would start at the last contact, before any time without contact".into(),
-        ),
-        _ => {}
+        (_, WarnBefore::Days(_)) => bad(format!(
+            "warn_before.days does not apply to {kind}, which counts DNAs: give warn_before = {{ dnas = N }}"
+        )),
+        ("first_appointment_dna", WarnBefore::Dnas(n)) => {
+            if n != 1 {
+                bad("warn_before.dnas must be 1 for first_appointment_dna (the warning starts when the first appointment is booked)".into());
+            }
+        }
+        (_, WarnBefore::Dnas(n)) => {
+            if threshold.is_some_and(|t| n >= t) {
+                bad("warn_before.dnas must be less than threshold: with threshold or more DNAs to go, the warning would start before any DNA".into());
+            }
+        }
     }
 }
 
