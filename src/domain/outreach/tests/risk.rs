@@ -373,7 +373,7 @@ warn_before = { days = 7 }
     // w's warning starts in 13 days; x's DNA leaves its window in 20.
     assert_eq!(a.next_check, Some(days_ago(-13)));
     // Everything met but the consecutive rule (no contact since 200 days ago).
-    let met = assess_now(&[appt("a", 40, Dna), appt("b", 10, Dna)], &set);
+    let met = assess_now(&[appt("a", 20, Dna), appt("b", 10, Dna)], &set);
     let ids: Vec<&str> = met.risks.iter().map(|r| r.rule_id.as_str()).collect();
     assert_eq!(
         ids,
