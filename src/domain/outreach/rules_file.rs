@@ -81,7 +81,9 @@ pub(super) fn parse(text: &str) -> Result<RuleSet, RuleSetError> {
 fn syntax_problem(text: &str, e: &toml::de::Error) -> String {
     let at = match e.span() {
         Some(span) => {
-            let before = &text[..span.start.min(text.len())];
+            // toml's spans fall on character boundaries; `get` keeps a
+            // surprise from becoming a panic.
+            let before = text.get(..span.start).unwrap_or(text);
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             format!(" at line {line}, column {column}")
