@@ -174,3 +174,70 @@ fn run_refuses_to_start_without_a_patient_key() {
     assert!(text.contains("patient_key = \"<redacted>\""), "{text}");
     assert!(!text.contains("cli-patient-key"), "{text}");
 }
+
+/// A rules file with two bad rules: `check-config` names both rules and every
+/// problem, and `run` refuses to start on it.
+#[test]
+fn check_config_lists_every_problem_of_the_discharge_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("discharge-rules.toml");
+    std::fs::write(
+        &rules,
+        r#"
+[[rule]]
+id = "gp-two-dnas"
+name = "GP: 2 consecutive DNAs"
+kind = "consecutive_dna"
+threshold = 2
+warn_before = { dnas = 2 }
+
+[[rule]]
+id = "cmht-window"
+name = "CMHT: 3 DNAs in 90 days"
+kind = "dna_within"
+threshold = 3
+days = 0
+warn_before = { days = 7 }
+applies_to = { organisation = ["RX4E2"] }
+"#,
+    )
+    .unwrap();
+    let out = bridge()
+        .arg("check-config")
+        .env("IPS__OUTREACH__RULES_FILE", &rules)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "outreach.rules_file: rule gp-two-dnas: warn_before.dnas must be less than threshold",
+        "outreach.rules_file: rule cmht-window: days must be at least 1",
+        "outreach.rules_file: rule cmht-window: warn_before.days does not apply to dna_within",
+        "outreach.rules_file: rule cmht-window: unknown key `applies_to.organisation`",
+        "4 problem(s)",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in {err}");
+    }
+
+    let out = bridge()
+        .arg("run")
+        .env("IPS__OUTREACH__RULES_FILE", &rules)
+        .env(
+            "IPS__STORE__URL",
+            format!("sqlite://{}", dir.path().join("b.db").display()),
+        )
+        .env("IPS__HTTP__LISTEN", "127.0.0.1:0")
+        .env(
+            "IPS__STORE__PATIENT_KEY",
+            "cli-test-patient-key-0123456789abcdef",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rule gp-two-dnas"), "{err}");
+    assert!(
+        !dir.path().join("b.db").exists(),
+        "refused before touching the store"
+    );
+}

@@ -11,6 +11,7 @@ mod checks;
 mod engine;
 mod fhir;
 mod intake;
+mod outreach;
 mod service;
 mod store;
 
@@ -21,6 +22,7 @@ pub use engine::{
 };
 pub use fhir::{FhirAuthKind, FhirAuthSettings, FhirSettings, PollerSettings};
 pub use intake::{IntakeSettings, LimitsSettings};
+pub use outreach::OutreachSettings;
 pub use service::{HttpSettings, LogFormat, LogSettings, ServiceSettings};
 pub use store::StoreSettings;
 
@@ -46,6 +48,7 @@ pub struct Settings {
     pub clock: ClockSettings,
     pub intake: IntakeSettings,
     pub limits: LimitsSettings,
+    pub outreach: OutreachSettings,
 }
 
 /// One thing wrong with the configuration: where, and what is expected.
@@ -155,6 +158,7 @@ impl Settings {
         };
         settings.resolve_secret_files(&mut problems);
         settings.validate(&mut problems);
+        settings.outreach.load_rules(&mut problems);
         if problems.is_empty() {
             Ok(settings)
         } else {
@@ -248,6 +252,7 @@ impl Settings {
         self.timers.check(&mut bad);
         self.intake.check(&mut bad);
         self.limits.check(&mut bad);
+        self.outreach.check(&mut bad);
     }
 
     /// The effective configuration as TOML, secrets and URL passwords redacted.
@@ -317,6 +322,7 @@ fn deserialize_collecting(
                 ("clock", check_section::<ClockSettings>),
                 ("intake", check_section::<IntakeSettings>),
                 ("limits", check_section::<LimitsSettings>),
+                ("outreach", check_section::<OutreachSettings>),
             ];
             for (name, check) in sections {
                 if let Some(v) = tree.get(name)

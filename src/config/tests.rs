@@ -105,3 +105,104 @@ fn a_short_patient_key_is_a_problem_and_none_is_not() {
         "check-config accepts no key; run refuses"
     );
 }
+
+#[test]
+fn outreach_rules_load_with_the_settings() {
+    let s = Settings::load_from(None, env(&[])).unwrap();
+    let ids: Vec<&str> = s
+        .outreach
+        .rules()
+        .rules
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    assert!(ids.contains(&"primary-care-2-consecutive-dna"), "{ids:?}");
+    assert_eq!(s.outreach.flag_category_code, "contact");
+    assert_eq!(
+        s.outreach.task_lead,
+        std::time::Duration::from_secs(2 * 86400)
+    );
+    assert!(s.outreach.flag_code_coding().is_none());
+    // The rules are not part of the printed configuration, only their file.
+    assert!(
+        !s.redacted_toml().contains("primary-care-2"),
+        "{}",
+        s.redacted_toml()
+    );
+}
+
+#[test]
+fn each_rule_problem_is_a_config_problem_naming_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("rules.toml");
+    std::fs::write(
+        &f,
+        "[[rule]]\nid = \"gp-x\"\nname = \"x\"\nkind = \"consecutive_dna\"\nthreshold = 0\nwarn_before = { dnas = 0 }\n\
+         [[rule]]\nname = \"y\"\nkind = \"no_contact_for\"\ndays = 28\nwarn_before = { dnas = 1 }\n",
+    )
+    .unwrap();
+    let err = Settings::load_from(
+        None,
+        env(&[("IPS__OUTREACH__RULES_FILE", f.to_str().unwrap())]),
+    )
+    .unwrap_err();
+    let lines: Vec<String> = err.0.iter().map(|p| p.to_string()).collect();
+    assert!(
+        lines.contains(&"outreach.rules_file: rule gp-x: threshold must be at least 1".into()),
+        "{err}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("outreach.rules_file: rule[1]: missing `id`")),
+        "{err}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("outreach.rules_file: rule[1]: warn_before.dnas does not apply")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_rules_file_and_half_a_flag_coding_are_problems() {
+    let err = Settings::load_from(
+        None,
+        env(&[
+            ("IPS__OUTREACH__RULES_FILE", "no/such/rules.toml"),
+            ("IPS__OUTREACH__FLAG_CODE_CODE", "ips-outreach"),
+            ("IPS__OUTREACH__TASK_LEAD", "0s"),
+        ]),
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = err.0.iter().map(|p| p.key.as_str()).collect();
+    assert!(keys.contains(&"outreach.rules_file"), "{err}");
+    assert!(keys.contains(&"outreach.flag_code_system"), "{err}");
+    assert!(keys.contains(&"outreach.task_lead"), "{err}");
+    assert!(err.to_string().contains("working directory"), "{err}");
+}
+
+#[test]
+fn a_flag_coding_given_whole_is_used() {
+    let s = Settings::load_from(
+        None,
+        env(&[
+            (
+                "IPS__OUTREACH__FLAG_CODE_SYSTEM",
+                "https://trust.example.nhs.uk/CodeSystem/flags",
+            ),
+            ("IPS__OUTREACH__FLAG_CODE_CODE", "ips-outreach"),
+            ("IPS__OUTREACH__FLAG_CODE_DISPLAY", "IPS assertive outreach"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        s.outreach.flag_code_coding(),
+        Some((
+            "https://trust.example.nhs.uk/CodeSystem/flags",
+            "ips-outreach",
+            "IPS assertive outreach"
+        ))
+    );
+}
