@@ -59,6 +59,22 @@ pub struct OutreachContext {
 }
 
 impl OutreachContext {
+    pub fn from_settings(o: &crate::config::OutreachSettings) -> Self {
+        OutreachContext {
+            rules: o.rules().clone(),
+            flag: FlagCoding {
+                category_system: o.flag_category_system.clone(),
+                category_code: o.flag_category_code.clone(),
+                category_display: o.flag_category_display.clone(),
+                code_text: o.flag_code_text.clone(),
+                code: o
+                    .flag_code_coding()
+                    .map(|(s, c, d)| (s.to_owned(), c.to_owned(), d.to_owned())),
+            },
+            task_lead: o.task_lead,
+        }
+    }
+
     /// A rule's name for people (its id when the rules changed since).
     pub fn rule_name(&self, id: &str) -> String {
         self.rules
@@ -91,11 +107,7 @@ impl Context {
                 u64::from(s.intake.waiting_list_weeks) * 7 * 86_400,
             ),
             patient_key,
-            outreach: OutreachContext {
-                rules: RuleSet::default(),
-                flag: FlagCoding::default(),
-                task_lead: Duration::from_secs(2 * 86_400),
-            },
+            outreach: OutreachContext::from_settings(&s.outreach),
         }
     }
 
