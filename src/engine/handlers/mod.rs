@@ -16,7 +16,7 @@ use super::command::Command;
 use super::events::EventType;
 use super::outbox::{EventPublish, OutboxMessage};
 use super::outcome::Applied;
-use super::rejection::Rejection;
+use super::rejection::{RejectCode, Rejection};
 use super::{Context, ms, rfc3339};
 use crate::domain::NhsNumber;
 use crate::store::{AuditEntry, CaseRow, NewOutbox, StoreError, Tx};
@@ -51,6 +51,13 @@ pub async fn handle(
         Command::Referral(r) => referral::handle(tx, ctx, r, channel, now).await,
         Command::Appointment(a) => appointment::handle(tx, ctx, a, now).await,
         Command::Decision(d) => decision::handle(tx, ctx, d, now).await,
+        // Not applied yet (the outreach handler is to come): refused, so the
+        // attempt waits in the dead-letter queue for a replay instead of
+        // being acknowledged and lost.
+        Command::OutreachAttempt(_) => Err(HandlerError::Reject(Rejection::new(
+            RejectCode::UnknownEventType,
+            "outreach attempts are not applied by this version yet",
+        ))),
         Command::TimerFired(t) => timer::handle(tx, ctx, t, now).await,
         Command::WriteConflict(c) => conflict::handle(tx, ctx, c, now).await,
     }

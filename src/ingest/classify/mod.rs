@@ -14,6 +14,8 @@ mod es_event;
 mod service_request;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_outreach;
 
 use super::fhir_view::*;
 use super::guard::{self, Limits};
