@@ -8,9 +8,15 @@
 //! outbox delivers it.
 
 pub mod bars_response;
+pub mod communication;
 pub mod decision_task;
+pub mod outreach_flag;
+pub mod outreach_task;
 mod referral_ref;
 
 pub use bars_response::BarsResponse;
+pub use communication::{CodedText, OutreachCommunication};
 pub use decision_task::DecisionTask;
+pub use outreach_flag::{FlagCoding, FlagSpec, flag, flag_active, flag_inactive, flag_reference};
+pub use outreach_task::{OutreachTaskSpec, outreach_task, task_completed};
 pub use referral_ref::ReferralRef;
