@@ -118,6 +118,20 @@ pub fn classify_polled_referral(
     referral(sr, fetched, None, None, rules, None).map(wrap_referral)
 }
 
+/// Classifies a polled Appointment with the resources the poller fetched
+/// for it (its Patient, Organizations, Locations). An Appointment whose
+/// patient participant carries the NHS number in `actor.identifier` needs
+/// none of them.
+pub fn classify_polled_appointment(appt: Value, fetched: &Resolver) -> Result<Command, Rejection> {
+    if check_resource_type(&appt)? != "Appointment" {
+        return Err(Rejection::new(
+            RejectCode::UnsupportedResourceType,
+            "expected an Appointment",
+        ));
+    }
+    read_appointment(appt, fetched, None).map(|a| Command::Appointment(Box::new(a)))
+}
+
 pub(super) fn wrap_referral(r: Option<ReferralInput>) -> Command {
     match r {
         Some(r) => Command::Referral(Box::new(r)),
