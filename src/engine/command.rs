@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 pub enum Source {
     /// The inbound RabbitMQ queue.
     Amqp,
-    /// ServiceRequests read from the FHIR server.
+    /// ServiceRequests and Appointments read from the FHIR server.
     FhirPoll,
     /// The HTTP API (a person's action).
     Api,

@@ -105,9 +105,12 @@ pub fn flag_active(spec: &FlagSpec<'_>) -> Value {
 /// everything else (id, meta, elements others added) is kept, because the
 /// result is sent as an `If-Match` update of that version. A Flag the
 /// server holds as `entered-in-error` stays so: it never was a real flag.
+/// One already inactive with an end keeps its end (a retried update must
+/// not move the date the risk was resolved).
 pub fn flag_inactive(current: &Value, ended_at: &str) -> Value {
     let mut f = current.clone();
-    if f["status"] == "entered-in-error" {
+    let already_ended = f["status"] == "inactive" && f["period"].get("end").is_some();
+    if f["status"] == "entered-in-error" || already_ended {
         return f;
     }
     f["status"] = json!("inactive");
@@ -200,6 +203,11 @@ mod tests {
         expected["period"]["end"] = json!("2026-11-25T10:00:00Z");
         assert_eq!(f, expected, "nothing else changes");
 
+        assert_eq!(
+            flag_inactive(&f, "2026-12-01T00:00:00Z"),
+            f,
+            "retry keeps the end"
+        );
         current["status"] = json!("entered-in-error");
         assert_eq!(flag_inactive(&current, "2026-11-25T10:00:00Z"), current);
     }

@@ -71,13 +71,14 @@ pub fn outreach_task(spec: &OutreachTaskSpec<'_>) -> Value {
 
 /// The Task as the server returned it, completed at `at`: status,
 /// `executionPeriod.end` and `lastModified` change, everything else is kept
-/// for the `If-Match` update. A Task already finished another way
-/// (cancelled, failed, entered-in-error) is returned unchanged.
+/// for the `If-Match` update. A Task already finished (completed, or
+/// another way: cancelled, failed, rejected, entered-in-error) is returned
+/// unchanged, so a retried update keeps the first completion time.
 pub fn task_completed(current: &Value, at: &str) -> Value {
     let mut t = current.clone();
     if matches!(
         t["status"].as_str(),
-        Some("cancelled" | "failed" | "entered-in-error" | "rejected")
+        Some("completed" | "cancelled" | "failed" | "entered-in-error" | "rejected")
     ) {
         return t;
     }
@@ -151,6 +152,11 @@ mod tests {
         expected["lastModified"] = json!("2026-11-22T10:00:00Z");
         expected["executionPeriod"]["end"] = json!("2026-11-22T10:00:00Z");
         assert_eq!(t, expected);
+        assert_eq!(
+            task_completed(&t, "2026-12-01T00:00:00Z"),
+            t,
+            "retry keeps the time"
+        );
         serde_json::from_value::<fhir_sdk::r4b::resources::Resource>(t).unwrap();
 
         current["status"] = json!("cancelled");
