@@ -13,7 +13,7 @@ pub mod attempt;
 pub mod risk;
 pub mod rules;
 
-pub use appointment::{AppointmentFact, Attendance, CancelledBy, ServiceContext};
+pub use appointment::{Attendance, AppointmentFact, CancelledBy, ServiceContext};
 pub use attempt::{AttemptMethod, AttemptOutcome};
 pub use risk::{Assessment, CaseHistory, ClosureRisk, Fires, assess};
 pub use rules::{DischargeRule, Exemption, RuleKind, RuleMatch, RuleSet, RuleSetError, WarnBefore};
