@@ -152,6 +152,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
             interval: settings.poller.interval,
             overlap: settings.poller.overlap,
             page_size: settings.poller.page_size,
+            resources: settings.poller.resources.clone(),
             wake: poll_wake,
         };
         tasks.spawn(poller.run(shutdown.clone()));

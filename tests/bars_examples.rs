@@ -178,7 +178,10 @@ async fn dna_feedback_is_a_closure_by_rule_and_the_case_stays_open() {
     requested(&b).await;
     feed(&b, &["REFRESP01"]).await;
     let closed = the_referral_in(&b, "closed-by-referrer-after-dna").await;
-    let case_id = closed["case_id"].as_str().expect("the referral has a case").to_owned();
+    let case_id = closed["case_id"]
+        .as_str()
+        .expect("the referral has a case")
+        .to_owned();
     let got = b.p.drain(&watch, 1, WAIT).await;
     assert_eq!(got.len(), 1, "one outreach.closed-by-rule");
     let body: Value = serde_json::from_slice(&got[0].delivery.data).unwrap();
@@ -189,10 +192,17 @@ async fn dna_feedback_is_a_closure_by_rule_and_the_case_stays_open() {
     let closures = case["outreach"]["closures_by_rule"].as_array().unwrap();
     assert_eq!(closures.len(), 1);
     assert_eq!(closures[0]["cause"], "bars-dna-feedback");
-    assert_eq!(case["outreach"]["appointments"][0]["attendance"], "did-not-attend");
+    assert_eq!(
+        case["outreach"]["appointments"][0]["attendance"],
+        "did-not-attend"
+    );
     // The same feedback again (a new message id): nothing more.
     feed(&b, &["REFRESP01"]).await;
-    assert!(b.p.drain(&watch, 1, Duration::from_millis(1500)).await.is_empty());
+    assert!(
+        b.p.drain(&watch, 1, Duration::from_millis(1500))
+            .await
+            .is_empty()
+    );
     b.stop().await;
 }
 

@@ -62,7 +62,11 @@ async fn about(sb: &Sandbox, rt: &str, nhs: &str) -> Vec<Value> {
         .await
         .into_iter()
         .filter(|r| {
-            let subject = if rt == "Task" { &r["for"] } else { &r["subject"] };
+            let subject = if rt == "Task" {
+                &r["for"]
+            } else {
+                &r["subject"]
+            };
             subject["identifier"]["value"] == nhs
         })
         .collect()
@@ -101,7 +105,12 @@ async fn a_first_dna_flags_once_and_attendance_resolves_it() {
     send_applied(&d, &referral).await;
     let case = case_id(&d).await;
 
-    let dna = appt(&format!("dna-{}", uid()), &nhs, "noshow", "2026-11-20T10:00:00Z");
+    let dna = appt(
+        &format!("dna-{}", uid()),
+        &nhs,
+        "noshow",
+        "2026-11-20T10:00:00Z",
+    );
     send_applied(&d, &dna).await;
     let events = d.p.drain(&flagged, 1, WAIT).await;
     assert_eq!(events.len(), 1, "one outreach.flagged");
@@ -130,7 +139,10 @@ async fn a_first_dna_flags_once_and_attendance_resolves_it() {
     send_applied(&d, &dna).await;
     send_applied(&d, &referral).await;
     tokio::time::sleep(QUIET).await;
-    assert!(d.p.drain(&flagged, 1, QUIET).await.is_empty(), "flagged again");
+    assert!(
+        d.p.drain(&flagged, 1, QUIET).await.is_empty(),
+        "flagged again"
+    );
     assert_eq!(about(&d.sb, "Flag", &nhs).await.len(), 1);
     assert_eq!(about(&d.sb, "Task", &nhs).await.len(), 1);
     assert_eq!(audit_count(&d.db, "outreach.flagged").await, 1);
@@ -138,13 +150,24 @@ async fn a_first_dna_flags_once_and_attendance_resolves_it() {
     let (_, board) = d.api.get("/api/outreach").await;
     assert_eq!(board["count"], 1);
     assert_eq!(board["flags"][0]["rule"]["id"], "primary-care-2-dnas");
-    assert_eq!(board["flags"][0]["appointments"][0]["attendance"], "did-not-attend");
-    assert!(!board.to_string().contains(&nhs), "no NHS number on the board");
+    assert_eq!(
+        board["flags"][0]["appointments"][0]["attendance"],
+        "did-not-attend"
+    );
+    assert!(
+        !board.to_string().contains(&nhs),
+        "no NHS number on the board"
+    );
 
     // Attended: resolved in the record and on the exchange.
     send_applied(
         &d,
-        &appt(&format!("seen-{}", uid()), &nhs, "fulfilled", "2026-11-27T10:00:00Z"),
+        &appt(
+            &format!("seen-{}", uid()),
+            &nhs,
+            "fulfilled",
+            "2026-11-27T10:00:00Z",
+        ),
     )
     .await;
     assert_eq!(d.p.drain(&resolved, 1, WAIT).await.len(), 1);
@@ -185,14 +208,21 @@ async fn a_date_rule_flags_at_its_lead_time_once_across_sigkill() {
     .await;
     let flagged = d.p.watch(&d.n.events, "outreach.flagged").await;
     let nhs = nhs_number(4200);
-    send_applied(&d, &Referral::new(&format!("nc-{}", uid()), &nhs).bars_bundle()).await;
+    send_applied(
+        &d,
+        &Referral::new(&format!("nc-{}", uid()), &nhs).bars_bundle(),
+    )
+    .await;
     case_id(&d).await;
     let warn_at = t0 + time::Duration::days(21);
 
     d.sigkill();
     set_clock(&clock, warn_at - time::Duration::minutes(1));
     d.restart().await;
-    assert!(d.p.drain(&flagged, 1, QUIET).await.is_empty(), "flagged early");
+    assert!(
+        d.p.drain(&flagged, 1, QUIET).await.is_empty(),
+        "flagged early"
+    );
 
     d.sigkill();
     set_clock(&clock, warn_at + time::Duration::seconds(1));
@@ -209,7 +239,10 @@ async fn a_date_rule_flags_at_its_lead_time_once_across_sigkill() {
     d.sigkill();
     set_clock(&clock, warn_at + time::Duration::days(2));
     d.restart().await;
-    assert!(d.p.drain(&flagged, 1, QUIET).await.is_empty(), "flagged twice");
+    assert!(
+        d.p.drain(&flagged, 1, QUIET).await.is_empty(),
+        "flagged twice"
+    );
     assert_eq!(about(&d.sb, "Flag", &nhs).await.len(), 1);
     assert_eq!(audit_count(&d.db, "outreach.flagged").await, 1);
 }

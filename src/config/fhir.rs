@@ -2,6 +2,7 @@
 //! authenticates to it, and how it is polled.
 
 use super::checks::{Secret, check_url, is_set, positive, positive_durations, serialize_secret};
+use crate::fhir::poller::PolledResource;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -104,11 +105,28 @@ pub struct PollerSettings {
     #[serde(with = "humantime_serde")]
     pub overlap: Duration,
     pub page_size: u32,
+    /// Resource types to poll, each with its own cursor.
+    pub resources: Vec<PolledResource>,
 }
 
 impl PollerSettings {
     pub(super) fn check(&self, bad: &mut dyn FnMut(&str, String)) {
         positive_durations(&[("poller.interval", self.interval)], bad);
         positive("poller.page_size", self.page_size as u64, bad);
+        if self.enabled && self.resources.is_empty() {
+            bad(
+                "poller.resources",
+                "an enabled poller needs at least one resource type (ServiceRequest, Appointment)"
+                    .into(),
+            );
+        }
+        for (i, r) in self.resources.iter().enumerate() {
+            if self.resources[..i].contains(r) {
+                bad(
+                    "poller.resources",
+                    format!("{} is listed twice", r.as_str()),
+                );
+            }
+        }
     }
 }

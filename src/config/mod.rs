@@ -87,6 +87,7 @@ pub const LIST_KEYS: &[&str] = &[
     "intake.cmht_ods_codes",
     "intake.cmht_type_codes",
     "intake.decline_reasons",
+    "poller.resources",
 ];
 
 impl Settings {

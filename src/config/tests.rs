@@ -206,3 +206,18 @@ fn a_flag_coding_given_whole_is_used() {
         ))
     );
 }
+
+#[test]
+fn poller_resources_from_the_environment_are_checked() {
+    use crate::fhir::poller::PolledResource;
+    let s = Settings::load_from(None, env(&[("IPS__POLLER__RESOURCES", "Appointment")])).unwrap();
+    assert_eq!(s.poller.resources, [PolledResource::Appointment]);
+    for bad in ["Appointment,Appointment", "Encounter"] {
+        let err = Settings::load_from(None, env(&[("IPS__POLLER__RESOURCES", bad)])).unwrap_err();
+        let keys: Vec<&str> = err.0.iter().map(|p| p.key.as_str()).collect();
+        assert!(
+            keys.iter().any(|k| k.starts_with("poller.resources")),
+            "{bad}: {err}"
+        );
+    }
+}

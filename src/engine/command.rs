@@ -8,6 +8,9 @@
 //! the parsers (`ingest`) depend on the engine and never the reverse.
 
 use super::rejection::Rejection;
+use crate::domain::outreach::{
+    AppointmentFact, AttemptMethod, AttemptOutcome, Attendance, CancelledBy, ServiceContext,
+};
 use crate::domain::referral::{NhsField, ReferralVersion};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,7 +22,7 @@ use time::OffsetDateTime;
 pub enum Source {
     /// The inbound RabbitMQ queue.
     Amqp,
-    /// ServiceRequests read from the FHIR server.
+    /// ServiceRequests and Appointments read from the FHIR server.
     FhirPoll,
     /// The HTTP API (a person's action).
     Api,
@@ -63,6 +66,8 @@ pub enum Command {
     CloseCase(CloseCaseInput),
     /// A clinician or the specialist decides outreach is no longer needed.
     ResolveOutreach(ResolveOutreachInput),
+    /// `ips.outreach-attempt.v1` or the API: a specialist tried to reach someone.
+    OutreachAttempt(Box<OutreachAttemptInput>),
     TimerFired(TimerFired),
     /// The FHIR server refused an update queued by a handler because the
     /// resource changed meanwhile (412): the handler decides again.
@@ -80,6 +85,7 @@ impl Command {
             Command::Decision(_) => "decision",
             Command::CloseCase(_) => "case-close",
             Command::ResolveOutreach(_) => "outreach-resolve",
+            Command::OutreachAttempt(_) => "outreach-attempt",
             Command::TimerFired(_) => "timer",
             Command::WriteConflict(_) => "write-conflict",
             Command::Ignore(_) => "ignored",
@@ -101,6 +107,11 @@ pub struct ReferralInput {
     pub origin: Option<MessageOrigin>,
     /// The ServiceRequest as received, kept for pass-through.
     pub raw: Value,
+    /// BaRS DNA feedback only: the `noshow` Appointment the message carries,
+    /// keyed as the booking message keyed it, so the missed appointment
+    /// counts towards the discharge rules once, whichever message told us.
+    /// `None` for every other referral message.
+    pub feedback_appointment: Option<Box<AppointmentInput>>,
 }
 
 /// The BaRS message a referral arrived in.
@@ -122,10 +133,19 @@ pub struct MessageOrigin {
     pub service_request_id: Option<String>,
 }
 
+/// One version of an Appointment as it arrived.
 #[derive(Debug, Clone)]
 pub struct AppointmentInput {
     pub key: String,
+    /// `Appointment.status` as sent (an R4 code, checked by the parser).
     pub status: String,
+    /// What the status means for the discharge rules.
+    pub attendance: Attendance,
+    /// Who cancelled, for a cancelled appointment whose
+    /// `cancelationReason` says (see `ingest::classify` for the mapping).
+    pub cancelled_by: Option<CancelledBy>,
+    /// Which team's appointment it is: what a rule's `applies_to` matches.
+    pub service: ServiceContext,
     pub start: Option<OffsetDateTime>,
     pub nhs: NhsField,
     pub source_updated_at: Option<OffsetDateTime>,
@@ -134,19 +154,19 @@ pub struct AppointmentInput {
 }
 
 impl AppointmentInput {
-    /// What the discharge rules need of it.
-    pub fn fact(&self) -> crate::domain::outreach::AppointmentFact {
-        crate::domain::outreach::AppointmentFact {
-            key: self.key.clone(),
-            start: self.start,
-            attendance: crate::domain::outreach::Attendance::from_fhir_status(&self.status),
-            cancelled_by: None,
-            service: Default::default(),
-        }
+    pub fn attended(&self) -> bool {
+        self.attendance == Attendance::Attended
     }
 
-    pub fn attended(&self) -> bool {
-        matches!(self.status.as_str(), "fulfilled" | "arrived" | "checked-in")
+    /// The appointment as the outreach rules see it (no patient data).
+    pub fn fact(&self) -> AppointmentFact {
+        AppointmentFact {
+            key: self.key.clone(),
+            start: self.start,
+            attendance: self.attendance,
+            cancelled_by: self.cancelled_by,
+            service: self.service.clone(),
+        }
     }
 }
 
@@ -195,6 +215,114 @@ pub struct ResolveOutreachInput {
 }
 
 pub const DECISION_EVENT: &str = "ips.referral-decision.v1";
+
+pub const OUTREACH_ATTEMPT_EVENT: &str = "ips.outreach-attempt.v1";
+
+/// `ips.outreach-attempt.v1`, or the same from the API: an employment
+/// specialist's attempt to reach someone at risk of discharge (DESIGN §4.2).
+///
+/// The note is free text about the patient: it is stored and written to the
+/// record as plain text (never interpreted as markup; whoever displays it
+/// escapes it), and it never appears in a log, an event or a rejection.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OutreachAttemptInput {
+    #[serde(rename = "type", default)]
+    pub event_type: Option<String>,
+    pub case_id: String,
+    /// The sender's own id for the attempt: a resend with the same id is the
+    /// same attempt (idempotency), whichever channel it came by.
+    #[serde(default)]
+    pub attempt_id: Option<String>,
+    pub method: AttemptMethod,
+    pub outcome: AttemptOutcome,
+    #[serde(with = "time::serde::rfc3339")]
+    pub attempted_at: OffsetDateTime,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Who made the attempt (a name or a staff identifier).
+    pub specialist: String,
+}
+
+/// The longest note accepted, in characters: a few paragraphs. Longer text
+/// belongs in a document, and the limit keeps one message from filling a
+/// Communication the record system may truncate.
+pub const MAX_NOTE_CHARS: usize = 4000;
+/// The longest id (`case_id`, `attempt_id`) accepted, in characters.
+pub const MAX_ID_CHARS: usize = 128;
+/// The longest `specialist` accepted, in characters.
+pub const MAX_SPECIALIST_CHARS: usize = 256;
+
+/// Every problem found in an input, as `(field, message)`. Messages name
+/// the rule broken and never repeat the value, so the list can go into a
+/// rejection reason, an API error body or a log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.summary())]
+pub struct InvalidInput {
+    pub problems: Vec<(&'static str, String)>,
+}
+
+impl InvalidInput {
+    /// `field: message; field: message`.
+    pub fn summary(&self) -> String {
+        self.problems
+            .iter()
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl OutreachAttemptInput {
+    /// Checks what serde cannot: lengths, emptiness and control characters.
+    /// Markup in the note is allowed (it is stored as text, not rendered).
+    /// Shared by the queue and the HTTP API so both refuse the same inputs.
+    pub fn validate(&self) -> Result<(), InvalidInput> {
+        let mut problems = Vec::new();
+        let mut id = |field: &'static str, v: &str, max: usize| {
+            if v.trim().is_empty() {
+                problems.push((field, "must not be empty".to_owned()));
+            }
+            let n = v.chars().count();
+            if n > max {
+                problems.push((field, format!("is {n} characters; the limit is {max}")));
+            }
+            // Ids and names are single-line: no control character at all.
+            if v.chars().any(char::is_control) {
+                problems.push((field, "must not contain control characters".to_owned()));
+            }
+        };
+        id("case_id", &self.case_id, MAX_ID_CHARS);
+        if let Some(a) = &self.attempt_id {
+            id("attempt_id", a, MAX_ID_CHARS);
+        }
+        id("specialist", &self.specialist, MAX_SPECIALIST_CHARS);
+        if let Some(note) = &self.note {
+            let n = note.chars().count();
+            if n > MAX_NOTE_CHARS {
+                problems.push((
+                    "note",
+                    format!("is {n} characters; the limit is {MAX_NOTE_CHARS}"),
+                ));
+            }
+            if note
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+            {
+                problems.push((
+                    "note",
+                    "must not contain control characters other than newline, carriage return and tab"
+                        .to_owned(),
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(InvalidInput { problems })
+        }
+    }
+}
 
 /// What kind of deadline a timer is. Stored as its code.
 #[derive(

@@ -108,7 +108,10 @@ impl FhirClient {
             .map_err(|e| FhirError::InvalidResponse(format!("bad search URL: {e}")))?;
         url.query_pairs_mut()
             .append_pair("identifier", &format!("{system}|{value}"));
-        let bundle = self.retrying(Method::GET, url.as_str(), None, &[]).await?.body;
+        let bundle = self
+            .retrying(Method::GET, url.as_str(), None, &[])
+            .await?
+            .body;
         let found: Vec<&Value> = bundle["entry"]
             .as_array()
             .into_iter()

@@ -1,17 +1,19 @@
-//! Polls the FHIR server for ServiceRequests.
+//! Polls the FHIR server for ServiceRequests and Appointments.
 //!
-//! Reads `_lastUpdated=ge{cursor - overlap}` sorted by `_lastUpdated`,
-//! following `next` links as given. Each page is applied in one transaction
-//! together with the advanced cursor, so a crash re-reads at most one page,
-//! and the overlap re-reads (for clock skew and late commits) are absorbed by
-//! inbox dedupe on `ServiceRequest/{id}/_history/{version}`. A rest-hook
-//! notification (`POST /fhir/notify`) wakes the poller at once.
+//! For each resource type, with a cursor of its own (a burst of
+//! Appointments must not move the ServiceRequests' cursor past referrals not
+//! yet read): reads `_lastUpdated=ge{cursor - overlap}` sorted by
+//! `_lastUpdated`, following `next` links as given. Each page is applied in
+//! one transaction together with the advanced cursor, so a crash re-reads at
+//! most one page, and the overlap re-reads (for clock skew and late commits)
+//! are absorbed by inbox dedupe on `{Type}/{id}/_history/{version}`. A
+//! rest-hook notification (`POST /fhir/notify`) wakes the poller at once.
 
 use super::{FhirClient, FhirError};
 use crate::engine::{Applied, Engine, Inbound, Source};
 use crate::ingest::Reading;
-use crate::ingest::classify::classify_polled_referral;
-use crate::ingest::fhir_view::{Resolver, relative_reference, str_at};
+use crate::ingest::classify::{classify_polled_appointment, classify_polled_referral};
+use crate::ingest::fhir_view::{Resolver, reference_type, relative_reference, str_at};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +23,82 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub const CURSOR_KEY: &str = "fhir-poll:ServiceRequest";
+/// The ServiceRequests' cursor (kept under its original name).
+pub const CURSOR_KEY: &str = PolledResource::ServiceRequest.cursor_key();
+
+/// A resource type the poller reads (`poller.resources`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Deserialize,
+    serde::Serialize,
+    strum::IntoStaticStr,
+)]
+pub enum PolledResource {
+    ServiceRequest,
+    Appointment,
+}
+
+impl PolledResource {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The store cursor of this type's poll.
+    pub const fn cursor_key(self) -> &'static str {
+        match self {
+            PolledResource::ServiceRequest => "fhir-poll:ServiceRequest",
+            PolledResource::Appointment => "fhir-poll:Appointment",
+        }
+    }
+
+    /// References worth fetching so a polled resource is as complete as one
+    /// arriving in a BaRS bundle: a referral's patient and requester; an
+    /// appointment's patient (its NHS number), organisations and locations
+    /// (what discharge rules match on).
+    fn related(self, res: &Value) -> Vec<String> {
+        let refs: Vec<&str> = match self {
+            PolledResource::ServiceRequest => ["subject", "requester"]
+                .iter()
+                .filter_map(|k| res[*k]["reference"].as_str())
+                .collect(),
+            PolledResource::Appointment => res["participant"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["actor"]["reference"].as_str())
+                .filter(|r| {
+                    matches!(
+                        reference_type(r),
+                        Some("Patient" | "Organization" | "Location")
+                    )
+                })
+                .collect(),
+        };
+        refs.into_iter()
+            .filter(|r| !r.starts_with('#'))
+            .filter_map(relative_reference)
+            .collect()
+    }
+
+    fn classify(
+        self,
+        res: Value,
+        fetched: &Resolver,
+        reading: &Reading,
+    ) -> Result<crate::engine::Command, crate::engine::rejection::Rejection> {
+        match self {
+            PolledResource::ServiceRequest => {
+                classify_polled_referral(res, fetched, &reading.rules)
+            }
+            PolledResource::Appointment => classify_polled_appointment(res, fetched),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -40,6 +117,8 @@ pub struct Poller {
     pub interval: Duration,
     pub overlap: Duration,
     pub page_size: u32,
+    /// What to poll, in this order, each with its own cursor.
+    pub resources: Vec<PolledResource>,
     pub wake: Arc<Notify>,
 }
 
@@ -57,7 +136,7 @@ impl Poller {
         loop {
             match self.poll_once().await {
                 Ok(r) if r.new > 0 => {
-                    tracing::info!(pages = r.pages, new = r.new, "polled ServiceRequests")
+                    tracing::info!(pages = r.pages, new = r.new, "polled the FHIR server")
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "poll failed; will try again"),
@@ -70,18 +149,30 @@ impl Poller {
         }
     }
 
-    /// Reads every page from the cursor on; each page commits with its cursor.
+    /// Polls each configured resource type; the report sums them.
     pub async fn poll_once(&self) -> Result<PollReport, PollError> {
-        let cursor = self.engine.store.cursor(CURSOR_KEY).await?;
+        let mut total = PollReport::default();
+        for &res in &self.resources {
+            let r = self.poll_resource(res).await?;
+            total.pages += r.pages;
+            total.resources += r.resources;
+            total.new += r.new;
+        }
+        Ok(total)
+    }
+
+    /// Reads every page of one type from its cursor on; each page commits
+    /// with its cursor.
+    pub async fn poll_resource(&self, kind: PolledResource) -> Result<PollReport, PollError> {
+        let cursor_key = kind.cursor_key();
+        let rt = kind.as_str();
+        let cursor = self.engine.store.cursor(cursor_key).await?;
         let since = cursor
             .as_deref()
             .and_then(|c| OffsetDateTime::parse(c, &Rfc3339).ok())
             .map(|t| t - self.overlap)
             .and_then(|t| t.format(&Rfc3339).ok());
-        let mut query = format!(
-            "ServiceRequest?_sort=_lastUpdated&_count={}",
-            self.page_size
-        );
+        let mut query = format!("{rt}?_sort=_lastUpdated&_count={}", self.page_size);
         if let Some(s) = since {
             // `+` in an offset must be escaped or servers read it as a space.
             query.push_str(&format!("&_lastUpdated=ge{}", s.replace('+', "%2B")));
@@ -98,7 +189,7 @@ impl Poller {
             let mut cache: HashMap<String, Option<Value>> = HashMap::new();
             for entry in bundle["entry"].as_array().into_iter().flatten() {
                 let sr = &entry["resource"];
-                if str_at(sr, "resourceType") != Some("ServiceRequest") {
+                if str_at(sr, "resourceType") != Some(rt) {
                     continue; // included resources, OperationOutcomes
                 }
                 let id = str_at(sr, "id").unwrap_or_default();
@@ -108,7 +199,7 @@ impl Poller {
                 {
                     max_seen = Some(lu.to_owned());
                 }
-                let related = self.fetch_related(sr, &mut cache).await?;
+                let related = self.fetch_related(kind.related(sr), &mut cache).await?;
                 let mut resolver = Resolver::default();
                 for r in &related {
                     if let Some(Some(res)) = cache.get(r) {
@@ -117,16 +208,16 @@ impl Poller {
                 }
                 inbounds.push(Inbound {
                     source: Source::FhirPoll,
-                    message_id: format!("ServiceRequest/{id}/_history/{version}"),
+                    message_id: format!("{rt}/{id}/_history/{version}"),
                     received_at: self.engine.now(),
-                    command: classify_polled_referral(sr.clone(), &resolver, &self.reading.rules),
+                    command: kind.classify(sr.clone(), &resolver, &self.reading),
                 });
             }
             report.pages += 1;
             report.resources += inbounds.len();
             let results = self
                 .engine
-                .execute(&inbounds, max_seen.as_deref().map(|c| (CURSOR_KEY, c)))
+                .execute(&inbounds, max_seen.as_deref().map(|c| (cursor_key, c)))
                 .await?;
             report.new += results
                 .iter()
@@ -135,7 +226,7 @@ impl Poller {
             for (m, r) in inbounds.iter().zip(&results) {
                 if let Applied::Rejected(rej) = r {
                     // Polled resources have no dead-letter queue: the reason is logged and counted.
-                    tracing::warn!(message_id = %m.message_id, code = rej.code.as_str(), reason = %rej.reason, "polled ServiceRequest rejected");
+                    tracing::warn!(message_id = %m.message_id, code = rej.code.as_str(), reason = %rej.reason, "polled resource rejected");
                 }
             }
             next = bundle["link"]
@@ -149,20 +240,14 @@ impl Poller {
         Ok(report)
     }
 
-    /// Fetches (into `cache`) the Patient and requester a ServiceRequest
-    /// points at, so that polled referrals are as complete as those arriving
-    /// in a BaRS bundle. Returns the references fetched for it.
+    /// Fetches (into `cache`) the resources `wanted` names, and the
+    /// Organization of a PractitionerRole among them. Returns the references
+    /// fetched.
     async fn fetch_related(
         &self,
-        sr: &Value,
+        mut wanted: Vec<String>,
         cache: &mut HashMap<String, Option<Value>>,
     ) -> Result<Vec<String>, FhirError> {
-        let mut wanted: Vec<String> = ["subject", "requester"]
-            .iter()
-            .filter_map(|k| sr[*k]["reference"].as_str())
-            .filter(|r| !r.starts_with('#'))
-            .filter_map(relative_reference)
-            .collect();
         let mut related = Vec::new();
         while let Some(reference) = wanted.pop() {
             if !cache.contains_key(&reference) {

@@ -40,6 +40,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/referrals/{id}/decision", post(api::decide))
         .route("/api/outreach", get(outreach::board))
         .route("/api/cases/{id}/close", post(outreach::close_case))
+        .route(
+            "/api/cases/{id}/outreach-attempts",
+            post(outreach::record_attempt),
+        )
         .route("/api/cases/{id}/outreach/resolve", post(outreach::resolve))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_token));
     let hook = Router::new()

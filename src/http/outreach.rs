@@ -7,7 +7,9 @@
 use super::AppState;
 use super::error::{ApiError, json_rejection_summary};
 use crate::domain::outreach::{AppointmentFact, CaseHistory, assess};
-use crate::engine::command::{CloseCaseInput, Command, Inbound, ResolveOutreachInput, Source};
+use crate::engine::command::{
+    CloseCaseInput, Command, Inbound, OutreachAttemptInput, ResolveOutreachInput, Source,
+};
 use crate::engine::{Applied, RejectCode, from_ms, rfc3339};
 use crate::store::{AttemptRow, EpisodeRow, Store};
 use axum::Json;
@@ -239,4 +241,58 @@ pub async fn resolve(
     req.case_id = id.clone();
     run(&s, Command::ResolveOutreach(req)).await?;
     Ok(Json(json!({"case_id": id, "outreach": "resolved"})))
+}
+
+/// `POST /api/cases/{id}/outreach-attempts`: the body of an
+/// `ips.outreach-attempt.v1` event without `case_id`. Answers 201 with the
+/// attempt as stored; a repeat of the same attempt answers 200.
+pub async fn record_attempt(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    b: Result<Json<Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut v = body(b)?;
+    if let Some(o) = v.as_object_mut() {
+        if o.contains_key("case_id") {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+                "case_id comes from the path; leave it out of the body",
+            ));
+        }
+        o.insert("case_id".into(), json!(id));
+    }
+    let input: OutreachAttemptInput = serde_path_to_error::deserialize(v).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            crate::ingest::summary::serde_summary(&e),
+        )
+    })?;
+    if let Err(e) = input.validate() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-outreach-attempt",
+            "the outreach attempt has problems; see problems",
+        )
+        .with_problems(
+            e.problems
+                .into_iter()
+                .map(|(f, m)| (f.to_owned(), m))
+                .collect(),
+        ));
+    }
+    let applied = run(&s, Command::OutreachAttempt(Box::new(input))).await?;
+    let status = match applied {
+        Applied::Processed { .. } => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    let attempts = s.engine.store.attempts_for_case(&id).await?;
+    Ok((
+        status,
+        Json(json!({
+            "case_id": id,
+            "attempts": attempts.iter().map(|a| attempt_view(a, true)).collect::<Vec<_>>(),
+        })),
+    ))
 }

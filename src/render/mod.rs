@@ -8,10 +8,12 @@
 //! outbox delivers it.
 
 pub mod bars_response;
+pub mod communication;
 pub mod decision_task;
 pub mod outreach;
 mod referral_ref;
 
 pub use bars_response::BarsResponse;
+pub use communication::{CodedText, OutreachCommunication};
 pub use decision_task::DecisionTask;
 pub use referral_ref::ReferralRef;

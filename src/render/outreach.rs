@@ -10,6 +10,23 @@ use crate::domain::systems::{NHS_NUMBER_SYSTEM, ODS_SYSTEM};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+/// The Flag's business identifier value for an episode.
+pub fn flag_identifier(episode_id: &str) -> String {
+    format!("outreach-flag-{episode_id}")
+}
+
+/// The Task's business identifier value for an episode.
+pub fn task_identifier(episode_id: &str) -> String {
+    format!("outreach-task-{episode_id}")
+}
+
+/// A logical reference to an episode's Flag (the server's id is not known
+/// when the reference is written; the identifier is).
+pub fn flag_reference(identifier_system: &str, episode_id: &str) -> Value {
+    json!({"type": "Flag", "identifier": {
+        "system": identifier_system, "value": flag_identifier(episode_id)}})
+}
+
 /// The Flag's category and code, from `[outreach]` settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlagCoding {
@@ -37,8 +54,7 @@ impl Default for FlagCoding {
 /// Everything the two resources say.
 pub struct EpisodeSpec<'a> {
     pub identifier_system: &'a str,
-    pub flag_identifier: &'a str,
-    pub task_identifier: &'a str,
+    pub episode_id: &'a str,
     pub nhs_number: &'a str,
     pub service_ods: &'a str,
     /// The discharge rule's name (no patient data).
@@ -65,7 +81,7 @@ impl EpisodeSpec<'_> {
         }
         json!({
             "resourceType": "Flag",
-            "identifier": [{"system": self.identifier_system, "value": self.flag_identifier}],
+            "identifier": [{"system": self.identifier_system, "value": flag_identifier(self.episode_id)}],
             "status": "active",
             "category": [{
                 "coding": [{"system": c.category_system, "code": c.category_code, "display": c.category_display}],
@@ -81,7 +97,7 @@ impl EpisodeSpec<'_> {
     pub fn task(&self) -> Value {
         json!({
             "resourceType": "Task",
-            "identifier": [{"system": self.identifier_system, "value": self.task_identifier}],
+            "identifier": [{"system": self.identifier_system, "value": task_identifier(self.episode_id)}],
             "status": "requested",
             "intent": "order",
             "priority": "urgent",
@@ -90,7 +106,7 @@ impl EpisodeSpec<'_> {
                 "Contact the person before the discharge rule \"{}\" closes their care; record every outreach attempt.",
                 self.rule_name
             ),
-            "focus": {"type": "Flag", "identifier": {"system": self.identifier_system, "value": self.flag_identifier}},
+            "focus": flag_reference(self.identifier_system, self.episode_id),
             "for": self.patient(),
             "authoredOn": self.opened_at,
             "requester": self.service(),
@@ -109,8 +125,7 @@ mod tests {
         let coding = FlagCoding::default();
         let spec = EpisodeSpec {
             identifier_system: "https://ips.example/Id/resource",
-            flag_identifier: "outreach-flag-1",
-            task_identifier: "outreach-task-1",
+            episode_id: "1",
             nhs_number: "9000000009",
             service_ods: "X1Y2Z",
             rule_name: "2 consecutive DNAs",
@@ -126,7 +141,13 @@ mod tests {
         let task = spec.task();
         assert_eq!(task["intent"], "order");
         assert_eq!(task["focus"]["identifier"]["value"], "outreach-flag-1");
-        assert_eq!(task["restriction"]["period"]["end"], "2026-12-02T10:00:00.000Z");
+        assert_eq!(
+            task["restriction"]["period"]["end"],
+            "2026-12-02T10:00:00.000Z"
+        );
         assert!(!task["description"].as_str().unwrap().contains("9000000009"));
+        // Both parse as R4 resources.
+        let _: fhir_sdk::r4b::resources::Flag = serde_json::from_value(flag).unwrap();
+        let _: fhir_sdk::r4b::resources::Task = serde_json::from_value(task).unwrap();
     }
 }

@@ -15,8 +15,8 @@
 
 mod admin;
 pub mod dead_letters;
-pub mod pending;
 mod outreach;
+pub mod pending;
 mod postgres;
 mod reads;
 pub mod rekey;
@@ -64,8 +64,8 @@ impl<T: StoreAdmin + Reads + OutreachReads + OutboxStore + TimerStore + PatientH
 /// Import this to call store methods on an `Arc<dyn Store>` or a `dyn Tx`.
 pub mod prelude {
     pub use super::{
-        OutboxStore, OutreachReads, OutreachTx, PatientHashes, Reads, Store, StoreAdmin, TimerStore,
-        Tx,
+        OutboxStore, OutreachReads, OutreachTx, PatientHashes, Reads, Store, StoreAdmin,
+        TimerStore, Tx,
     };
 }
 

@@ -19,6 +19,18 @@ pub async fn handle(
     input: &AppointmentInput,
     now: OffsetDateTime,
 ) -> Outcome {
+    handle_for(tx, ctx, input, None, now).await
+}
+
+/// As [`handle`]; `case_hint` is the case of the referral the appointment
+/// came with (BaRS DNA feedback), used when its patient cannot be matched.
+pub async fn handle_for(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    input: &AppointmentInput,
+    case_hint: Option<&str>,
+    now: OffsetDateTime,
+) -> Outcome {
     let existing = tx.appointment_by_key(&input.key).await?;
     if let Some(e) = &existing {
         let stale = matches!((e.source_updated_at, input.source_updated_at.map(ms)), (Some(held), Some(new)) if new < held);
@@ -26,13 +38,21 @@ pub async fn handle(
             return Ok(Applied::Unchanged { kind: KIND });
         }
     }
-    let case = match input.nhs.valid() {
+    let mut case = match input.nhs.valid() {
         Some(n) => match tx.patient_by_hash(&ctx.lookup_hash(n)).await? {
             Some(pid) => tx.case_open_for(&pid).await?,
             None => None,
         },
         None => None,
     };
+    if case.is_none()
+        && let Some(id) = case_hint
+    {
+        case = tx
+            .case_get(id)
+            .await?
+            .filter(|c| c.status == crate::domain::case::CaseStatus::Open);
+    }
     let row = AppointmentRow {
         id: existing
             .as_ref()

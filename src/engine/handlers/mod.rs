@@ -54,6 +54,7 @@ pub async fn handle(
         Command::Decision(d) => decision::handle(tx, ctx, d, now).await,
         Command::CloseCase(c) => outreach::close::close(tx, ctx, c, now).await,
         Command::ResolveOutreach(r) => outreach::close::resolve(tx, ctx, r, now).await,
+        Command::OutreachAttempt(a) => outreach::attempt::handle(tx, ctx, a, now).await,
         Command::TimerFired(t) => timer::handle(tx, ctx, t, now).await,
         Command::WriteConflict(c) => conflict::handle(tx, ctx, c, now).await,
     }

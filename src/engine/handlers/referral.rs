@@ -134,9 +134,20 @@ pub async fn handle(
             tx.referral_update(&row).await?;
             let ordering = ordering_key(&row);
             let mut signals = vec![];
+            if let Some(appt) = &input.feedback_appointment {
+                // The missed appointment the referrer's feedback reports.
+                if let Applied::Processed { signals: s, .. } =
+                    super::appointment::handle_for(tx, ctx, appt, row.case_id.as_deref(), now)
+                        .await?
+                {
+                    signals.extend(s);
+                }
+            }
             if r.closed_now {
                 closed(tx, &row, &ordering, now).await?;
-                signals = super::outreach::closure::on_referral_closed(tx, ctx, &row, now).await?;
+                signals.extend(
+                    super::outreach::closure::on_referral_closed(tx, ctx, &row, now).await?,
+                );
             }
             audit(
                 tx,

@@ -41,7 +41,8 @@ async fn outreach_check(
     if case.status != crate::domain::case::CaseStatus::Open {
         return Ok(Applied::Unchanged { kind: KIND });
     }
-    let signals = super::outreach::reassess(tx, ctx, &case, super::outreach::Cause::Timer, now).await?;
+    let signals =
+        super::outreach::reassess(tx, ctx, &case, super::outreach::Cause::Timer, now).await?;
     Ok(Applied::Processed {
         kind: KIND,
         signals,

@@ -100,17 +100,33 @@ pub(super) fn classify_bundle(
                 )
             })?;
             // DNA feedback: the referrer closed the referral because of a no-show.
-            let dna = event_code == "servicerequest-response"
-                && of_type("Appointment").is_some_and(|a| str_at(a, "status") == Some("noshow"));
+            let dna_appt = of_type("Appointment")
+                .filter(|a| str_at(a, "status") == Some("noshow"))
+                .filter(|_| event_code == "servicerequest-response");
+            // The missed appointment is a fact for the discharge rules too,
+            // keyed in the requester's scope like the booking that made it.
+            // A malformed one refuses the message: dropping it would lose a
+            // DNA from the count.
+            let feedback = dna_appt
+                .map(|a| {
+                    appointment(a.clone(), &resolver, Some((&msg, msg.full_url_of(a))))
+                        .map_err(|r| Rejection::new(r.code, format!("DNA feedback: {}", r.reason)))
+                })
+                .transpose()?;
             referral(
                 sr.clone(),
                 &resolver,
                 Some(header),
-                dna.then_some(ClosureCause::DidNotAttend),
+                dna_appt.map(|_| ClosureCause::DidNotAttend),
                 rules,
                 Some((&msg, msg.full_url_of(sr))),
             )
-            .map(wrap_referral)
+            .map(|r| {
+                wrap_referral(r.map(|r| ReferralInput {
+                    feedback_appointment: feedback.map(Box::new),
+                    ..r
+                }))
+            })
         }
         code if code.starts_with("booking-") => {
             let appt = of_type("Appointment").ok_or_else(|| {

@@ -14,6 +14,8 @@ mod es_event;
 mod service_request;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_outreach;
 
 use super::fhir_view::*;
 use super::guard::{self, Limits};
@@ -114,6 +116,20 @@ pub fn classify_polled_referral(
 ) -> Result<Command, Rejection> {
     check_resource_type(&sr)?;
     referral(sr, fetched, None, None, rules, None).map(wrap_referral)
+}
+
+/// Classifies a polled Appointment with the resources the poller fetched
+/// for it (its Patient, Organizations, Locations). An Appointment whose
+/// patient participant carries the NHS number in `actor.identifier` needs
+/// none of them.
+pub fn classify_polled_appointment(appt: Value, fetched: &Resolver) -> Result<Command, Rejection> {
+    if check_resource_type(&appt)? != "Appointment" {
+        return Err(Rejection::new(
+            RejectCode::UnsupportedResourceType,
+            "expected an Appointment",
+        ));
+    }
+    read_appointment(appt, fetched, None).map(|a| Command::Appointment(Box::new(a)))
 }
 
 pub(super) fn wrap_referral(r: Option<ReferralInput>) -> Command {

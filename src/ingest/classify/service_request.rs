@@ -76,6 +76,7 @@ pub(super) fn referral(
         version,
         origin: bars.map(|(m, url)| m.origin(resolver, logical_id(&sr, url))),
         raw: sr,
+        feedback_appointment: None,
     }))
 }
 

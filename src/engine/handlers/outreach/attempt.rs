@@ -23,11 +23,10 @@ pub async fn handle(
     now: OffsetDateTime,
 ) -> Outcome {
     let key = attempt_key(a);
-    if let Err(problems) = a.validate() {
-        let fields: Vec<String> = problems.iter().map(|(f, m)| format!("{f} {m}")).collect();
+    if let Err(e) = a.validate() {
         return Err(HandlerError::Reject(Rejection::new(
             RejectCode::InvalidOutreachAttempt,
-            fields.join("; "),
+            e.summary(),
         )));
     }
     let case = open_case(tx, &a.case_id).await?;
@@ -62,7 +61,10 @@ pub async fn handle(
         "outreach.attempt-recorded",
         "case",
         &case.id,
-        Some(format!("attempt={} method={} outcome={}", row.id, row.method, row.outcome)),
+        Some(format!(
+            "attempt={} method={} outcome={}",
+            row.id, row.method, row.outcome
+        )),
         now,
     )
     .await?;

@@ -53,8 +53,10 @@ pub(crate) async fn on_referral_closed(
         let last_held = history
             .iter()
             .filter(|f| {
-                matches!(f.attendance, Attendance::Attended | Attendance::DidNotAttend)
-                    && f.start.is_none_or(|s| s <= now)
+                matches!(
+                    f.attendance,
+                    Attendance::Attended | Attendance::DidNotAttend
+                ) && f.start.is_none_or(|s| s <= now)
             })
             .max_by(|a, b| a.start.cmp(&b.start).then_with(|| a.key.cmp(&b.key)));
         if last_held.is_none_or(|f| f.attendance != Attendance::DidNotAttend) {
@@ -103,7 +105,9 @@ pub(crate) async fn on_referral_closed(
         now,
     )
     .await?;
-    let mut signals = vec![Signal::ClosureByRule { cause: cause.into() }];
+    let mut signals = vec![Signal::ClosureByRule {
+        cause: cause.into(),
+    }];
     if case.status == crate::domain::case::CaseStatus::Open {
         signals.extend(reassess(tx, ctx, &case, Cause::AppointmentChanged, now).await?);
     }

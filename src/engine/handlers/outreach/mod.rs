@@ -9,12 +9,15 @@
 //! contact is not flagged again for the same DNAs; a later DNA run opens a
 //! new episode. The bridge never closes a case because of DNAs.
 
+pub mod attempt;
 pub mod close;
 pub mod closure;
 mod records;
 
 use super::{audit, queue, queue_event};
-use crate::domain::outreach::{AppointmentFact, Attendance, CaseHistory, ClosureRisk, Fires, assess};
+use crate::domain::outreach::{
+    AppointmentFact, Attendance, CaseHistory, ClosureRisk, Fires, assess,
+};
 use crate::engine::command::TimerKind;
 use crate::engine::events::EventType;
 use crate::engine::outbox::{Amendment, FhirAmend, OutboxMessage};
@@ -55,7 +58,10 @@ impl Cause {
 
 /// Reads the facts of a case as the domain sees them; a row that no longer
 /// parses (written by a newer version) is skipped, not fatal.
-pub(crate) async fn facts(tx: &mut dyn Tx, case_id: &str) -> Result<Vec<AppointmentFact>, StoreError> {
+pub(crate) async fn facts(
+    tx: &mut dyn Tx,
+    case_id: &str,
+) -> Result<Vec<AppointmentFact>, StoreError> {
     Ok(tx
         .facts_for_case(case_id)
         .await?
@@ -108,7 +114,8 @@ pub(crate) async fn reassess(
         });
     }
     if cause == Cause::CaseClosed {
-        tx.timer_cancel(TimerKind::OutreachCheck.as_str(), &case.id).await?;
+        tx.timer_cancel(TimerKind::OutreachCheck.as_str(), &case.id)
+            .await?;
         return Ok(signals);
     }
     let facts = facts(tx, &case.id).await?;
@@ -123,7 +130,10 @@ pub(crate) async fn reassess(
             tx.timer_set(TimerKind::OutreachCheck.as_str(), &case.id, ms(at), "{}")
                 .await?
         }
-        None => tx.timer_cancel(TimerKind::OutreachCheck.as_str(), &case.id).await?,
+        None => {
+            tx.timer_cancel(TimerKind::OutreachCheck.as_str(), &case.id)
+                .await?
+        }
     }
     let still_active = active.filter(|_| !cause.resolves());
     match (assessment.warning(), still_active) {
@@ -273,7 +283,14 @@ async fn resolve(
             identifier_value: value.clone(),
             change,
         });
-        queue(tx, format!("fhir-amend:{rt}:{value}"), &ep.case_id, &msg, now).await?;
+        queue(
+            tx,
+            format!("fhir-amend:{rt}:{value}"),
+            &ep.case_id,
+            &msg,
+            now,
+        )
+        .await?;
     }
     queue_event(
         tx,
