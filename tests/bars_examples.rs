@@ -28,13 +28,18 @@ fn example(name: &str) -> Vec<u8> {
 /// waits for each to be applied or dead-lettered before sending the next (the
 /// order is the story). Fails with the DLQ reasons if any was dead-lettered.
 async fn feed(b: &Bridge, names: &[&str]) {
+    feed_with(b, names, |body| body).await
+}
+
+/// As [`feed`], each example changed by `patch` first.
+async fn feed_with(b: &Bridge, names: &[&str], patch: impl Fn(Vec<u8>) -> Vec<u8>) {
     let store = b.store();
     let before = store.inbox_count("amqp").await.unwrap();
     for (i, name) in names.iter().enumerate() {
         b.p.publish(
             &b.n.exchange,
             "bars",
-            &example(name),
+            &patch(example(name)),
             &format!("{name}-{}", uid()),
             FHIR_JSON,
         )
@@ -174,9 +179,17 @@ async fn dna_feedback_closes_the_referral_it_answers() {
 async fn dna_feedback_is_a_closure_by_rule_and_the_case_stays_open() {
     let b = Bridge::start(&[]).await;
     let watch = b.p.watch(&b.n.events, "outreach.closed-by-rule").await;
-    feed(&b, &["REFREQ01"]).await;
+    // The examples' NHS number (3478526985) fails its check digit, so the
+    // referral would have no case to keep open: a valid one is patched in.
+    let valid = |body: Vec<u8>| {
+        String::from_utf8(body)
+            .unwrap()
+            .replace("3478526985", "9912003888")
+            .into_bytes()
+    };
+    feed_with(&b, &["REFREQ01"], valid).await;
     requested(&b).await;
-    feed(&b, &["REFRESP01"]).await;
+    feed_with(&b, &["REFRESP01"], valid).await;
     let closed = the_referral_in(&b, "closed-by-referrer-after-dna").await;
     let case_id = closed["case_id"]
         .as_str()
@@ -197,7 +210,7 @@ async fn dna_feedback_is_a_closure_by_rule_and_the_case_stays_open() {
         "did-not-attend"
     );
     // The same feedback again (a new message id): nothing more.
-    feed(&b, &["REFRESP01"]).await;
+    feed_with(&b, &["REFRESP01"], valid).await;
     assert!(
         b.p.drain(&watch, 1, Duration::from_millis(1500))
             .await
