@@ -246,3 +246,137 @@ async fn a_date_rule_flags_at_its_lead_time_once_across_sigkill() {
     assert_eq!(about(&d.sb, "Flag", &nhs).await.len(), 1);
     assert_eq!(audit_count(&d.db, "outreach.flagged").await, 1);
 }
+
+/// An attempt through the API and one through the queue each become one
+/// `Communication` in the record, about the active Flag, and appear on the
+/// case; a repeat of either is the same attempt. A successful contact
+/// resolves the flag. A hostile note is refused with a clear 422 (too long)
+/// or stored and written as plain text (markup, quotes), and the bridge keeps
+/// running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outreach_attempts_become_communications_and_contact_resolves_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_file(dir.path(), TWO_DNAS);
+    let d = Daemon::start(&[("IPS__OUTREACH__RULES_FILE", rules.as_str())]).await;
+    let resolved = d.p.watch(&d.n.events, "outreach.resolved").await;
+    let nhs = nhs_number(4300);
+    send_applied(
+        &d,
+        &Referral::new(&format!("att-{}", uid()), &nhs).bars_bundle(),
+    )
+    .await;
+    let case = case_id(&d).await;
+    send_applied(
+        &d,
+        &appt(
+            &format!("dna-{}", uid()),
+            &nhs,
+            "noshow",
+            "2026-11-20T10:00:00Z",
+        ),
+    )
+    .await;
+    eventually(WAIT, "the Flag", || async {
+        (about(&d.sb, "Flag", &nhs).await.len() == 1).then_some(())
+    })
+    .await;
+
+    let hostile = "<script>alert('x')</script> \"quoted\" & <b>bold</b>\nsecond line";
+    let attempt = json!({
+        "method": "phone", "outcome": "no-answer", "attempted_at": "2026-11-21T09:30:00Z",
+        "specialist": "ES Jane Smith", "note": hostile,
+    });
+    let path = format!("/api/cases/{case}/outreach-attempts");
+    let (s, v) = d.api.post(&path, &attempt).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, _) = d.api.post(&path, &attempt).await;
+    assert_eq!(s, 200, "a repeat is the same attempt");
+
+    // Refused, each with a clear JSON error, nothing stored.
+    let mut long = attempt.clone();
+    long["note"] = json!("A".repeat(100 * 1024));
+    let (s, v) = d.api.post(&path, &long).await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["problems"][0]["field"], "note");
+    let mut ctrl = attempt.clone();
+    ctrl["note"] = json!("bell \u{7} escape \u{1b}[31m");
+    assert_eq!(d.api.post(&path, &ctrl).await.0, 422);
+    let mut bad = attempt.clone();
+    bad["method"] = json!("carrier-pigeon");
+    let (s, v) = d.api.post(&path, &bad).await;
+    assert_eq!(s, 422, "{v}");
+    assert!(v["error"]["message"].is_string());
+    let (s, _) = d
+        .api
+        .post("/api/cases/no-such-case/outreach-attempts", &attempt)
+        .await;
+    assert_eq!(s, 404);
+
+    // The same over the queue (an ES event), reaching the person this time.
+    let event = json!({
+        "type": "ips.outreach-attempt.v1", "case_id": case, "attempt_id": "att-q-1",
+        "method": "home-visit", "outcome": "contacted", "attempted_at": "2026-11-22T14:00:00Z",
+        "specialist": "ES Jane Smith",
+    });
+    send_applied(&d, &event).await;
+    send_applied(&d, &event).await;
+
+    let comms = eventually(WAIT, "two Communications", || async {
+        let c = about(&d.sb, "Communication", &nhs).await;
+        (c.len() >= 2).then_some(c)
+    })
+    .await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(about(&d.sb, "Communication", &nhs).await.len(), 2);
+    let phone = comms
+        .iter()
+        .find(|c| c["medium"][0]["coding"][0]["code"] == "3")
+        .expect("the phone attempt, coded as UK Core PreferredContactMethod 3");
+    assert_eq!(phone["status"], "completed");
+    assert_eq!(
+        phone["payload"][0]["contentString"], hostile,
+        "the note as plain text"
+    );
+    assert_eq!(phone["reasonCode"][0]["coding"][0]["code"], "185337004");
+    assert_eq!(phone["about"][0]["type"], "Flag");
+
+    let (_, v) = d.api.get(&format!("/api/cases/{case}")).await;
+    let attempts = v["outreach"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{v}");
+    assert_eq!(attempts[0]["note"], hostile);
+    // Contact resolved the flag.
+    assert_eq!(d.p.drain(&resolved, 1, WAIT).await.len(), 1);
+    assert_eq!(v["outreach"]["episodes"][0]["resolution"], "contacted");
+    eventually(WAIT, "Flag inactive", || async {
+        let f = about(&d.sb, "Flag", &nhs).await;
+        (f.len() == 1 && f[0]["status"] == "inactive").then_some(())
+    })
+    .await;
+    let metrics = d.metrics().await;
+    assert!(metrics.contains("ips_outreach_attempts_total"), "{metrics}");
+
+    // Closing takes a person and a reason.
+    let (s, v) = d
+        .api
+        .post(
+            &format!("/api/cases/{case}/close"),
+            &json!({"reason": " ", "closed_by": "ES"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let (s, _) = d
+        .api
+        .post(
+            &format!("/api/cases/{case}/close"),
+            &json!({"reason": "Found work and chose to end support", "closed_by": "ES Jane Smith"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, v) = d.api.get(&format!("/api/cases/{case}")).await;
+    assert_eq!(v["status"], "closed");
+    assert_eq!(
+        d.api.post(&path, &attempt).await.0,
+        409,
+        "no attempts on a closed case"
+    );
+}
