@@ -5,9 +5,10 @@
 mod common;
 
 use common::*;
+use ips_bridge::config::PolledResource;
 use ips_bridge::engine::{Context, Engine, SystemClock};
 use ips_bridge::fhir::FhirClient;
-use ips_bridge::fhir::poller::{CURSOR_KEY, PolledResource, Poller};
+use ips_bridge::fhir::poller::{CURSOR_KEY, Poller};
 use ips_bridge::ingest::Reading;
 use serde_json::{Value, json};
 use std::sync::Arc;

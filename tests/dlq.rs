@@ -145,11 +145,16 @@ async fn thirty_listings_lose_nothing_and_a_replay_brings_every_dead_letter_back
     assert!(replayed.contains(&format!("replayed {N}")), "{replayed}");
 
     let store = b.store();
-    let got = eventually(WAIT, "every replayed referral received", || async {
-        let got = b.p.drain(&events, 0, Duration::from_millis(0)).await;
-        (got.len() >= N).then_some(got)
+    // Events arrive over several polls: keep what each poll drained.
+    let seen = std::sync::Mutex::new(Vec::new());
+    eventually(WAIT, "every replayed referral received", || async {
+        let more = b.p.drain(&events, 0, Duration::from_millis(0)).await;
+        let mut all = seen.lock().unwrap();
+        all.extend(more);
+        (all.len() >= N).then_some(())
     })
     .await;
+    let got = seen.into_inner().unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let late = b.p.drain(&events, 0, Duration::from_millis(0)).await;
     assert!(late.is_empty(), "{} duplicate event(s)", late.len());

@@ -26,7 +26,15 @@ async fn timers_left(db: &str) -> usize {
     )
     .unwrap();
     let store = ips_bridge::store::connect(&s.store).await.unwrap();
-    let n = store.timers_all().await.unwrap().len();
+    // The waiting-list deadlines only: a new case also schedules its
+    // outreach check when a date-based discharge rule applies.
+    let n = store
+        .timers_all()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|t| t.kind == "waiting-list-target")
+        .count();
     store.close().await;
     n
 }

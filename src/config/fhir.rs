@@ -2,7 +2,6 @@
 //! authenticates to it, and how it is polled.
 
 use super::checks::{Secret, check_url, is_set, positive, positive_durations, serialize_secret};
-use crate::fhir::poller::PolledResource;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -127,6 +126,37 @@ impl PollerSettings {
                     format!("{} is listed twice", r.as_str()),
                 );
             }
+        }
+    }
+}
+
+/// A resource type the poller reads (`poller.resources`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Deserialize,
+    serde::Serialize,
+    strum::IntoStaticStr,
+)]
+pub enum PolledResource {
+    ServiceRequest,
+    Appointment,
+}
+
+impl PolledResource {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The store cursor of this type's poll.
+    pub const fn cursor_key(self) -> &'static str {
+        match self {
+            PolledResource::ServiceRequest => "fhir-poll:ServiceRequest",
+            PolledResource::Appointment => "fhir-poll:Appointment",
         }
     }
 }

@@ -20,7 +20,7 @@ pub use checks::{ExposeSecret, Secret, is_set, redact_url};
 pub use engine::{
     ClockSettings, OutboxRetrySettings, OutboxSettings, RetrySettings, TimerSettings,
 };
-pub use fhir::{FhirAuthKind, FhirAuthSettings, FhirSettings, PollerSettings};
+pub use fhir::{FhirAuthKind, FhirAuthSettings, FhirSettings, PolledResource, PollerSettings};
 pub use intake::{IntakeSettings, LimitsSettings};
 pub use outreach::OutreachSettings;
 pub use service::{HttpSettings, LogFormat, LogSettings, ServiceSettings};

@@ -209,7 +209,7 @@ fn a_flag_coding_given_whole_is_used() {
 
 #[test]
 fn poller_resources_from_the_environment_are_checked() {
-    use crate::fhir::poller::PolledResource;
+    use crate::config::PolledResource;
     let s = Settings::load_from(None, env(&[("IPS__POLLER__RESOURCES", "Appointment")])).unwrap();
     assert_eq!(s.poller.resources, [PolledResource::Appointment]);
     for bad in ["Appointment,Appointment", "Encounter"] {

@@ -10,6 +10,7 @@
 //! rest-hook notification (`POST /fhir/notify`) wakes the poller at once.
 
 use super::{FhirClient, FhirError};
+use crate::config::PolledResource;
 use crate::engine::{Applied, Engine, Inbound, Source};
 use crate::ingest::Reading;
 use crate::ingest::classify::{classify_polled_appointment, classify_polled_referral};
@@ -26,36 +27,19 @@ use tokio_util::sync::CancellationToken;
 /// The ServiceRequests' cursor (kept under its original name).
 pub const CURSOR_KEY: &str = PolledResource::ServiceRequest.cursor_key();
 
-/// A resource type the poller reads (`poller.resources`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Deserialize,
-    serde::Serialize,
-    strum::IntoStaticStr,
-)]
-pub enum PolledResource {
-    ServiceRequest,
-    Appointment,
+/// What the poller does per resource type: what to fetch beside each
+/// resource, and how to classify it.
+trait Polled {
+    fn related(self, res: &Value) -> Vec<String>;
+    fn classify(
+        self,
+        res: Value,
+        fetched: &Resolver,
+        reading: &Reading,
+    ) -> Result<crate::engine::Command, crate::engine::rejection::Rejection>;
 }
 
-impl PolledResource {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// The store cursor of this type's poll.
-    pub const fn cursor_key(self) -> &'static str {
-        match self {
-            PolledResource::ServiceRequest => "fhir-poll:ServiceRequest",
-            PolledResource::Appointment => "fhir-poll:Appointment",
-        }
-    }
-
+impl Polled for PolledResource {
     /// References worth fetching so a polled resource is as complete as one
     /// arriving in a BaRS bundle: a referral's patient and requester; an
     /// appointment's patient (its NHS number), organisations and locations

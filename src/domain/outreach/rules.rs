@@ -130,11 +130,6 @@ impl RuleSetError {
 }
 
 impl RuleSet {
-    /// Parses and validates a rules file; lists every problem, never only the first.
-    pub fn from_toml(text: &str) -> Result<RuleSet, RuleSetError> {
-        super::rules_file::parse(text)
-    }
-
     /// The rule with this id.
     pub fn get(&self, id: &str) -> Option<&DischargeRule> {
         self.rules.iter().find(|r| r.id == id)

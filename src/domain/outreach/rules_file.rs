@@ -17,7 +17,14 @@ const KINDS: &str = "consecutive_dna, dna_within, first_appointment_dna, no_cont
 const RULE_KEYS: &str = "id, name, kind, threshold, days, warn_before, applies_to, exempt";
 const MATCH_KEYS: [&str; 4] = ["service_types", "specialties", "organisations", "locations"];
 
-pub(super) fn parse(text: &str) -> Result<RuleSet, RuleSetError> {
+impl RuleSet {
+    /// Parses and validates a rules file; lists every problem, never only the first.
+    pub fn from_toml(text: &str) -> Result<RuleSet, RuleSetError> {
+        parse(text)
+    }
+}
+
+fn parse(text: &str) -> Result<RuleSet, RuleSetError> {
     let table: Table = match toml::from_str(text) {
         Ok(t) => t,
         Err(e) => {
