@@ -95,9 +95,25 @@ async fn send_applied(d: &Daemon, v: &Value) {
 /// outbox), were not raised at the first DNA, or attendance did not resolve it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_dna_flags_once_and_attendance_resolves_it() {
+    first_dna_flags_once_and_attendance_resolves_it(None).await;
+}
+
+/// The same on PostgreSQL (the outreach tables' partial unique index and
+/// upserts on the other back-end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_dna_flags_once_and_attendance_resolves_it_on_postgresql() {
+    first_dna_flags_once_and_attendance_resolves_it(Some(fresh_pg_database().await)).await;
+}
+
+async fn first_dna_flags_once_and_attendance_resolves_it(db: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let rules = rules_file(dir.path(), TWO_DNAS);
-    let d = Daemon::start(&[("IPS__OUTREACH__RULES_FILE", rules.as_str())]).await;
+    let d = Daemon::start_with(
+        Names::new(),
+        db,
+        &[("IPS__OUTREACH__RULES_FILE", rules.as_str())],
+    )
+    .await;
     let flagged = d.p.watch(&d.n.events, "outreach.flagged").await;
     let resolved = d.p.watch(&d.n.events, "outreach.resolved").await;
     let nhs = nhs_number(4100);
