@@ -89,6 +89,8 @@ say "dead-lettered: $(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^ips_dead
 
 TASKS=$(curl -s "$FHIR_URL/Task" | json '(j.entry||[]).length')
 [ "$TASKS" -ge 1 ] || { echo "error: the bridge wrote no Task; see $STATE/bridge.log" >&2; exit 1; }
+FLAGS=$(curl -s "$FHIR_URL/Flag" | json '(j.entry||[]).length')
+[ "$FLAGS" -ge 1 ] || { echo "error: the bridge flagged no DNA; see $STATE/bridge.log" >&2; exit 1; }
 
 cat <<MSG
 
