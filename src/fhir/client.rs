@@ -96,42 +96,6 @@ impl FhirClient {
         }
     }
 
-    /// Finds the one resource of `resource_type` with business identifier
-    /// `system|value`; `Ok(None)` when there is none.
-    pub async fn find_by_identifier(
-        &self,
-        resource_type: &str,
-        system: &str,
-        value: &str,
-    ) -> Result<Option<Versioned>, FhirError> {
-        let mut url = url::Url::parse(&format!("{}/{}", self.base, resource_type))
-            .map_err(|e| FhirError::InvalidResponse(format!("bad search URL: {e}")))?;
-        url.query_pairs_mut()
-            .append_pair("identifier", &format!("{system}|{value}"));
-        let bundle = self
-            .retrying(Method::GET, url.as_str(), None, &[])
-            .await?
-            .body;
-        let found: Vec<&Value> = bundle["entry"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.get("resource"))
-            .filter(|r| r["resourceType"].as_str() == Some(resource_type))
-            .collect();
-        match found.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(Versioned {
-                version: meta_version(one),
-                body: (*one).clone(),
-            })),
-            _ => Err(FhirError::InvalidResponse(format!(
-                "{} {resource_type} resources share one business identifier",
-                found.len()
-            ))),
-        }
-    }
-
     /// GETs an absolute URL (a `next` link) or a path relative to the base.
     /// Absolute URLs must be under the configured base: a server cannot send
     /// the bridge, and its credentials, elsewhere.
@@ -436,7 +400,7 @@ fn written_from(rt: &str, reply: &Reply, created: bool) -> Option<Written> {
     })
 }
 
-fn meta_version(v: &Value) -> Option<String> {
+pub(super) fn meta_version(v: &Value) -> Option<String> {
     v["meta"]["versionId"].as_str().map(str::to_owned)
 }
 

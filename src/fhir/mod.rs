@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod client;
 pub mod error;
 pub mod poller;
+mod search;
 pub mod sink;
 
 pub use client::{FhirClient, Written};
