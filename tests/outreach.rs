@@ -396,3 +396,69 @@ async fn outreach_attempts_become_communications_and_contact_resolves_the_flag()
         "no attempts on a closed case"
     );
 }
+
+fn episode_of_care(id: &str, nhs: &str) -> Value {
+    json!({
+        "resourceType": "EpisodeOfCare", "id": id, "status": "finished",
+        "patient": {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs}},
+        "period": {"start": "2026-09-01T00:00:00Z", "end": "2026-11-25T00:00:00Z"},
+    })
+}
+
+/// A clinical team finishing its EpisodeOfCare right after a DNA is a
+/// closure by DNA rule (recorded once, published once, case kept open); after
+/// an attended appointment it is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_episode_of_care_finished_after_a_dna_is_a_closure_by_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_file(dir.path(), TWO_DNAS);
+    let d = Daemon::start(&[("IPS__OUTREACH__RULES_FILE", rules.as_str())]).await;
+    let closed = d.p.watch(&d.n.events, "outreach.closed-by-rule").await;
+    let (missed, seen) = (nhs_number(4400), nhs_number(4401));
+    for nhs in [&missed, &seen] {
+        send_applied(
+            &d,
+            &Referral::new(&format!("eoc-{}", uid()), nhs).bars_bundle(),
+        )
+        .await;
+    }
+    send_applied(
+        &d,
+        &appt(
+            &format!("m-{}", uid()),
+            &missed,
+            "noshow",
+            "2026-11-20T10:00:00Z",
+        ),
+    )
+    .await;
+    send_applied(
+        &d,
+        &appt(
+            &format!("s-{}", uid()),
+            &seen,
+            "fulfilled",
+            "2026-11-20T10:00:00Z",
+        ),
+    )
+    .await;
+    let eoc = episode_of_care(&format!("eoc-{}", uid()), &missed);
+    send_applied(&d, &eoc).await;
+    send_applied(&d, &eoc).await;
+    send_applied(&d, &episode_of_care(&format!("eoc-{}", uid()), &seen)).await;
+    let got = d.p.drain(&closed, 2, QUIET).await;
+    assert_eq!(
+        got.len(),
+        1,
+        "one closure by rule, for the case with the DNA"
+    );
+    let body: Value = serde_json::from_slice(&got[0].delivery.data).unwrap();
+    assert_eq!(body["cause"], "episode-finished-after-dna");
+    let case = body["case_id"].as_str().unwrap().to_owned();
+    let (_, v) = d.api.get(&format!("/api/cases/{case}")).await;
+    assert_eq!(v["status"], "open");
+    assert_eq!(
+        v["outreach"]["closures_by_rule"].as_array().unwrap().len(),
+        1
+    );
+}

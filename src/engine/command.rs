@@ -62,6 +62,8 @@ pub enum Command {
     Referral(Box<ReferralInput>),
     Appointment(Box<AppointmentInput>),
     Decision(DecisionInput),
+    /// A clinical team finished its episode of care with the patient.
+    EpisodeFinished(Box<EpisodeFinishedInput>),
     /// A person closes a case, with a reason (never the bridge on DNAs).
     CloseCase(CloseCaseInput),
     /// A clinician or the specialist decides outreach is no longer needed.
@@ -83,6 +85,7 @@ impl Command {
             Command::Referral(_) => "referral",
             Command::Appointment(_) => "appointment",
             Command::Decision(_) => "decision",
+            Command::EpisodeFinished(_) => "episode-of-care",
             Command::CloseCase(_) => "case-close",
             Command::ResolveOutreach(_) => "outreach-resolve",
             Command::OutreachAttempt(_) => "outreach-attempt",
@@ -190,6 +193,15 @@ pub struct DecisionInput {
 pub enum DecisionOutcome {
     Accepted,
     Declined,
+}
+
+/// A finished `EpisodeOfCare`.
+#[derive(Debug, Clone)]
+pub struct EpisodeFinishedInput {
+    /// Its business identifier, else `EpisodeOfCare/{id}`.
+    pub key: String,
+    pub nhs: NhsField,
+    pub ended_at: Option<OffsetDateTime>,
 }
 
 /// `POST /api/cases/{id}/close`.

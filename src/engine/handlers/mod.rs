@@ -52,6 +52,9 @@ pub async fn handle(
         Command::Referral(r) => referral::handle(tx, ctx, r, channel, now).await,
         Command::Appointment(a) => appointment::handle(tx, ctx, a, now).await,
         Command::Decision(d) => decision::handle(tx, ctx, d, now).await,
+        Command::EpisodeFinished(e) => {
+            outreach::closure::on_episode_finished(tx, ctx, e, now).await
+        }
         Command::CloseCase(c) => outreach::close::close(tx, ctx, c, now).await,
         Command::ResolveOutreach(r) => outreach::close::resolve(tx, ctx, r, now).await,
         Command::OutreachAttempt(a) => outreach::attempt::handle(tx, ctx, a, now).await,

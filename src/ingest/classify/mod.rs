@@ -10,6 +10,7 @@
 mod appointment;
 mod bundle;
 mod elements;
+mod episode_of_care;
 mod es_event;
 mod service_request;
 #[cfg(test)]
@@ -99,10 +100,11 @@ pub fn classify_fhir(
         }
         "Appointment" => read_appointment(value, &Resolver::default(), None)
             .map(|a| Command::Appointment(Box::new(a))),
+        "EpisodeOfCare" => episode_of_care::episode_of_care(value, &Resolver::default()),
         other => Err(Rejection::new(
             RejectCode::UnsupportedResourceType,
             format!(
-                "resourceType {other} is not consumed; send a ServiceRequest, an Appointment or a BaRS message Bundle"
+                "resourceType {other} is not consumed; send a ServiceRequest, an Appointment, an EpisodeOfCare or a BaRS message Bundle"
             ),
         )),
     }

@@ -28,6 +28,73 @@ pub enum ClosureCause {
     ReferralRevokedAfterDna,
     /// ServiceRequest `completed` right after a DNA.
     ReferralCompletedAfterDna,
+    /// A clinical team's `EpisodeOfCare` finished right after a DNA.
+    EpisodeFinishedAfterDna,
+}
+
+/// "Right after DNAs": the latest appointment of the case held so far was missed.
+async fn last_held_was_dna(
+    tx: &mut dyn Tx,
+    case_id: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let history = facts(tx, case_id).await?;
+    let last_held = history
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.attendance,
+                Attendance::Attended | Attendance::DidNotAttend
+            ) && f.start.is_none_or(|s| s <= now)
+        })
+        .max_by(|a, b| a.start.cmp(&b.start).then_with(|| a.key.cmp(&b.key)));
+    Ok(last_held.is_some_and(|f| f.attendance == Attendance::DidNotAttend))
+}
+
+/// A team finished its episode of care with a patient who has an open IPS
+/// case: a closure by DNA rule when it came right after a missed appointment.
+pub async fn on_episode_finished(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    e: &crate::engine::command::EpisodeFinishedInput,
+    now: OffsetDateTime,
+) -> crate::engine::handlers::Outcome {
+    use crate::engine::outcome::Applied;
+    const KIND: &str = "episode-of-care";
+    let case = match e.nhs.valid() {
+        Some(n) => match tx.patient_by_hash(&ctx.lookup_hash(n)).await? {
+            Some(pid) => tx.case_open_for(&pid).await?,
+            None => None,
+        },
+        None => None,
+    };
+    let Some(case) = case else {
+        return Ok(Applied::Ignored(
+            "EpisodeOfCare of a patient without an open IPS case".into(),
+        ));
+    };
+    if !last_held_was_dna(tx, &case.id, now).await? {
+        return Ok(Applied::Unchanged { kind: KIND });
+    }
+    let closed_at = e.ended_at.map(ms).unwrap_or(ms(now));
+    let signals = record(
+        tx,
+        ctx,
+        &case,
+        &e.key,
+        ClosureCause::EpisodeFinishedAfterDna,
+        closed_at,
+        now,
+    )
+    .await?;
+    Ok(if signals.is_empty() {
+        Applied::Unchanged { kind: KIND }
+    } else {
+        Applied::Processed {
+            kind: KIND,
+            signals,
+        }
+    })
 }
 
 /// Called when a referral of an open case has just been closed by its
@@ -48,18 +115,7 @@ pub(crate) async fn on_referral_closed(
     let cause = if row.state == ReferralState::ClosedByReferrerAfterDna {
         ClosureCause::BarsDnaFeedback
     } else {
-        let history = facts(tx, case_id).await?;
-        // "Right after DNAs": the latest appointment held so far was missed.
-        let last_held = history
-            .iter()
-            .filter(|f| {
-                matches!(
-                    f.attendance,
-                    Attendance::Attended | Attendance::DidNotAttend
-                ) && f.start.is_none_or(|s| s <= now)
-            })
-            .max_by(|a, b| a.start.cmp(&b.start).then_with(|| a.key.cmp(&b.key)));
-        if last_held.is_none_or(|f| f.attendance != Attendance::DidNotAttend) {
+        if !last_held_was_dna(tx, case_id, now).await? {
             return Ok(vec![]);
         }
         match row.fhir_status.as_str() {
@@ -69,10 +125,24 @@ pub(crate) async fn on_referral_closed(
         }
     };
     let closed_at = row.source_updated_at.unwrap_or(ms(now));
+    record(tx, ctx, &case, &row.id, cause, closed_at, now).await
+}
+
+/// Records the closure (once per source and cause), publishes it, and
+/// assesses the still-open case again.
+async fn record(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    case: &crate::store::CaseRow,
+    source_ref: &str,
+    cause: ClosureCause,
+    closed_at: i64,
+    now: OffsetDateTime,
+) -> Result<Vec<Signal>, StoreError> {
     let c = ClosureByRuleRow {
         id: Uuid::new_v4().to_string(),
         case_id: case.id.clone(),
-        referral_id: row.id.clone(),
+        referral_id: source_ref.to_owned(),
         cause: <&str>::from(cause).to_owned(),
         closed_at,
         recorded_at: ms(now),
@@ -83,11 +153,11 @@ pub(crate) async fn on_referral_closed(
     queue_event(
         tx,
         EventType::OutreachClosedByRule,
-        &format!("{}:{}", row.id, c.cause),
+        &format!("{source_ref}:{}", c.cause),
         &case.id,
         json!({
             "case_id": case.id,
-            "referral_id": row.id,
+            "referral_id": source_ref,
             "cause": c.cause,
             "closed_at": rfc3339(from_ms(closed_at)),
             "case_status": case.status,
@@ -101,7 +171,7 @@ pub(crate) async fn on_referral_closed(
         EventType::OutreachClosedByRule.as_str(),
         "case",
         &case.id,
-        Some(format!("referral={} cause={}", row.id, c.cause)),
+        Some(format!("source={source_ref} cause={}", c.cause)),
         now,
     )
     .await?;
@@ -109,7 +179,7 @@ pub(crate) async fn on_referral_closed(
         cause: cause.into(),
     }];
     if case.status == crate::domain::case::CaseStatus::Open {
-        signals.extend(reassess(tx, ctx, &case, Cause::AppointmentChanged, now).await?);
+        signals.extend(reassess(tx, ctx, case, Cause::AppointmentChanged, now).await?);
     }
     Ok(signals)
 }
