@@ -204,9 +204,12 @@ pub async fn run(
     Percentiles::of(samples)
 }
 
+/// A DNA Appointment and the NHS number its Flag will carry.
+type Dna = (String, Message);
+
 /// `n` referral Bundles and one `noshow` Appointment (started in the past)
 /// for each one's patient, with distinct valid NHS numbers.
-fn messages(n: usize, run: &str) -> anyhow::Result<(Vec<Message>, Vec<(String, Message)>)> {
+fn messages(n: usize, run: &str) -> anyhow::Result<(Vec<Message>, Vec<Dna>)> {
     let mut nhs = NhsNumbers::default();
     let mut referrals = Vec::with_capacity(n);
     let mut dnas = Vec::with_capacity(n);
@@ -239,7 +242,7 @@ async fn drive(
     amqp: &Amqp,
     names: &Names,
     referrals: &[Message],
-    dnas: &[(String, Message)],
+    dnas: &[Dna],
     plan: &Plan,
 ) -> anyhow::Result<HashMap<String, f64>> {
     daemon.wait_ready(Duration::from_secs(30)).await?;
