@@ -13,6 +13,7 @@ mod daemon;
 mod fixtures;
 mod ingest;
 mod latency;
+mod outreach;
 mod report;
 mod setup;
 mod sink;
@@ -78,6 +79,8 @@ enum Bench {
     Ingest,
     Write,
     Latency,
+    /// DNA → outreach Flag latency (issue 13).
+    Outreach,
 }
 
 /// Counts and timings of one run.
@@ -89,6 +92,7 @@ struct Plan {
     write_rounds: usize,
     sandbox_n: usize,
     latency: latency::Plan,
+    outreach: latency::Plan,
 }
 
 impl Plan {
@@ -106,6 +110,12 @@ impl Plan {
                 rate: 200.0,
                 duration: Duration::from_secs_f64(latency_secs),
                 settle: Duration::from_secs(1),
+            },
+            // Quick: 50/s for 5 s opens 250 cases, then 250 DNAs.
+            outreach: latency::Plan {
+                rate: if q { 50.0 } else { 200.0 },
+                duration: Duration::from_secs(if q { 5 } else { 60 }),
+                settle: Duration::ZERO,
             },
         }
     }
@@ -290,6 +300,10 @@ async fn run_all(
     if wanted(Bench::Latency) {
         notes.push(latency_note(plan));
         latency_rows(svc, cleanup, &plan.latency, &mut rows, &mut memory).await;
+    }
+    if wanted(Bench::Outreach) {
+        notes.push(outreach::note(&plan.outreach));
+        outreach::rows(svc, cleanup, &plan.outreach, &mut rows).await;
     }
     rows.extend(memory);
     rows

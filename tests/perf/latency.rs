@@ -286,7 +286,7 @@ async fn bind_watch_queue(amqp: &Amqp, queue: &str, exchange: &str) -> anyhow::R
 /// Publishes `messages` at `rate` per second on a fixed schedule (a late
 /// publish does not push the later ones back); returns each publish's wall
 /// time in ms. Confirms are awaited off the schedule, in order.
-async fn paced_publish(
+pub async fn paced_publish(
     amqp: &Amqp,
     exchange: &str,
     routing_key: &str,

@@ -6,6 +6,10 @@
 //! `Location: <base>/{type}/{id}/_history/1`, `ETag: W/"1"` and the resource
 //! (id and `meta.versionId` filled in). A request whose `If-None-Exist` was
 //! seen before answers 200 with the resource created then.
+//!
+//! For the outreach latency figure it also notes, per `Flag` it creates, the
+//! wall time the request arrived and the subject's NHS number: that is the
+//! "Flag delivered" instant, taken before any work the sink itself does.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -28,6 +32,8 @@ struct Inner {
     by_condition: Mutex<HashMap<String, Value>>,
     created: AtomicU64,
     matched: AtomicU64,
+    /// `(subject NHS number, arrival wall ms)` of each Flag created.
+    flags: Mutex<Vec<(String, f64)>>,
 }
 
 pub struct Sink {
@@ -69,6 +75,17 @@ impl Sink {
     }
 }
 
+impl Sink {
+    /// `(subject NHS number, arrival wall ms)` of every Flag created so far.
+    pub fn flags(&self) -> Vec<(String, f64)> {
+        self.inner
+            .flags
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default()
+    }
+}
+
 impl Drop for Sink {
     fn drop(&mut self) {
         self.server.abort();
@@ -89,6 +106,7 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = crate::setup::wall_ms();
     let mut resource: Value = match serde_json::from_slice(&body) {
         Ok(v @ Value::Object(_)) => v,
         _ => return (StatusCode::BAD_REQUEST, "body is not a JSON object").into_response(),
@@ -116,6 +134,14 @@ async fn create(
         if let Some(meta) = meta.as_object_mut() {
             meta.insert("versionId".into(), json!("1"));
         }
+    }
+    if rtype == "Flag"
+        && let (Some(nhs), Ok(mut flags)) = (
+            resource["subject"]["identifier"]["value"].as_str(),
+            s.flags.lock(),
+        )
+    {
+        flags.push((nhs.to_owned(), arrived));
     }
     let text = resource.to_string();
     if let (Some(key), Ok(mut map)) = (condition, s.by_condition.lock()) {
