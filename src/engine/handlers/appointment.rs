@@ -38,13 +38,7 @@ pub async fn handle_for(
             return Ok(Applied::Unchanged { kind: KIND });
         }
     }
-    let mut case = match input.nhs.valid() {
-        Some(n) => match tx.patient_by_hash(&ctx.lookup_hash(n)).await? {
-            Some(pid) => tx.case_open_for(&pid).await?,
-            None => None,
-        },
-        None => None,
-    };
+    let mut case = super::open_case_of(tx, ctx, &input.nhs).await?;
     if case.is_none()
         && let Some(id) = case_hint
     {

@@ -133,6 +133,22 @@ pub(super) async fn audit(
     .await
 }
 
+/// The open case of the patient with this NHS number, if the bridge has one
+/// (never matched on an invalid number).
+pub(super) async fn open_case_of(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    nhs: &crate::domain::referral::NhsField,
+) -> Result<Option<CaseRow>, StoreError> {
+    match nhs.valid() {
+        Some(n) => match tx.patient_by_hash(&ctx.lookup_hash(n)).await? {
+            Some(pid) => tx.case_open_for(&pid).await,
+            None => Ok(None),
+        },
+        None => Ok(None),
+    }
+}
+
 /// Finds or opens the patient's case. Returns `(case, is_multiple)`.
 pub(super) async fn case_for(
     tx: &mut dyn Tx,

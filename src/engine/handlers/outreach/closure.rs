@@ -61,13 +61,7 @@ pub async fn on_episode_finished(
 ) -> crate::engine::handlers::Outcome {
     use crate::engine::outcome::Applied;
     const KIND: &str = "episode-of-care";
-    let case = match e.nhs.valid() {
-        Some(n) => match tx.patient_by_hash(&ctx.lookup_hash(n)).await? {
-            Some(pid) => tx.case_open_for(&pid).await?,
-            None => None,
-        },
-        None => None,
-    };
+    let case = crate::engine::handlers::open_case_of(tx, ctx, &e.nhs).await?;
     let Some(case) = case else {
         return Ok(Applied::Ignored(
             "EpisodeOfCare of a patient without an open IPS case".into(),
