@@ -43,6 +43,7 @@ contract!(
     migrate_is_idempotent,
     inbox_batch_marks_repeats_within_the_batch,
     unit_of_work_reads_its_own_writes_and_flushes_them,
+    outreach_state_is_read_once_and_follows_its_writes,
     purge_keeps_recent_rows_and_pending_work
 );
 
@@ -272,6 +273,36 @@ async fn cursor_and_timers(s: Arc<dyn Store>) {
     );
     assert_eq!(s.timer_next_due().await.unwrap(), None);
     assert_eq!(s.audit_for("case-1").await.unwrap().len(), 1);
+
+    // A handler that sets the next deadline of the very timer that fired
+    // (a date rule looking again later) keeps it: the engine deletes the
+    // fired row in the same unit of work, and the new one must survive that.
+    let mut tx = s.begin().await.unwrap();
+    tx.timer_set("discharge-risk", "case-2", 3_000, "{}")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = s.begin().await.unwrap();
+    let due = tx
+        .timers_claim_due(3_000, &["discharge-risk"], 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    tx.timer_set("discharge-risk", "case-2", 8_000, "{}")
+        .await
+        .unwrap();
+    tx.timer_set("discharge-risk", "case-3", 4_000, "{}")
+        .await
+        .unwrap();
+    tx.timer_cancel("discharge-risk", "case-3").await.unwrap();
+    tx.timer_delete(due[0].id).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        s.timer_next_due().await.unwrap(),
+        Some(8_000),
+        "the next deadline survives the delete of the one that fired; a cancelled one is gone"
+    );
+    assert_eq!(s.timers_due(9_999, 10).await.unwrap().len(), 1);
 }
 
 fn case(id: &str, patient: &str) -> CaseRow {
@@ -458,6 +489,7 @@ async fn unit_of_work_reads_its_own_writes_and_flushes_them(s: Arc<dyn Store>) {
         referral_keys: vec!["k1".into()],
         nhs_hashes: vec!["h1".into()],
         appointment_keys: vec!["a1".into()],
+        outreach: true,
     })
     .await
     .unwrap();
@@ -524,4 +556,121 @@ async fn unit_of_work_reads_its_own_writes_and_flushes_them(s: Arc<dyn Store>) {
     );
     assert_eq!(tx.case_open_for(&p).await.unwrap().unwrap().id, "c1");
     assert_eq!(tx.referrals_for_case("c1").await.unwrap()[0].id, "r1");
+}
+
+fn episode(id: &str, case_id: &str, opened_at: i64) -> ips_bridge::store::EpisodeRow {
+    ips_bridge::store::EpisodeRow {
+        id: id.into(),
+        case_id: case_id.into(),
+        rule_id: "rule".into(),
+        status: ips_bridge::store::EpisodeStatus::Active,
+        opened_at,
+        due_at: opened_at + 10,
+        risk: "{}".into(),
+        trigger_key: format!("trigger-{id}"),
+        resolved_at: None,
+        resolution: None,
+        updated_at: opened_at,
+    }
+}
+
+/// A case's outreach state (facts, episodes, last contact) as a unit of
+/// work sees it: loaded by the batch prefetch for open cases, overlaid with
+/// the unit's own writes, and flushed at commit.
+async fn outreach_state_is_read_once_and_follows_its_writes(s: Arc<dyn Store>) {
+    use ips_bridge::store::AttemptRow;
+    use ips_bridge::store::pending::Prefetch;
+    let mut tx = s.begin().await.unwrap();
+    let p = tx
+        .patient_upsert("h2", "9000000009", "p2", 1)
+        .await
+        .unwrap();
+    tx.case_insert(&case("c2", &p)).await.unwrap();
+    // A new case holds nothing, and its writes are seen before commit.
+    assert!(tx.facts_for_case("c2").await.unwrap().is_empty());
+    assert!(tx.episode_active("c2").await.unwrap().is_none());
+    tx.fact_upsert("a2", "c2", "{\"n\":1}", 1).await.unwrap();
+    tx.fact_upsert("a1", "c2", "{\"n\":0}", 1).await.unwrap();
+    tx.episode_insert(&episode("e1", "c2", 5)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        s.facts_for_case_read("c2").await.unwrap(),
+        vec!["{\"n\":0}".to_string(), "{\"n\":1}".to_string()],
+        "buffered facts were written at commit, in key order"
+    );
+
+    // A later unit of work loads the case in bulk through the prefetch.
+    let mut tx = s.begin().await.unwrap();
+    tx.prefetch(&Prefetch {
+        nhs_hashes: vec!["h2".into()],
+        outreach: true,
+        ..Prefetch::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(tx.facts_for_case("c2").await.unwrap().len(), 2);
+    assert_eq!(tx.episode_active("c2").await.unwrap().unwrap().id, "e1");
+    assert_eq!(tx.last_contact("c2").await.unwrap(), None);
+    tx.fact_upsert("a2", "c2", "{\"n\":2}", 2).await.unwrap();
+    tx.episode_resolve("e1", 7, "attended").await.unwrap();
+    assert!(tx.episode_active("c2").await.unwrap().is_none());
+    tx.episode_insert(&episode("e2", "c2", 8)).await.unwrap();
+    assert_eq!(tx.episode_latest("c2").await.unwrap().unwrap().id, "e2");
+    let attempt = |id: &str, outcome: &str, at: i64| AttemptRow {
+        id: id.into(),
+        attempt_key: format!("key-{id}"),
+        case_id: "c2".into(),
+        episode_id: Some("e2".into()),
+        method: "phone".into(),
+        outcome: outcome.into(),
+        attempted_at: at,
+        specialist: "es".into(),
+        note: None,
+        created_at: at,
+    };
+    assert!(
+        tx.attempt_insert(&attempt("t1", "no-answer", 20))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        tx.last_contact("c2").await.unwrap(),
+        None,
+        "no answer is no contact"
+    );
+    assert!(
+        tx.attempt_insert(&attempt("t2", "contacted", 30))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.attempt_insert(&attempt("t2", "contacted", 40))
+            .await
+            .unwrap()
+    );
+    assert_eq!(tx.last_contact("c2").await.unwrap(), Some(30));
+    assert_eq!(
+        tx.facts_for_case("c2").await.unwrap(),
+        vec!["{\"n\":0}".to_string(), "{\"n\":2}".to_string()]
+    );
+    tx.commit().await.unwrap();
+
+    // Without a prefetch, a case is loaded on first use and sees the commits.
+    let mut tx = s.begin().await.unwrap();
+    assert_eq!(tx.last_contact("c2").await.unwrap(), Some(30));
+    assert_eq!(tx.episode_active("c2").await.unwrap().unwrap().id, "e2");
+    assert_eq!(tx.episode_latest("c2").await.unwrap().unwrap().id, "e2");
+    assert_eq!(
+        tx.facts_for_case("c2").await.unwrap(),
+        vec!["{\"n\":0}".to_string(), "{\"n\":2}".to_string()]
+    );
+    drop(tx);
+    let episodes = s.episodes_for_case("c2").await.unwrap();
+    assert_eq!(
+        episodes
+            .iter()
+            .map(|e| (e.id.as_str(), e.status.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("e1", "resolved"), ("e2", "active")]
+    );
 }

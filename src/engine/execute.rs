@@ -149,6 +149,7 @@ impl Engine {
                 }
                 Ok(Command::Appointment(a)) => {
                     want.appointment_keys.push(a.key.clone());
+                    want.outreach = true;
                     if let Some(n) = a.nhs.valid() {
                         want.nhs_hashes.push(self.ctx.lookup_hash(n));
                     }

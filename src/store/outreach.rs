@@ -2,9 +2,10 @@
 //! (a Flag and a Task in the record), attempts, and closures by a source
 //! system's DNA rule.
 //!
-//! Written straight through in the unit of work (not buffered like intake
-//! rows): outreach touches a handful of rows per command, and reading its
-//! own writes back must be exact.
+//! Inside a unit of work, a case's outreach state is read once (in bulk for
+//! a batch) and kept in `pending::outreach`; appointment facts are buffered
+//! to commit, episodes and attempts are written straight through (their
+//! unique indexes must answer at once) and the cache follows them.
 
 use super::Result;
 use async_trait::async_trait;

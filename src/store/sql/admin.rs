@@ -35,6 +35,38 @@ macro_rules! impl_unit_of_work {
                 if !p.audit.is_empty() {
                     $bulk::insert_audit(conn, &p.audit).await?;
                 }
+                let facts: Vec<_> = p.outreach.dirty_facts().collect();
+                for chunk in facts.chunks(200) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO appointment_facts (appointment_key, case_id, fact, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut b, (key, case_id, fact, at)| {
+                        b.push_bind(*key).push_bind(*case_id).push_bind(*fact).push_bind(*at);
+                    });
+                    q.push(" ON CONFLICT (appointment_key) DO UPDATE SET case_id = excluded.case_id, fact = excluded.fact, updated_at = excluded.updated_at");
+                    q.build().execute(&mut *conn).await?;
+                }
+                // Timers last: after the engine deleted the ones that fired.
+                for chunk in p.timers.cancels().chunks(200) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("DELETE FROM timers WHERE ");
+                    let mut first = true;
+                    for (kind, subject) in chunk {
+                        if !first {
+                            q.push(" OR ");
+                        }
+                        first = false;
+                        q.push("(kind = ").push_bind(*kind).push(" AND subject = ").push_bind(*subject).push(")");
+                    }
+                    q.build().execute(&mut *conn).await?;
+                }
+                for chunk in p.timers.sets().chunks(200) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO timers (kind, subject, due_at, payload) ");
+                    q.push_values(chunk, |mut b, (kind, subject, due, payload)| {
+                        b.push_bind(*kind).push_bind(*subject).push_bind(*due).push_bind(*payload);
+                    });
+                    q.push(" ON CONFLICT (kind, subject) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload, fired_at = NULL");
+                    q.build().execute(&mut *conn).await?;
+                }
                 Ok(())
             }
         }

@@ -107,7 +107,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::impl_reads!($store);
         $crate::store::sql::impl_work!($store, $db, claim = $claim);
         $crate::store::sql::impl_tx!($tx, $db, lock = $lock, skip_locked = $skip, bulk = $bulk);
-        $crate::store::sql::impl_outreach!($store, $tx);
+        $crate::store::sql::impl_outreach!($store, $tx, $db);
     };
 }
 

@@ -17,47 +17,75 @@ macro_rules! closure_cols {
 }
 
 macro_rules! impl_outreach {
-    ($store:ident, $tx:ident) => {
+    ($store:ident, $tx:ident, $db:ty) => {
+        impl $tx {
+            /// Reads the outreach state of `case_ids` into the unit of work's
+            /// cache: three statements however many cases (see `pending::outreach`).
+            pub(crate) async fn outreach_load(&mut self, case_ids: &[String]) -> $crate::store::Result<()> {
+                let wanted: Vec<String> = case_ids
+                    .iter()
+                    .filter(|id| self.pending.outreach.get(id).is_none())
+                    .cloned()
+                    .collect();
+                for ids in wanted.chunks(500) {
+                    let in_list = |head: &str| {
+                        let mut q = sqlx::QueryBuilder::<$db>::new(head);
+                        q.push(" IN (");
+                        let mut list = q.separated(", ");
+                        for id in ids {
+                            list.push_bind(id.clone());
+                        }
+                        q.push(")");
+                        q
+                    };
+                    let facts: Vec<(String, String, String)> =
+                        in_list("SELECT appointment_key, case_id, fact FROM appointment_facts WHERE case_id")
+                            .build_query_as()
+                            .fetch_all(&mut *self.tx)
+                            .await?;
+                    let mut q = in_list(concat!("SELECT ", $crate::store::sql::episode_cols!(), " FROM outreach_episodes WHERE case_id"));
+                    q.push(" ORDER BY opened_at, id");
+                    let episodes: Vec<$crate::store::EpisodeRow> = q.build_query_as().fetch_all(&mut *self.tx).await?;
+                    let mut q = in_list("SELECT case_id, MAX(attempted_at) FROM outreach_attempts WHERE outcome = 'contacted' AND case_id");
+                    q.push(" GROUP BY case_id");
+                    let contacts: Vec<(String, Option<i64>)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
+                    self.pending.outreach.load(ids, facts, episodes, contacts);
+                }
+                Ok(())
+            }
+
+            async fn outreach_of(&mut self, case_id: &str) -> $crate::store::Result<&$crate::store::pending::CaseOutreach> {
+                if self.pending.outreach.get(case_id).is_none() {
+                    self.outreach_load(&[case_id.to_owned()]).await?;
+                }
+                self.pending
+                    .outreach
+                    .get(case_id)
+                    .ok_or_else(|| $crate::store::StoreError::Corrupt(format!("outreach state of case {case_id} did not load")))
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::OutreachTx for $tx {
             async fn fact_upsert(&mut self, key: &str, case_id: &str, fact: &str, now: i64) -> $crate::store::Result<()> {
-                sqlx::query("INSERT INTO appointment_facts (appointment_key, case_id, fact, updated_at) VALUES ($1, $2, $3, $4) \
-                             ON CONFLICT (appointment_key) DO UPDATE SET case_id = excluded.case_id, fact = excluded.fact, updated_at = excluded.updated_at")
-                    .bind(key)
-                    .bind(case_id)
-                    .bind(fact)
-                    .bind(now)
-                    .execute(&mut *self.tx)
-                    .await?;
+                self.pending.outreach.upsert_fact(key, case_id, fact, now);
                 Ok(())
             }
 
             async fn facts_for_case(&mut self, case_id: &str) -> $crate::store::Result<Vec<String>> {
-                Ok(sqlx::query_scalar("SELECT fact FROM appointment_facts WHERE case_id = $1 ORDER BY appointment_key")
-                    .bind(case_id)
-                    .fetch_all(&mut *self.tx)
-                    .await?)
+                Ok(self.outreach_of(case_id).await?.facts.values().cloned().collect())
             }
 
             async fn last_contact(&mut self, case_id: &str) -> $crate::store::Result<Option<i64>> {
-                Ok(sqlx::query_scalar("SELECT MAX(attempted_at) FROM outreach_attempts WHERE case_id = $1 AND outcome = 'contacted'")
-                    .bind(case_id)
-                    .fetch_one(&mut *self.tx)
-                    .await?)
+                Ok(self.outreach_of(case_id).await?.last_contact)
             }
 
             async fn episode_active(&mut self, case_id: &str) -> $crate::store::Result<Option<$crate::store::EpisodeRow>> {
-                Ok(sqlx::query_as(concat!("SELECT ", $crate::store::sql::episode_cols!(), " FROM outreach_episodes WHERE case_id = $1 AND status = 'active'"))
-                    .bind(case_id)
-                    .fetch_optional(&mut *self.tx)
-                    .await?)
+                Ok(self.outreach_of(case_id).await?.active().cloned())
             }
 
             async fn episode_latest(&mut self, case_id: &str) -> $crate::store::Result<Option<$crate::store::EpisodeRow>> {
-                Ok(sqlx::query_as(concat!("SELECT ", $crate::store::sql::episode_cols!(), " FROM outreach_episodes WHERE case_id = $1 ORDER BY opened_at DESC, id DESC LIMIT 1"))
-                    .bind(case_id)
-                    .fetch_optional(&mut *self.tx)
-                    .await?)
+                Ok(self.outreach_of(case_id).await?.latest().cloned())
             }
 
             async fn episode_insert(&mut self, e: &$crate::store::EpisodeRow) -> $crate::store::Result<()> {
@@ -75,6 +103,7 @@ macro_rules! impl_outreach {
                     .bind(e.updated_at)
                     .execute(&mut *self.tx)
                     .await?;
+                self.pending.outreach.episode_inserted(e);
                 Ok(())
             }
 
@@ -85,6 +114,7 @@ macro_rules! impl_outreach {
                     .bind(resolution)
                     .execute(&mut *self.tx)
                     .await?;
+                self.pending.outreach.episode_resolved(id, at, resolution);
                 Ok(())
             }
 
@@ -102,7 +132,11 @@ macro_rules! impl_outreach {
                     .bind(a.created_at)
                     .execute(&mut *self.tx)
                     .await?;
-                Ok(r.rows_affected() == 1)
+                let inserted = r.rows_affected() == 1;
+                if inserted && a.outcome == "contacted" {
+                    self.pending.outreach.contacted(&a.case_id, a.attempted_at);
+                }
+                Ok(inserted)
             }
 
             async fn closure_by_rule_insert(&mut self, c: &$crate::store::ClosureByRuleRow) -> $crate::store::Result<bool> {

@@ -83,12 +83,14 @@ macro_rules! impl_tx {
                         patient_ids.push(id);
                     }
                 }
+                let mut case_ids = Vec::new();
                 if !patient_ids.is_empty() {
                     let rows = $bulk::open_cases_for(conn, &patient_ids).await?;
                     for id in &patient_ids {
                         p.open_cases.entry(id.clone()).or_insert(None);
                     }
                     for c in rows {
+                        case_ids.push(c.id.clone());
                         p.open_cases.insert(c.patient_id.clone(), Some(c));
                     }
                 }
@@ -100,6 +102,9 @@ macro_rules! impl_tx {
                     for a in rows {
                         p.appointments.insert(a.appointment_key.clone(), Some(a));
                     }
+                }
+                if want.outreach && !case_ids.is_empty() {
+                    self.outreach_load(&case_ids).await?;
                 }
                 Ok(())
             }
@@ -288,16 +293,8 @@ macro_rules! impl_tx {
             }
 
             async fn timer_set(&mut self, kind: &str, subject: &str, due_at: i64, payload: &str) -> $crate::store::Result<()> {
-                sqlx::query(
-                    "INSERT INTO timers (kind, subject, due_at, payload) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (kind, subject) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload, fired_at = NULL",
-                )
-                .bind(kind)
-                .bind(subject)
-                .bind(due_at)
-                .bind(payload)
-                .execute(&mut *self.tx)
-                .await?;
+                // Written at commit (see `pending::timers`).
+                self.pending.timers.set(kind, subject, due_at, payload);
                 Ok(())
             }
 
@@ -327,11 +324,7 @@ macro_rules! impl_tx {
             }
 
             async fn timer_cancel(&mut self, kind: &str, subject: &str) -> $crate::store::Result<()> {
-                sqlx::query("DELETE FROM timers WHERE kind = $1 AND subject = $2")
-                    .bind(kind)
-                    .bind(subject)
-                    .execute(&mut *self.tx)
-                    .await?;
+                self.pending.timers.cancel(kind, subject);
                 Ok(())
             }
 

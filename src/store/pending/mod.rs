@@ -7,6 +7,12 @@
 //! plus one per update of a row that already existed. Handlers do not know:
 //! they call the same `Tx` methods, which consult this map first.
 
+mod outreach;
+mod timers;
+
+pub use outreach::{CaseOutreach, OutreachCache};
+pub use timers::TimerChanges;
+
 use super::{AppointmentRow, AuditEntry, CaseRow, NewOutbox, ReferralRow};
 use std::collections::HashMap;
 
@@ -16,6 +22,9 @@ pub struct Prefetch {
     pub referral_keys: Vec<String>,
     pub nhs_hashes: Vec<String>,
     pub appointment_keys: Vec<String>,
+    /// Load the outreach state of the open cases found (the batch holds
+    /// appointments, which are assessed against the discharge rules).
+    pub outreach: bool,
 }
 
 #[derive(Debug, Default)]
@@ -36,6 +45,8 @@ pub struct Pending {
     pub dirty_appointments: Vec<String>,
     pub outbox: Vec<(NewOutbox, i64)>,
     pub audit: Vec<(AuditEntry, i64)>,
+    pub outreach: OutreachCache,
+    pub timers: TimerChanges,
 }
 
 impl Pending {
@@ -88,6 +99,8 @@ impl Pending {
         self.open_cases
             .insert(c.patient_id.clone(), Some(c.clone()));
         self.new_cases.push(c.id.clone());
+        // A new case has no appointments, episodes or contacts yet.
+        self.outreach.know_empty(&c.id);
     }
 
     /// Counts a referral on a case created in this unit of work; `None` when the case is not new.
