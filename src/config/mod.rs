@@ -8,6 +8,7 @@
 
 mod amqp;
 mod checks;
+mod documents;
 mod engine;
 mod fhir;
 mod intake;
@@ -17,6 +18,7 @@ mod store;
 
 pub use amqp::AmqpSettings;
 pub use checks::{ExposeSecret, Secret, is_set, redact_url};
+pub use documents::{BinaryMode, CodingSetting, DocumentSettings};
 pub use engine::{
     ClockSettings, OutboxRetrySettings, OutboxSettings, RetrySettings, TimerSettings,
 };
@@ -49,6 +51,7 @@ pub struct Settings {
     pub intake: IntakeSettings,
     pub limits: LimitsSettings,
     pub outreach: OutreachSettings,
+    pub documents: DocumentSettings,
 }
 
 /// One thing wrong with the configuration: where, and what is expected.
@@ -160,6 +163,7 @@ impl Settings {
         settings.resolve_secret_files(&mut problems);
         settings.validate(&mut problems);
         settings.outreach.load_rules(&mut problems);
+        settings.documents.load_templates(&mut problems);
         if problems.is_empty() {
             Ok(settings)
         } else {
@@ -254,6 +258,7 @@ impl Settings {
         self.intake.check(&mut bad);
         self.limits.check(&mut bad);
         self.outreach.check(&mut bad);
+        self.documents.check(&mut bad);
     }
 
     /// The effective configuration as TOML, secrets and URL passwords redacted.
@@ -324,6 +329,7 @@ fn deserialize_collecting(
                 ("intake", check_section::<IntakeSettings>),
                 ("limits", check_section::<LimitsSettings>),
                 ("outreach", check_section::<OutreachSettings>),
+                ("documents", check_section::<DocumentSettings>),
             ];
             for (name, check) in sections {
                 if let Some(v) = tree.get(name)

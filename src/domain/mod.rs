@@ -5,6 +5,7 @@
 //! unit and property tests, and lets the engine replay decisions exactly.
 
 pub mod case;
+pub mod documents;
 pub mod nhs_number;
 pub mod outreach;
 pub mod patient_key;

@@ -15,6 +15,7 @@
 
 mod admin;
 pub mod dead_letters;
+mod documents;
 mod outreach;
 pub mod pending;
 mod postgres;
@@ -27,6 +28,10 @@ mod tx;
 mod work;
 
 pub use admin::StoreAdmin;
+pub use documents::{
+    CommentRow, DocumentReads, DocumentRow, DocumentStatus, DocumentTx, DraftRow, StoredKind,
+    StoredReview,
+};
 pub use outreach::{
     AttemptRow, ClosureByRuleRow, EpisodeRow, EpisodeStatus, OutreachReads, OutreachTx,
 };
@@ -55,17 +60,27 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// holds an `Arc<dyn Store>`; bring the concern traits into scope with
 /// `use crate::store::prelude::*`.
 pub trait Store:
-    StoreAdmin + Reads + OutreachReads + OutboxStore + TimerStore + PatientHashes
+    StoreAdmin + Reads + OutreachReads + DocumentReads + OutboxStore + TimerStore + PatientHashes
 {
 }
 
-impl<T: StoreAdmin + Reads + OutreachReads + OutboxStore + TimerStore + PatientHashes> Store for T {}
+impl<
+    T: StoreAdmin
+        + Reads
+        + OutreachReads
+        + DocumentReads
+        + OutboxStore
+        + TimerStore
+        + PatientHashes,
+> Store for T
+{
+}
 
 /// Import this to call store methods on an `Arc<dyn Store>` or a `dyn Tx`.
 pub mod prelude {
     pub use super::{
-        OutboxStore, OutreachReads, OutreachTx, PatientHashes, Reads, Store, StoreAdmin,
-        TimerStore, Tx,
+        DocumentReads, DocumentTx, OutboxStore, OutreachReads, OutreachTx, PatientHashes, Reads,
+        Store, StoreAdmin, TimerStore, Tx,
     };
 }
 

@@ -108,16 +108,19 @@ macro_rules! impl_sql_store {
         $crate::store::sql::impl_work!($store, $db, claim = $claim);
         $crate::store::sql::impl_tx!($tx, $db, lock = $lock, skip_locked = $skip, bulk = $bulk);
         $crate::store::sql::impl_outreach!($store, $tx, $db);
+        $crate::store::sql::impl_documents!($store, $tx);
     };
 }
 
 mod admin;
+mod documents;
 mod outreach;
 mod reads;
 mod tx;
 mod work;
 
 pub(crate) use admin::{impl_admin, impl_unit_of_work};
+pub(crate) use documents::{comment_cols, document_cols, impl_documents};
 pub(crate) use outreach::{attempt_cols, closure_cols, episode_cols, impl_outreach};
 pub(crate) use reads::impl_reads;
 pub(crate) use tx::{impl_tx, settle};

@@ -1,0 +1,148 @@
+//! Document SQL, shared by both back-ends.
+
+macro_rules! document_cols {
+    () => {
+        "id, case_id, kind, version, source_key, title, author, status, replaces_id, content_sha1, size, \
+         created_at, review_status, review_due_at, chases, reviewed_at, updated_at"
+    };
+}
+macro_rules! comment_cols {
+    () => {
+        "id, document_id, case_id, comment_key, source, author, text, commented_at, received_at"
+    };
+}
+
+macro_rules! impl_documents {
+    ($store:ident, $tx:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::store::DocumentTx for $tx {
+            async fn draft_get(&mut self, case_id: &str, kind: $crate::domain::documents::DocumentKind) -> $crate::store::Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT draft FROM document_drafts WHERE case_id = $1 AND kind = $2")
+                    .bind(case_id)
+                    .bind(kind.as_str())
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn draft_put(&mut self, case_id: &str, kind: $crate::domain::documents::DocumentKind, draft: &str, now: i64) -> $crate::store::Result<()> {
+                sqlx::query("INSERT INTO document_drafts (case_id, kind, draft, updated_at) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (case_id, kind) DO UPDATE SET draft = excluded.draft, updated_at = excluded.updated_at")
+                    .bind(case_id)
+                    .bind(kind.as_str())
+                    .bind(draft)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn document_get(&mut self, id: &str) -> $crate::store::Result<Option<$crate::store::DocumentRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", $crate::store::sql::document_cols!(), " FROM documents WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn document_by_source_key(&mut self, key: &str) -> $crate::store::Result<Option<$crate::store::DocumentRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", $crate::store::sql::document_cols!(), " FROM documents WHERE source_key = $1"))
+                    .bind(key)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn document_latest(&mut self, case_id: &str, kind: $crate::domain::documents::DocumentKind) -> $crate::store::Result<Option<$crate::store::DocumentRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", $crate::store::sql::document_cols!(), " FROM documents WHERE case_id = $1 AND kind = $2 ORDER BY version DESC LIMIT 1"))
+                    .bind(case_id)
+                    .bind(kind.as_str())
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn document_insert(&mut self, d: &$crate::store::DocumentRow) -> $crate::store::Result<()> {
+                sqlx::query(concat!("INSERT INTO documents (", $crate::store::sql::document_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"))
+                    .bind(&d.id)
+                    .bind(&d.case_id)
+                    .bind(d.kind.0.as_str())
+                    .bind(d.version)
+                    .bind(&d.source_key)
+                    .bind(&d.title)
+                    .bind(&d.author)
+                    .bind(d.status.as_str())
+                    .bind(&d.replaces_id)
+                    .bind(&d.content_sha1)
+                    .bind(d.size)
+                    .bind(d.created_at)
+                    .bind(d.review_status.0.map(|r| r.as_str()))
+                    .bind(d.review_due_at)
+                    .bind(d.chases)
+                    .bind(d.reviewed_at)
+                    .bind(d.updated_at)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn document_update(&mut self, d: &$crate::store::DocumentRow) -> $crate::store::Result<()> {
+                sqlx::query("UPDATE documents SET status = $2, review_status = $3, chases = $4, reviewed_at = $5, updated_at = $6 WHERE id = $1")
+                    .bind(&d.id)
+                    .bind(d.status.as_str())
+                    .bind(d.review_status.0.map(|r| r.as_str()))
+                    .bind(d.chases)
+                    .bind(d.reviewed_at)
+                    .bind(d.updated_at)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn comment_insert(&mut self, c: &$crate::store::CommentRow) -> $crate::store::Result<bool> {
+                let r = sqlx::query(concat!("INSERT INTO document_comments (", $crate::store::sql::comment_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (comment_key) DO NOTHING"))
+                    .bind(&c.id)
+                    .bind(&c.document_id)
+                    .bind(&c.case_id)
+                    .bind(&c.comment_key)
+                    .bind(&c.source)
+                    .bind(&c.author)
+                    .bind(&c.text)
+                    .bind(c.commented_at)
+                    .bind(c.received_at)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::DocumentReads for $store {
+            async fn documents_for_case(&self, case_id: &str) -> $crate::store::Result<Vec<$crate::store::DocumentRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", $crate::store::sql::document_cols!(), " FROM documents WHERE case_id = $1 ORDER BY created_at, kind, version"))
+                    .bind(case_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn drafts_for_case(&self, case_id: &str) -> $crate::store::Result<Vec<$crate::store::DraftRow>> {
+                Ok(sqlx::query_as("SELECT case_id, kind, draft, updated_at FROM document_drafts WHERE case_id = $1 ORDER BY kind")
+                    .bind(case_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn comments_for_case(&self, case_id: &str) -> $crate::store::Result<Vec<$crate::store::CommentRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", $crate::store::sql::comment_cols!(), " FROM document_comments WHERE case_id = $1 ORDER BY commented_at, id"))
+                    .bind(case_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn reviews_overdue(&self, now: i64) -> $crate::store::Result<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM documents WHERE review_status = 'awaiting' AND review_due_at < $1")
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+        }
+    };
+}
+
+pub(crate) use {comment_cols, document_cols, impl_documents};
