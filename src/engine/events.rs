@@ -32,6 +32,15 @@ pub enum EventType {
     /// breach); the IPS case stays open.
     #[strum(serialize = "outreach.closed-by-rule")]
     OutreachClosedByRule,
+    /// A VP, IWSP or note was written to the record (review Task with it).
+    #[strum(serialize = "document.published")]
+    DocumentPublished,
+    /// A comment on a published document came back.
+    #[strum(serialize = "document.commented")]
+    DocumentCommented,
+    /// A review was chased (one event per chase).
+    #[strum(serialize = "document.overdue")]
+    DocumentOverdue,
 }
 
 impl EventType {

@@ -47,6 +47,7 @@ pub struct Context {
     /// Keys the patient lookup hashes; never a default, `app::start` refuses to run without one.
     pub patient_key: PatientKey,
     pub outreach: OutreachContext,
+    pub documents: crate::config::DocumentSettings,
 }
 
 /// The discharge rules and how outreach episodes are written.
@@ -108,6 +109,7 @@ impl Context {
             ),
             patient_key,
             outreach: OutreachContext::from_settings(&s.outreach),
+            documents: s.documents.clone(),
         }
     }
 

@@ -29,6 +29,17 @@ pub enum Signal {
         method: &'static str,
         outcome: &'static str,
     },
+    DocumentPublished {
+        kind: &'static str,
+    },
+    DocumentComment {
+        source: &'static str,
+    },
+    /// From publication to the first comment.
+    ReviewTurnaround {
+        days: f64,
+    },
+    ReviewChased,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +124,18 @@ fn report_signals(signals: &[Signal]) {
             Signal::OutreachAttempt { method, outcome } => {
                 metrics::counter!("ips_outreach_attempts_total", "method" => *method, "outcome" => *outcome)
                     .increment(1)
+            }
+            Signal::DocumentPublished { kind } => {
+                metrics::counter!("ips_documents_published_total", "kind" => *kind).increment(1)
+            }
+            Signal::DocumentComment { source } => {
+                metrics::counter!("ips_document_comments_total", "source" => *source).increment(1)
+            }
+            Signal::ReviewTurnaround { days } => {
+                metrics::histogram!("ips_document_review_turnaround_days").record(*days)
+            }
+            Signal::ReviewChased => {
+                metrics::counter!("ips_document_reviews_chased_total").increment(1)
             }
         }
     }

@@ -51,6 +51,14 @@ pub enum RejectCode {
     CaseClosed,
     NoActiveOutreach,
     InvalidOutreachAttempt,
+    /// A document input breaks a rule (unknown section, text too long).
+    InvalidDocument,
+    /// Completing a VP or IWSP whose required sections are missing.
+    IncompleteDocument,
+    /// A QuestionnaireResponse for a Questionnaire the bridge does not know.
+    UnknownQuestionnaire,
+    /// A comment about a document the bridge did not publish.
+    UnknownDocument,
 }
 
 impl RejectCode {

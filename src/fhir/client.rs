@@ -217,6 +217,26 @@ impl FhirClient {
         )
     }
 
+    /// `PUT Type/id` with no precondition: an update, or a create with the
+    /// id the bridge chose where the server allows update-as-create. Safe to
+    /// repeat (same id, same content), which is why it is retried.
+    pub async fn put(&self, resource: &Value) -> Result<Written, FhirError> {
+        let rt = resource_type(resource)?;
+        let id = resource["id"]
+            .as_str()
+            .ok_or_else(|| FhirError::InvalidResponse("a PUT needs resource.id".into()))?;
+        let url = format!("{}/{}/{}", self.base, rt, id);
+        let reply = self.retrying(Method::PUT, &url, Some(resource), &[]).await?;
+        Ok(
+            written_from(rt, &reply, reply.status == StatusCode::CREATED).unwrap_or(Written {
+                resource_type: rt.to_owned(),
+                id: id.to_owned(),
+                version: None,
+                created: reply.status == StatusCode::CREATED,
+            }),
+        )
+    }
+
     /// Posts a `transaction` Bundle. Retried like the other writes, which
     /// is safe only because every entry the bridge puts in one is itself
     /// conditional (`ifNoneExist`, `ifMatch`). Returns the number of entries

@@ -45,6 +45,7 @@ impl Sink for FhirSink {
                     Err(e) => return Err(sink_error(e)),
                 }
             }
+            OutboxMessage::FhirPut(p) => self.client.put(&p.resource).await.map_err(sink_error)?,
             OutboxMessage::FhirAmend(a) => return self.amend(a).await,
             OutboxMessage::FhirTransaction(t) => {
                 let reply = self

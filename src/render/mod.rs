@@ -10,6 +10,8 @@
 pub mod bars_response;
 pub mod communication;
 pub mod decision_task;
+pub mod document_record;
+pub mod documents;
 pub mod outreach;
 mod referral_ref;
 

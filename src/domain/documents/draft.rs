@@ -39,7 +39,7 @@ fn bad_control(c: char) -> bool {
 }
 
 /// Checks one text against a limit: problems name the field and the rule only.
-pub(super) fn check_text(field: &str, text: &str, max_chars: usize, out: &mut Vec<Problem>) {
+pub fn check_text(field: &str, text: &str, max_chars: usize, out: &mut Vec<Problem>) {
     if text.trim().is_empty() {
         out.push(Problem::new(field, "is empty"));
     }

@@ -15,7 +15,7 @@ mod template;
 #[cfg(test)]
 mod tests;
 
-pub use draft::{Draft, SectionEntry, SectionInput};
+pub use draft::{Draft, SectionEntry, SectionInput, check_text};
 pub use review::{ReviewPolicy, ReviewStatus};
 pub use template::{SectionDef, Template, TemplateError, Templates};
 

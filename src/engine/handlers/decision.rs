@@ -209,6 +209,15 @@ async fn tell_referrer(
     .await
 }
 
+/// Everything known that names the referral to its sender, from its row.
+pub(super) fn referral_ref_of(row: &ReferralRow) -> ReferralRef {
+    let origin: Option<MessageOrigin> = row
+        .origin
+        .as_deref()
+        .and_then(|o| serde_json::from_str(o).ok());
+    referral_ref(row, origin.as_ref())
+}
+
 /// Everything known that names the referral to its sender.
 fn referral_ref(row: &ReferralRow, origin: Option<&MessageOrigin>) -> ReferralRef {
     let identifier = row

@@ -9,6 +9,7 @@
 mod appointment;
 mod conflict;
 mod decision;
+mod documents;
 pub(crate) mod outreach;
 mod referral;
 mod timer;
@@ -58,6 +59,10 @@ pub async fn handle(
         Command::CloseCase(c) => outreach::close::close(tx, ctx, c, now).await,
         Command::ResolveOutreach(r) => outreach::close::resolve(tx, ctx, r, now).await,
         Command::OutreachAttempt(a) => outreach::attempt::handle(tx, ctx, a, now).await,
+        Command::DocumentSections(d) => documents::sections(tx, ctx, d, now).await,
+        Command::DocumentComplete(c) => documents::complete(tx, ctx, c, now).await,
+        Command::Note(n) => documents::note(tx, ctx, n, now).await,
+        Command::DocumentComment(c) => documents::comment(tx, ctx, c, now).await,
         Command::TimerFired(t) => timer::handle(tx, ctx, t, now).await,
         Command::WriteConflict(c) => conflict::handle(tx, ctx, c, now).await,
     }

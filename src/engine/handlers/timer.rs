@@ -24,6 +24,7 @@ pub async fn handle(
     match t.kind {
         TimerKind::WaitingListTarget => waiting_list_target(tx, ctx, t, now).await,
         TimerKind::OutreachCheck => outreach_check(tx, ctx, t, now).await,
+        TimerKind::ReviewChase => super::documents::chase(tx, ctx, &t.subject, now).await,
     }
 }
 

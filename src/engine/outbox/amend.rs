@@ -32,6 +32,11 @@ pub enum Amendment {
     FlagInactive { ended_at: String },
     /// `Task.status = completed`, `Task.executionPeriod.end`, `Task.lastModified`.
     TaskCompleted { at: String },
+    /// `DocumentReference.status = superseded` (a newer version replaced it).
+    DocumentSuperseded,
+    /// A `Task.note` added once (a note with the same text is not added
+    /// again), `Task.lastModified`. Leaves a Task someone completed alone.
+    TaskNote { text: String, at: String },
 }
 
 impl Amendment {
@@ -65,6 +70,29 @@ impl Amendment {
                 }
                 true
             }
+            Amendment::DocumentSuperseded => {
+                if obj.get("status").and_then(Value::as_str) == Some("superseded") {
+                    return false;
+                }
+                obj.insert("status".into(), json!("superseded"));
+                true
+            }
+            Amendment::TaskNote { text, at } => {
+                let status = obj.get("status").and_then(Value::as_str);
+                if matches!(status, Some("completed" | "cancelled" | "rejected" | "failed")) {
+                    return false;
+                }
+                let notes = obj.entry("note").or_insert_with(|| json!([]));
+                let Some(list) = notes.as_array_mut() else {
+                    return false;
+                };
+                if list.iter().any(|n| n.get("text").and_then(Value::as_str) == Some(text)) {
+                    return false;
+                }
+                list.push(json!({"time": at, "text": text}));
+                obj.insert("lastModified".into(), json!(at));
+                true
+            }
         }
     }
 }
@@ -95,5 +123,18 @@ mod tests {
         assert_eq!(task["status"], "completed");
         assert_eq!(task["executionPeriod"]["end"], "2026-11-30T10:00:00Z");
         assert!(!t.apply(&mut task));
+
+        let mut doc = json!({"resourceType": "DocumentReference", "status": "current", "docStatus": "final"});
+        assert!(Amendment::DocumentSuperseded.apply(&mut doc));
+        assert_eq!((doc["status"].as_str(), doc["docStatus"].as_str()), (Some("superseded"), Some("final")));
+        assert!(!Amendment::DocumentSuperseded.apply(&mut doc));
+
+        let mut review = json!({"resourceType": "Task", "status": "requested", "note": [{"text": "from GP"}]});
+        let chase = Amendment::TaskNote { text: "Reminder 1 of 2".into(), at: "2026-11-30T10:00:00Z".into() };
+        assert!(chase.apply(&mut review));
+        assert!(!chase.apply(&mut review), "the same reminder is not added twice");
+        assert_eq!(review["note"].as_array().map(Vec::len), Some(2));
+        let mut done = json!({"resourceType": "Task", "status": "completed"});
+        assert!(!chase.apply(&mut done), "a completed review is not chased");
     }
 }

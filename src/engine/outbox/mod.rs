@@ -57,6 +57,16 @@ pub enum OnConflict {
     HandBack,
 }
 
+/// `PUT Type/id` with an id the bridge chose (update-as-create). For a
+/// resource that has no business identifier to create conditionally on (an
+/// R4 `Binary`): the id is derived from what the bridge holds, so a repeat
+/// after a crash writes the same resource again instead of a second one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FhirPut {
+    /// The whole resource, with `resourceType` and `id`.
+    pub resource: Value,
+}
+
 /// `POST [base]` with a `transaction` Bundle whose entries are all conditional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FhirTransaction {
@@ -79,6 +89,7 @@ pub struct EventPublish {
 pub enum OutboxMessage {
     FhirCreate(FhirCreate),
     FhirUpdate(FhirUpdate),
+    FhirPut(FhirPut),
     FhirAmend(FhirAmend),
     FhirTransaction(FhirTransaction),
     Event(EventPublish),
@@ -102,6 +113,7 @@ pub enum OutboxKind {
     #[strum(serialize = "fhir-create", serialize = "fhir")]
     FhirCreate,
     FhirUpdate,
+    FhirPut,
     FhirAmend,
     FhirTransaction,
     Event,
@@ -130,6 +142,7 @@ impl OutboxMessage {
         match self {
             OutboxMessage::FhirCreate(_) => OutboxKind::FhirCreate,
             OutboxMessage::FhirUpdate(_) => OutboxKind::FhirUpdate,
+            OutboxMessage::FhirPut(_) => OutboxKind::FhirPut,
             OutboxMessage::FhirAmend(_) => OutboxKind::FhirAmend,
             OutboxMessage::FhirTransaction(_) => OutboxKind::FhirTransaction,
             OutboxMessage::Event(_) => OutboxKind::Event,
@@ -140,6 +153,7 @@ impl OutboxMessage {
         let v = match self {
             OutboxMessage::FhirCreate(m) => serde_json::to_string(m),
             OutboxMessage::FhirUpdate(m) => serde_json::to_string(m),
+            OutboxMessage::FhirPut(m) => serde_json::to_string(m),
             OutboxMessage::FhirAmend(m) => serde_json::to_string(m),
             OutboxMessage::FhirTransaction(m) => serde_json::to_string(m),
             OutboxMessage::Event(m) => serde_json::to_string(m),
@@ -163,6 +177,7 @@ impl OutboxMessage {
         Ok(match kind {
             OutboxKind::FhirCreate => OutboxMessage::FhirCreate(parse(payload)?),
             OutboxKind::FhirUpdate => OutboxMessage::FhirUpdate(parse(payload)?),
+            OutboxKind::FhirPut => OutboxMessage::FhirPut(parse(payload)?),
             OutboxKind::FhirAmend => OutboxMessage::FhirAmend(parse(payload)?),
             OutboxKind::FhirTransaction => OutboxMessage::FhirTransaction(parse(payload)?),
             OutboxKind::Event => OutboxMessage::Event(parse(payload)?),
@@ -257,6 +272,9 @@ mod tests {
                 if_match: "3".into(),
                 on_conflict: OnConflict::HandBack,
                 rebases: 0,
+            }),
+            OutboxMessage::FhirPut(FhirPut {
+                resource: json!({"resourceType": "Binary", "id": "b1"}),
             }),
             OutboxMessage::FhirAmend(FhirAmend {
                 resource_type: "Flag".into(),

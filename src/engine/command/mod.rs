@@ -7,6 +7,10 @@
 //! commands; only the engine applies them. The types here are plain data, so
 //! the parsers (`ingest`) depend on the engine and never the reverse.
 
+mod documents;
+
+pub use documents::*;
+
 use super::rejection::Rejection;
 use crate::domain::outreach::{
     AppointmentFact, AttemptMethod, AttemptOutcome, Attendance, CancelledBy, ServiceContext,
@@ -70,6 +74,14 @@ pub enum Command {
     ResolveOutreach(ResolveOutreachInput),
     /// `ips.outreach-attempt.v1` or the API: a specialist tried to reach someone.
     OutreachAttempt(Box<OutreachAttemptInput>),
+    /// Sections of a VP or IWSP from a session (and maybe its completion).
+    DocumentSections(Box<SectionsInput>),
+    /// A VP or IWSP completed: publish its next version.
+    DocumentComplete(Box<CompleteInput>),
+    /// A contact note to publish.
+    Note(Box<NoteInput>),
+    /// A comment on a published document came back.
+    DocumentComment(Box<CommentInput>),
     TimerFired(TimerFired),
     /// The FHIR server refused an update queued by a handler because the
     /// resource changed meanwhile (412): the handler decides again.
@@ -89,6 +101,10 @@ impl Command {
             Command::CloseCase(_) => "case-close",
             Command::ResolveOutreach(_) => "outreach-resolve",
             Command::OutreachAttempt(_) => "outreach-attempt",
+            Command::DocumentSections(_) => "document-sections",
+            Command::DocumentComplete(_) => "document-complete",
+            Command::Note(_) => "note",
+            Command::DocumentComment(_) => "document-comment",
             Command::TimerFired(_) => "timer",
             Command::WriteConflict(_) => "write-conflict",
             Command::Ignore(_) => "ignored",
@@ -356,6 +372,9 @@ pub enum TimerKind {
     /// A date-based discharge rule's warning starts (or a DNA leaves a
     /// rule's window): assess the case again. Subject: the case id.
     OutreachCheck,
+    /// A published VP or IWSP's review is due (or overdue again): chase it
+    /// if no comment came. Subject: the document id.
+    ReviewChase,
 }
 
 impl TimerKind {
