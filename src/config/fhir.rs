@@ -145,6 +145,12 @@ impl PollerSettings {
 pub enum PolledResource {
     ServiceRequest,
     Appointment,
+    /// VP and IWSP answers from a forms system.
+    QuestionnaireResponse,
+    /// Review Tasks the bridge wrote, completed by the GP or care coordinator.
+    Task,
+    /// Comments about a published document.
+    Communication,
 }
 
 impl PolledResource {
@@ -157,6 +163,9 @@ impl PolledResource {
         match self {
             PolledResource::ServiceRequest => "fhir-poll:ServiceRequest",
             PolledResource::Appointment => "fhir-poll:Appointment",
+            PolledResource::QuestionnaireResponse => "fhir-poll:QuestionnaireResponse",
+            PolledResource::Task => "fhir-poll:Task",
+            PolledResource::Communication => "fhir-poll:Communication",
         }
     }
 }

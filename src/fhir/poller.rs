@@ -13,7 +13,9 @@ use super::{FhirClient, FhirError};
 use crate::config::PolledResource;
 use crate::engine::{Applied, Engine, Inbound, Source};
 use crate::ingest::Reading;
-use crate::ingest::classify::{classify_polled_appointment, classify_polled_referral};
+use crate::ingest::classify::{
+    classify_polled_appointment, classify_polled_document_input, classify_polled_referral,
+};
 use crate::ingest::fhir_view::{Resolver, reference_type, relative_reference, str_at};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -62,6 +64,12 @@ impl Polled for PolledResource {
                     )
                 })
                 .collect(),
+            // The subject's NHS number, when only a reference is given.
+            PolledResource::QuestionnaireResponse => res["subject"]["reference"]
+                .as_str()
+                .into_iter()
+                .collect(),
+            PolledResource::Task | PolledResource::Communication => vec![],
         };
         refs.into_iter()
             .filter(|r| !r.starts_with('#'))
@@ -80,6 +88,11 @@ impl Polled for PolledResource {
                 classify_polled_referral(res, fetched, &reading.rules)
             }
             PolledResource::Appointment => classify_polled_appointment(res, fetched),
+            PolledResource::QuestionnaireResponse
+            | PolledResource::Task
+            | PolledResource::Communication => {
+                classify_polled_document_input(res, fetched, &reading.rules)
+            }
         }
     }
 }

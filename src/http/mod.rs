@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod documents;
 pub mod error;
 pub mod outreach;
 pub mod probes;
@@ -45,6 +46,16 @@ pub fn router(state: AppState) -> Router {
             post(outreach::record_attempt),
         )
         .route("/api/cases/{id}/outreach/resolve", post(outreach::resolve))
+        .route("/api/cases/{id}/documents", get(documents::list))
+        .route(
+            "/api/cases/{id}/documents/{kind}/sections",
+            post(documents::add_sections),
+        )
+        .route(
+            "/api/cases/{id}/documents/{kind}/complete",
+            post(documents::complete),
+        )
+        .route("/api/cases/{id}/notes", post(documents::add_note))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_token));
     let hook = Router::new()
         .route("/fhir/notify", post(webhook::notify))

@@ -152,7 +152,7 @@ pub async fn board(
     Ok(Json(json!({"count": out.len(), "flags": out})))
 }
 
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(super) fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     b.map(|Json(t)| t).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -187,7 +187,12 @@ pub(super) async fn run(s: &AppState, command: Command) -> Result<Applied, ApiEr
     if let Applied::Rejected(r) = &applied {
         let status = match r.code {
             RejectCode::UnknownCase => StatusCode::NOT_FOUND,
-            RejectCode::InvalidOutreachAttempt => StatusCode::UNPROCESSABLE_ENTITY,
+            RejectCode::UnknownDocument => StatusCode::NOT_FOUND,
+            RejectCode::InvalidOutreachAttempt
+            | RejectCode::InvalidDocument
+            | RejectCode::IncompleteDocument
+            | RejectCode::UnknownQuestionnaire
+            | RejectCode::InvalidEvent => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::CONFLICT,
         };
         return Err(ApiError::new(status, r.code.as_str(), r.reason.clone()));

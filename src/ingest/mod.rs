@@ -44,6 +44,10 @@ impl Reading {
                     cmht_ods_codes: s.intake.cmht_ods_codes.clone(),
                     cmht_type_codes: s.intake.cmht_type_codes.clone(),
                 },
+                documents: classify::DocumentRules {
+                    templates: s.documents.templates().cloned(),
+                    identifier_system: s.service.identifier_system.clone(),
+                },
             },
         }
     }

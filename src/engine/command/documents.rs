@@ -112,7 +112,8 @@ pub struct CommentInput {
     pub comment_key: String,
     pub author: Option<String>,
     pub text: String,
-    pub at: OffsetDateTime,
+    /// When the comment was made, if the resource says; else when it arrived.
+    pub at: Option<OffsetDateTime>,
 }
 
 fn check_id(field: &str, v: &str, out: &mut Vec<Problem>) {

@@ -6,7 +6,9 @@
 
 use super::*;
 use crate::engine::command::{
-    DECISION_EVENT, DecisionInput, DecisionOutcome, OUTREACH_ATTEMPT_EVENT, OutreachAttemptInput,
+    CaseRef, CompleteInput, DECISION_EVENT, DOCUMENT_COMPLETE_EVENT, DOCUMENT_SECTIONS_EVENT,
+    DecisionInput, DecisionOutcome, NOTE_EVENT, NoteInput, OUTREACH_ATTEMPT_EVENT,
+    OutreachAttemptInput, SectionsBody, SectionsInput,
 };
 use serde::de::DeserializeOwned;
 
@@ -33,13 +35,52 @@ pub(super) fn classify_es_event(event_type: &str, value: Value) -> Result<Comman
             })?;
             Ok(Command::OutreachAttempt(Box::new(a)))
         }
+        DOCUMENT_SECTIONS_EVENT => {
+            let b: SectionsBody = decode(DOCUMENT_SECTIONS_EVENT, value)?;
+            let (Some(case_id), Some(kind)) = (b.case_id, b.kind) else {
+                return Err(needs(DOCUMENT_SECTIONS_EVENT));
+            };
+            Ok(Command::DocumentSections(Box::new(SectionsInput {
+                case: CaseRef::Id(case_id),
+                kind,
+                session_date: b.session_date,
+                sections: b.sections,
+                specialist: b.specialist,
+                complete: None,
+            })))
+        }
+        DOCUMENT_COMPLETE_EVENT => {
+            let c: CompleteInput = decode(DOCUMENT_COMPLETE_EVENT, value)?;
+            if c.case_id.is_none() || c.kind.is_none() {
+                return Err(needs(DOCUMENT_COMPLETE_EVENT));
+            }
+            Ok(Command::DocumentComplete(Box::new(c)))
+        }
+        NOTE_EVENT => {
+            let n: NoteInput = decode(NOTE_EVENT, value)?;
+            if n.case_id.is_none() {
+                return Err(Rejection::new(
+                    RejectCode::InvalidEvent,
+                    format!("{NOTE_EVENT}: case_id is required"),
+                ));
+            }
+            Ok(Command::Note(Box::new(n)))
+        }
         other => Err(Rejection::new(
             RejectCode::UnknownEventType,
             format!(
-                "unknown ES event type {other:?}; supported: {DECISION_EVENT}, {OUTREACH_ATTEMPT_EVENT}"
+                "unknown ES event type {other:?}; supported: {DECISION_EVENT}, {OUTREACH_ATTEMPT_EVENT}, \
+                 {DOCUMENT_SECTIONS_EVENT}, {DOCUMENT_COMPLETE_EVENT}, {NOTE_EVENT}"
             ),
         )),
     }
+}
+
+fn needs(event_type: &str) -> Rejection {
+    Rejection::new(
+        RejectCode::InvalidEvent,
+        format!("{event_type}: case_id and kind (vp or iwsp) are required"),
+    )
 }
 
 fn decode<T: DeserializeOwned>(event_type: &str, value: Value) -> Result<T, Rejection> {

@@ -9,6 +9,7 @@
 
 mod appointment;
 mod bundle;
+mod documents;
 mod elements;
 mod episode_of_care;
 mod es_event;
@@ -28,6 +29,7 @@ use std::str::FromStr;
 
 use appointment::appointment as read_appointment;
 use bundle::classify_bundle;
+pub use documents::DocumentRules;
 use es_event::classify_es_event;
 use service_request::referral;
 
@@ -38,6 +40,7 @@ pub struct IntakeRules {
     pub performer_references: Vec<String>,
     pub bars_service_ids: Vec<String>,
     pub sources: SourceRules,
+    pub documents: DocumentRules,
 }
 
 /// Transport facts that help classify a body.
@@ -101,11 +104,36 @@ pub fn classify_fhir(
         "Appointment" => read_appointment(value, &Resolver::default(), None)
             .map(|a| Command::Appointment(Box::new(a))),
         "EpisodeOfCare" => episode_of_care::episode_of_care(value, &Resolver::default()),
+        "QuestionnaireResponse" => {
+            documents::questionnaire_response(value, &Resolver::default(), &rules.documents)
+        }
+        "Task" => documents::task(value, &rules.documents),
+        "Communication" => documents::communication(value, &rules.documents),
         other => Err(Rejection::new(
             RejectCode::UnsupportedResourceType,
             format!(
-                "resourceType {other} is not consumed; send a ServiceRequest, an Appointment, an EpisodeOfCare or a BaRS message Bundle"
+                "resourceType {other} is not consumed; send a ServiceRequest, an Appointment, an EpisodeOfCare, a QuestionnaireResponse, a Task, a Communication or a BaRS message Bundle"
             ),
+        )),
+    }
+}
+
+/// Classifies a polled QuestionnaireResponse, Task or Communication (the
+/// resources fetched for it resolve a QuestionnaireResponse's subject).
+pub fn classify_polled_document_input(
+    res: Value,
+    fetched: &Resolver,
+    rules: &IntakeRules,
+) -> Result<Command, Rejection> {
+    match str_at(&res, "resourceType") {
+        Some("QuestionnaireResponse") => {
+            documents::questionnaire_response(res, fetched, &rules.documents)
+        }
+        Some("Task") => documents::task(res, &rules.documents),
+        Some("Communication") => documents::communication(res, &rules.documents),
+        _ => Err(Rejection::new(
+            RejectCode::UnsupportedResourceType,
+            "not a document input",
         )),
     }
 }

@@ -12,6 +12,7 @@ fn rules() -> IntakeRules {
         performer_references: vec!["HealthcareService/ips".into()],
         bars_service_ids: vec!["2000072489".into()],
         sources: SourceRules::default(),
+        documents: Default::default(),
     }
 }
 

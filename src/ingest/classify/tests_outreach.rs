@@ -14,6 +14,7 @@ fn rules() -> IntakeRules {
         performer_references: vec![],
         bars_service_ids: vec!["111111111".into(), "2222222222".into()],
         sources: SourceRules::default(),
+        documents: Default::default(),
     }
 }
 

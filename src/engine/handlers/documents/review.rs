@@ -31,6 +31,7 @@ pub async fn comment(
             "no document with the identifier the comment names",
         ));
     };
+    let at = c.at.unwrap_or(now);
     let row = CommentRow {
         id: Uuid::new_v4().to_string(),
         document_id: doc.id.clone(),
@@ -39,7 +40,7 @@ pub async fn comment(
         source: <&str>::from(c.source).to_owned(),
         author: c.author.clone(),
         text: c.text.clone(),
-        commented_at: ms(c.at),
+        commented_at: ms(at),
         received_at: ms(now),
     };
     if !tx.comment_insert(&row).await? {
@@ -57,7 +58,7 @@ pub async fn comment(
         tx.document_update(&doc).await?;
         tx.timer_cancel(TimerKind::ReviewChase.as_str(), &doc.id)
             .await?;
-        let days = (c.at - from_ms(doc.created_at)).as_seconds_f64() / 86_400.0;
+        let days = (at - from_ms(doc.created_at)).as_seconds_f64() / 86_400.0;
         signals.push(Signal::ReviewTurnaround {
             days: days.max(0.0),
         });
@@ -74,7 +75,7 @@ pub async fn comment(
             "version": doc.version,
             "comment_id": row.id,
             "source": c.source,
-            "commented_at": rfc3339(c.at),
+            "commented_at": rfc3339(at),
         }),
         now,
     )
