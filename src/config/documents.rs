@@ -125,7 +125,12 @@ impl DocumentSettings {
             ("documents.plan_category", &self.plan_category),
             ("documents.note_category", &self.note_category),
         ] {
-            check_url(&format!("{key}.system"), &c.system, &["http", "https", "urn"], bad);
+            check_url(
+                &format!("{key}.system"),
+                &c.system,
+                &["http", "https", "urn"],
+                bad,
+            );
             if c.code.trim().is_empty() || c.display.trim().is_empty() {
                 bad(key, "needs a code and a display".into());
             }

@@ -226,7 +226,9 @@ impl FhirClient {
             .as_str()
             .ok_or_else(|| FhirError::InvalidResponse("a PUT needs resource.id".into()))?;
         let url = format!("{}/{}/{}", self.base, rt, id);
-        let reply = self.retrying(Method::PUT, &url, Some(resource), &[]).await?;
+        let reply = self
+            .retrying(Method::PUT, &url, Some(resource), &[])
+            .await?;
         Ok(
             written_from(rt, &reply, reply.status == StatusCode::CREATED).unwrap_or(Written {
                 resource_type: rt.to_owned(),

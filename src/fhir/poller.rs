@@ -65,10 +65,9 @@ impl Polled for PolledResource {
                 })
                 .collect(),
             // The subject's NHS number, when only a reference is given.
-            PolledResource::QuestionnaireResponse => res["subject"]["reference"]
-                .as_str()
-                .into_iter()
-                .collect(),
+            PolledResource::QuestionnaireResponse => {
+                res["subject"]["reference"].as_str().into_iter().collect()
+            }
             PolledResource::Task | PolledResource::Communication => vec![],
         };
         refs.into_iter()

@@ -27,12 +27,8 @@ fn time(ms: Option<i64>) -> Value {
 }
 
 fn problems_error(code: &'static str, message: &str, problems: Vec<Problem>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_problems(
-        problems
-            .into_iter()
-            .map(|p| (p.field, p.message))
-            .collect(),
-    )
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+        .with_problems(problems.into_iter().map(|p| (p.field, p.message)).collect())
 }
 
 /// `vp` or `iwsp` from the path.
@@ -130,7 +126,11 @@ pub async fn complete(
     let mut req: CompleteInput = decode(v)?;
     let p = req.validate();
     if !p.is_empty() {
-        return Err(problems_error("invalid-document", "the request has problems; see problems", p));
+        return Err(problems_error(
+            "invalid-document",
+            "the request has problems; see problems",
+            p,
+        ));
     }
     req.case_id = Some(id.clone());
     req.kind = Some(kind);
@@ -154,7 +154,11 @@ pub async fn add_note(
     let mut req: NoteInput = decode(v)?;
     let p = req.validate(s.engine.ctx.documents.max_note_chars);
     if !p.is_empty() {
-        return Err(problems_error("invalid-document", "the note has problems; see problems", p));
+        return Err(problems_error(
+            "invalid-document",
+            "the note has problems; see problems",
+            p,
+        ));
     }
     req.case_id = Some(id.clone());
     let applied = run(&s, Command::Note(Box::new(req))).await?;
@@ -171,14 +175,23 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     if s.engine.store.case_get(&id).await?.is_none() {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", "no case with this id"));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "no case with this id",
+        ));
     }
     documents_view(&s, &id).await.map(Json)
 }
 
 fn draft_view(s: &AppState, d: &DraftRow) -> Value {
     let draft: Draft = serde_json::from_str(&d.draft).unwrap_or_default();
-    let template = s.engine.ctx.documents.templates().and_then(|t| t.get(d.kind.0));
+    let template = s
+        .engine
+        .ctx
+        .documents
+        .templates()
+        .and_then(|t| t.get(d.kind.0));
     let sections: Vec<Value> = match template {
         Some(t) => draft
             .ordered(t)

@@ -118,8 +118,7 @@ impl DocumentSpec<'_> {
                 attachment["url"] = json!(format!("Binary/{}", binary_id(self.document_id)));
             }
             Content::Inline(bytes) => {
-                attachment["data"] =
-                    json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+                attachment["data"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
             }
         }
         let mut doc = json!({
@@ -200,11 +199,20 @@ mod tests {
 
     #[test]
     fn identifiers_round_trip_and_hashes_are_sha1_base64() {
-        assert_eq!(document_id_from_identifier(&document_identifier("d1")), Some("d1"));
-        assert_eq!(document_id_from_identifier(&review_identifier("d1")), Some("d1"));
+        assert_eq!(
+            document_id_from_identifier(&document_identifier("d1")),
+            Some("d1")
+        );
+        assert_eq!(
+            document_id_from_identifier(&review_identifier("d1")),
+            Some("d1")
+        );
         assert_eq!(document_id_from_identifier("outreach-flag-1"), None);
         // SHA-1 of "abc" is a9993e36...; as base64 qZk+NkcGgWq6PiVxeFDCbJzQ2J0=.
-        assert_eq!(size_and_hash(b"abc"), (3, "qZk+NkcGgWq6PiVxeFDCbJzQ2J0=".to_owned()));
+        assert_eq!(
+            size_and_hash(b"abc"),
+            (3, "qZk+NkcGgWq6PiVxeFDCbJzQ2J0=".to_owned())
+        );
         assert!(binary_id(&uuid::Uuid::nil().to_string()).len() <= 64);
     }
 
@@ -216,7 +224,11 @@ mod tests {
             nhs_number: "9912003888",
             title: "Vocational profile",
             type_coding: ("s".into(), "c".into(), "d".into()),
-            category: ("http://snomed.info/sct".into(), "734163000".into(), "Care plan".into()),
+            category: (
+                "http://snomed.info/sct".into(),
+                "734163000".into(),
+                "Care plan".into(),
+            ),
             author_name: "A Specialist",
             service_name: "IPS",
             service_ods: "RX4",
@@ -228,10 +240,16 @@ mod tests {
         };
         let doc = spec.document_reference(Content::Binary);
         assert_eq!(doc["relatesTo"][0]["code"], "replaces");
-        assert_eq!(doc["relatesTo"][0]["target"]["identifier"]["value"], "ips-document-d1");
+        assert_eq!(
+            doc["relatesTo"][0]["target"]["identifier"]["value"],
+            "ips-document-d1"
+        );
         assert_eq!(doc["content"][0]["attachment"]["url"], "Binary/ips-doc-d2");
         assert_eq!(doc["custodian"]["identifier"]["value"], "RX4");
-        assert!(doc.get("context").is_none(), "no referral known, no empty context");
+        assert!(
+            doc.get("context").is_none(),
+            "no referral known, no empty context"
+        );
         let inline = spec.document_reference(Content::Inline(b"abc"));
         assert_eq!(inline["content"][0]["attachment"]["data"], "YWJj");
         assert!(inline["content"][0]["attachment"].get("url").is_none());

@@ -89,7 +89,6 @@ pub struct DocumentRow {
     pub updated_at: i64,
 }
 
-
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, PartialEq)]
 pub struct CommentRow {
     pub id: String,
@@ -117,12 +116,22 @@ pub struct DraftRow {
 #[async_trait]
 pub trait DocumentTx: Send {
     async fn draft_get(&mut self, case_id: &str, kind: DocumentKind) -> Result<Option<String>>;
-    async fn draft_put(&mut self, case_id: &str, kind: DocumentKind, draft: &str, now: i64) -> Result<()>;
+    async fn draft_put(
+        &mut self,
+        case_id: &str,
+        kind: DocumentKind,
+        draft: &str,
+        now: i64,
+    ) -> Result<()>;
 
     async fn document_get(&mut self, id: &str) -> Result<Option<DocumentRow>>;
     async fn document_by_source_key(&mut self, key: &str) -> Result<Option<DocumentRow>>;
     /// The highest version of a case's document of this kind.
-    async fn document_latest(&mut self, case_id: &str, kind: DocumentKind) -> Result<Option<DocumentRow>>;
+    async fn document_latest(
+        &mut self,
+        case_id: &str,
+        kind: DocumentKind,
+    ) -> Result<Option<DocumentRow>>;
     async fn document_insert(&mut self, d: &DocumentRow) -> Result<()>;
     /// Writes `status`, `review_status`, `chases`, `reviewed_at` and `updated_at`.
     async fn document_update(&mut self, d: &DocumentRow) -> Result<()>;

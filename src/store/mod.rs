@@ -65,13 +65,7 @@ pub trait Store:
 }
 
 impl<
-    T: StoreAdmin
-        + Reads
-        + OutreachReads
-        + DocumentReads
-        + OutboxStore
-        + TimerStore
-        + PatientHashes,
+    T: StoreAdmin + Reads + OutreachReads + DocumentReads + OutboxStore + TimerStore + PatientHashes,
 > Store for T
 {
 }

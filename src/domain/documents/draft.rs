@@ -94,7 +94,12 @@ impl Draft {
                 problems.push(Problem::new(field.clone(), "section given twice"));
             }
             let limit = def.max_chars.map_or(max_chars, |m| m.min(max_chars));
-            check_text(&format!("{field} ({})", def.id), &s.text, limit, &mut problems);
+            check_text(
+                &format!("{field} ({})", def.id),
+                &s.text,
+                limit,
+                &mut problems,
+            );
         }
         if !problems.is_empty() {
             return Err(problems);

@@ -73,11 +73,23 @@ fn a_draft_grows_over_sessions_and_the_latest_text_wins() {
     let mut d = Draft::default();
     let s1 = date!(2026 - 11 - 02);
     let s2 = date!(2026 - 11 - 09);
-    assert_eq!(d.apply(&t, &[input("work-goal", "Café work")], s1, "es", 100), Ok(true));
+    assert_eq!(
+        d.apply(&t, &[input("work-goal", "Café work")], s1, "es", 100),
+        Ok(true)
+    );
     assert_eq!(d.missing_required(&t), ["support-wanted"]);
     assert!(d.check_complete(&t).is_err());
     assert_eq!(
-        d.apply(&t, &[input("work-goal", "Kitchen work"), input("support-wanted", "CV help")], s2, "es", 100),
+        d.apply(
+            &t,
+            &[
+                input("work-goal", "Kitchen work"),
+                input("support-wanted", "CV help")
+            ],
+            s2,
+            "es",
+            100
+        ),
         Ok(true)
     );
     assert_eq!(d.sections["work-goal"].text, "Kitchen work");
@@ -85,7 +97,10 @@ fn a_draft_grows_over_sessions_and_the_latest_text_wins() {
     assert_eq!(d.sessions.len(), 2);
     assert!(d.check_complete(&t).is_ok());
     // The same text again in the same session changes nothing.
-    assert_eq!(d.apply(&t, &[input("work-goal", "Kitchen work")], s2, "es", 100), Ok(false));
+    assert_eq!(
+        d.apply(&t, &[input("work-goal", "Kitchen work")], s2, "es", 100),
+        Ok(false)
+    );
     let order: Vec<&str> = d.ordered(&t).map(|(def, _)| def.id.as_str()).collect();
     assert_eq!(order, ["work-goal", "support-wanted"]);
 }
@@ -112,12 +127,21 @@ fn bad_sections_are_refused_whole_with_every_problem_and_no_value() {
         .expect_err("refused");
     let text = summary(&problems);
     assert!(text.contains("sections[0]: unknown section id"), "{text}");
-    assert!(text.contains("known: work-goal, barriers, support-wanted"), "{text}");
-    assert!(text.contains("(barriers): is 28 characters; the limit is 10"), "{text}");
+    assert!(
+        text.contains("known: work-goal, barriers, support-wanted"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(barriers): is 28 characters; the limit is 10"),
+        "{text}"
+    );
     assert!(text.contains("(work-goal): is empty"), "{text}");
     assert!(text.contains("control characters"), "{text}");
     assert!(text.contains("given twice"), "{text}");
-    assert!(!text.contains("9912003888") && !text.contains("High St"), "{text}");
+    assert!(
+        !text.contains("9912003888") && !text.contains("High St"),
+        "{text}"
+    );
     assert_eq!(d, Draft::default(), "nothing applied");
 }
 

@@ -133,11 +133,7 @@ fn check_id(field: &str, v: &str, out: &mut Vec<Problem>) {
 }
 
 /// Checks the names and ids every document input carries.
-pub fn check_people(
-    specialist: &str,
-    patient_name: Option<&str>,
-    out: &mut Vec<Problem>,
-) {
+pub fn check_people(specialist: &str, patient_name: Option<&str>, out: &mut Vec<Problem>) {
     check_id("specialist", specialist, out);
     if let Some(n) = patient_name {
         check_id("patient_name", n, out);

@@ -79,14 +79,20 @@ impl Amendment {
             }
             Amendment::TaskNote { text, at } => {
                 let status = obj.get("status").and_then(Value::as_str);
-                if matches!(status, Some("completed" | "cancelled" | "rejected" | "failed")) {
+                if matches!(
+                    status,
+                    Some("completed" | "cancelled" | "rejected" | "failed")
+                ) {
                     return false;
                 }
                 let notes = obj.entry("note").or_insert_with(|| json!([]));
                 let Some(list) = notes.as_array_mut() else {
                     return false;
                 };
-                if list.iter().any(|n| n.get("text").and_then(Value::as_str) == Some(text)) {
+                if list
+                    .iter()
+                    .any(|n| n.get("text").and_then(Value::as_str) == Some(text))
+                {
                     return false;
                 }
                 list.push(json!({"time": at, "text": text}));
@@ -124,15 +130,26 @@ mod tests {
         assert_eq!(task["executionPeriod"]["end"], "2026-11-30T10:00:00Z");
         assert!(!t.apply(&mut task));
 
-        let mut doc = json!({"resourceType": "DocumentReference", "status": "current", "docStatus": "final"});
+        let mut doc =
+            json!({"resourceType": "DocumentReference", "status": "current", "docStatus": "final"});
         assert!(Amendment::DocumentSuperseded.apply(&mut doc));
-        assert_eq!((doc["status"].as_str(), doc["docStatus"].as_str()), (Some("superseded"), Some("final")));
+        assert_eq!(
+            (doc["status"].as_str(), doc["docStatus"].as_str()),
+            (Some("superseded"), Some("final"))
+        );
         assert!(!Amendment::DocumentSuperseded.apply(&mut doc));
 
-        let mut review = json!({"resourceType": "Task", "status": "requested", "note": [{"text": "from GP"}]});
-        let chase = Amendment::TaskNote { text: "Reminder 1 of 2".into(), at: "2026-11-30T10:00:00Z".into() };
+        let mut review =
+            json!({"resourceType": "Task", "status": "requested", "note": [{"text": "from GP"}]});
+        let chase = Amendment::TaskNote {
+            text: "Reminder 1 of 2".into(),
+            at: "2026-11-30T10:00:00Z".into(),
+        };
         assert!(chase.apply(&mut review));
-        assert!(!chase.apply(&mut review), "the same reminder is not added twice");
+        assert!(
+            !chase.apply(&mut review),
+            "the same reminder is not added twice"
+        );
         assert_eq!(review["note"].as_array().map(Vec::len), Some(2));
         let mut done = json!({"resourceType": "Task", "status": "completed"});
         assert!(!chase.apply(&mut done), "a completed review is not chased");

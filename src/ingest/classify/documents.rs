@@ -7,9 +7,7 @@
 use super::elements::{nhs_field, parse_instant};
 use super::*;
 use crate::domain::documents::SectionInput;
-use crate::engine::command::{
-    CaseRef, CommentInput, CommentSource, CompleteInput, SectionsInput,
-};
+use crate::engine::command::{CaseRef, CommentInput, CommentSource, CompleteInput, SectionsInput};
 use crate::render::document_record::document_id_from_identifier;
 
 /// What document inputs need to be recognised.
@@ -32,7 +30,10 @@ fn missing(element: &str) -> Rejection {
 /// same version is the same comment.
 fn version_key(res: &Value) -> String {
     let rt = str_at(res, "resourceType").unwrap_or("Resource");
-    match (str_at(res, "id"), res.get("meta").and_then(|m| str_at(m, "versionId"))) {
+    match (
+        str_at(res, "id"),
+        res.get("meta").and_then(|m| str_at(m, "versionId")),
+    ) {
         (Some(id), Some(v)) => format!("{rt}/{id}/_history/{v}"),
         _ => format!("{rt}#{}", super::elements::content_hash(&[res])),
     }
@@ -81,7 +82,9 @@ pub(super) fn questionnaire_response(
             ));
         }
         crate::domain::referral::NhsField::Missing => {
-            return Err(missing("QuestionnaireResponse.subject with an NHS number identifier"));
+            return Err(missing(
+                "QuestionnaireResponse.subject with an NHS number identifier",
+            ));
         }
     };
     let authored = parse_instant(str_at(&qr, "authored"))
@@ -89,13 +92,21 @@ pub(super) fn questionnaire_response(
     let author = qr
         .get("author")
         .and_then(|a| {
-            str_at(a, "display")
-                .map(str::to_owned)
-                .or_else(|| a.get("identifier").and_then(|i| str_at(i, "value")).map(str::to_owned))
+            str_at(a, "display").map(str::to_owned).or_else(|| {
+                a.get("identifier")
+                    .and_then(|i| str_at(i, "value"))
+                    .map(str::to_owned)
+            })
         })
         .ok_or_else(|| missing("QuestionnaireResponse.author (display or identifier)"))?;
     let mut sections = Vec::new();
-    for (n, item) in qr.get("item").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (n, item) in qr
+        .get("item")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let id = str_at(item, "linkId")
             .ok_or_else(|| missing(&format!("QuestionnaireResponse.item[{n}].linkId")))?;
         let text: Vec<&str> = item
@@ -112,7 +123,9 @@ pub(super) fn questionnaire_response(
             });
         }
     }
-    let patient_name = subject.and_then(|s| str_at(s, "display")).map(str::to_owned);
+    let patient_name = subject
+        .and_then(|s| str_at(s, "display"))
+        .map(str::to_owned);
     Ok(Command::DocumentSections(Box::new(SectionsInput {
         case: CaseRef::Patient(nhs),
         kind: template.kind,
@@ -140,9 +153,10 @@ fn our_document(identifiers: &[(String, String)], rules: &DocumentRules) -> Opti
 
 pub(super) fn task(task: Value, rules: &DocumentRules) -> Result<Command, Rejection> {
     let ids = identifiers(&task);
-    let Some(document_id) = our_document(&ids, rules)
-        .filter(|_| ids.iter().any(|(_, v)| v.starts_with("ips-document-review-")))
-    else {
+    let Some(document_id) = our_document(&ids, rules).filter(|_| {
+        ids.iter()
+            .any(|(_, v)| v.starts_with("ips-document-review-"))
+    }) else {
         return Ok(Command::Ignore(
             "a Task that is not a document review the bridge asked for".into(),
         ));
@@ -176,8 +190,7 @@ pub(super) fn task(task: Value, rules: &DocumentRules) -> Result<Command, Reject
     let author = task
         .get("owner")
         .and_then(|o| {
-            str_at(o, "display")
-                .or_else(|| o.get("identifier").and_then(|i| str_at(i, "value")))
+            str_at(o, "display").or_else(|| o.get("identifier").and_then(|i| str_at(i, "value")))
         })
         .map(str::to_owned);
     let at = parse_instant(str_at(&task, "lastModified"))
@@ -200,7 +213,10 @@ pub(super) fn communication(c: Value, rules: &DocumentRules) -> Result<Command, 
         .flatten()
         .filter_map(|r| {
             let i = r.get("identifier")?;
-            Some((str_at(i, "system")?.to_owned(), str_at(i, "value")?.to_owned()))
+            Some((
+                str_at(i, "system")?.to_owned(),
+                str_at(i, "value")?.to_owned(),
+            ))
         })
         .collect();
     let Some(document_id) = our_document(&about, rules) else {
@@ -220,7 +236,9 @@ pub(super) fn communication(c: Value, rules: &DocumentRules) -> Result<Command, 
     }
     let author = c
         .get("sender")
-        .and_then(|s| str_at(s, "display").or_else(|| s.get("identifier").and_then(|i| str_at(i, "value"))))
+        .and_then(|s| {
+            str_at(s, "display").or_else(|| s.get("identifier").and_then(|i| str_at(i, "value")))
+        })
         .map(str::to_owned);
     Ok(Command::DocumentComment(Box::new(CommentInput {
         document_id,

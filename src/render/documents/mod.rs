@@ -180,9 +180,15 @@ mod tests {
         assert_eq!(format_nhs_number("12345"), "12345");
         assert_eq!(
             paragraphs("one\r\ntwo\n\n\nthree\n"),
-            vec![vec!["one".to_owned(), "two".to_owned()], vec!["three".to_owned()]]
+            vec![
+                vec!["one".to_owned(), "two".to_owned()],
+                vec!["three".to_owned()]
+            ]
         );
         assert_eq!(xml_safe("a\u{7}b\tc"), "a\u{FFFD}b\tc");
-        assert_eq!(long_date(time::macros::date!(2026 - 11 - 30)), "30 November 2026");
+        assert_eq!(
+            long_date(time::macros::date!(2026 - 11 - 30)),
+            "30 November 2026"
+        );
     }
 }

@@ -32,7 +32,10 @@ pub async fn complete(
     now: OffsetDateTime,
 ) -> Outcome {
     let (Some(case_id), Some(kind)) = (c.case_id.as_deref(), c.kind) else {
-        return Err(reject(RejectCode::InvalidEvent, "case_id and kind are required"));
+        return Err(reject(
+            RejectCode::InvalidEvent,
+            "case_id and kind are required",
+        ));
     };
     let case = open_case(tx, case_id).await?;
     complete_case(tx, ctx, &case, kind, c, now).await
@@ -76,7 +79,9 @@ pub(super) async fn complete_case(
         digest(&serde_json::to_string(&draft).unwrap_or_default())
     );
     if tx.document_by_source_key(&source_key).await?.is_some() {
-        return Ok(Applied::Unchanged { kind: "document-complete" });
+        return Ok(Applied::Unchanged {
+            kind: "document-complete",
+        });
     }
     let sections: Vec<Section> = draft
         .ordered(template)
@@ -114,7 +119,10 @@ pub async fn note(tx: &mut dyn Tx, ctx: &Context, n: &NoteInput, now: OffsetDate
         None => format!(
             "note:{}:{}",
             case.id,
-            digest(&format!("{}\u{1f}{}\u{1f}{}", n.contact_date, n.specialist, n.text))
+            digest(&format!(
+                "{}\u{1f}{}\u{1f}{}",
+                n.contact_date, n.specialist, n.text
+            ))
         ),
     };
     if tx.document_by_source_key(&source_key).await?.is_some() {
@@ -157,7 +165,10 @@ struct Publication<'a> {
 }
 
 /// The referral the document is about (the case's latest) as the sender knows it.
-async fn referral_of(tx: &mut dyn Tx, case_id: &str) -> Result<Option<(ReferralRef, Option<String>)>, HandlerError> {
+async fn referral_of(
+    tx: &mut dyn Tx,
+    case_id: &str,
+) -> Result<Option<(ReferralRef, Option<String>)>, HandlerError> {
     let latest = tx
         .referrals_for_case(case_id)
         .await?
@@ -175,10 +186,9 @@ async fn publish(
 ) -> Outcome {
     let settings = &ctx.documents;
     let Some(nhs) = tx.patient_nhs_number(&case.patient_id).await? else {
-        return Err(HandlerError::Store(crate::store::StoreError::Corrupt(format!(
-            "case {} names a patient the store does not hold",
-            case.id
-        ))));
+        return Err(HandlerError::Store(crate::store::StoreError::Corrupt(
+            format!("case {} names a patient the store does not hold", case.id),
+        )));
     };
     let previous = match p.kind.is_reviewed() {
         true => tx.document_latest(&case.id, p.kind).await?,
@@ -253,7 +263,14 @@ async fn publish(
             let binary = OutboxMessage::FhirPut(FhirPut {
                 resource: record::binary(&id, bytes),
             });
-            queue(tx, format!("fhir-put:Binary:{}", record::binary_id(&id)), ordering, &binary, now).await?;
+            queue(
+                tx,
+                format!("fhir-put:Binary:{}", record::binary_id(&id)),
+                ordering,
+                &binary,
+                now,
+            )
+            .await?;
             Content::Binary
         }
         BinaryMode::Inline => Content::Inline(bytes),
@@ -266,8 +283,16 @@ async fn publish(
         document_id: &id,
         nhs_number: &nhs,
         title: &rendered.title,
-        type_coding: (type_coding.system.clone(), type_coding.code.clone(), type_coding.display.clone()),
-        category: (category.system.clone(), category.code.clone(), category.display.clone()),
+        type_coding: (
+            type_coding.system.clone(),
+            type_coding.code.clone(),
+            type_coding.display.clone(),
+        ),
+        category: (
+            category.system.clone(),
+            category.code.clone(),
+            category.display.clone(),
+        ),
         author_name: p.author,
         service_name: &settings.service_name,
         service_ods: &ctx.service_ods,
@@ -282,7 +307,14 @@ async fn publish(
         identifier_value: document_identifier(&id),
         resource: spec.document_reference(content),
     });
-    queue(tx, format!("fhir-create:DocumentReference:{}", document_identifier(&id)), ordering, &doc_ref, now).await?;
+    queue(
+        tx,
+        format!("fhir-create:DocumentReference:{}", document_identifier(&id)),
+        ordering,
+        &doc_ref,
+        now,
+    )
+    .await?;
     // 3. The version it replaces is superseded, and its review no longer awaited.
     if let Some(mut prev) = previous.filter(|d| d.status == DocumentStatus::Current) {
         prev.status = DocumentStatus::Superseded;
@@ -291,14 +323,25 @@ async fn publish(
         }
         prev.updated_at = ms(now);
         tx.document_update(&prev).await?;
-        tx.timer_cancel(TimerKind::ReviewChase.as_str(), &prev.id).await?;
+        tx.timer_cancel(TimerKind::ReviewChase.as_str(), &prev.id)
+            .await?;
         let amend = OutboxMessage::FhirAmend(FhirAmend {
             resource_type: "DocumentReference".into(),
             identifier_system: system.to_owned(),
             identifier_value: document_identifier(&prev.id),
             change: Amendment::DocumentSuperseded,
         });
-        queue(tx, format!("fhir-amend:DocumentReference:{}:superseded", document_identifier(&prev.id)), ordering, &amend, now).await?;
+        queue(
+            tx,
+            format!(
+                "fhir-amend:DocumentReference:{}:superseded",
+                document_identifier(&prev.id)
+            ),
+            ordering,
+            &amend,
+            now,
+        )
+        .await?;
     }
     // 4. The review Task, and the first chase should nobody answer.
     if let Some(due) = due {
@@ -319,9 +362,17 @@ async fn publish(
             identifier_value: review_identifier(&id),
             resource: review.task(),
         });
-        queue(tx, format!("fhir-create:Task:{}", review_identifier(&id)), ordering, &task, now).await?;
+        queue(
+            tx,
+            format!("fhir-create:Task:{}", review_identifier(&id)),
+            ordering,
+            &task,
+            now,
+        )
+        .await?;
         if let Some(at) = policy.next_chase(due, 0) {
-            tx.timer_set(TimerKind::ReviewChase.as_str(), &id, ms(at), "{}").await?;
+            tx.timer_set(TimerKind::ReviewChase.as_str(), &id, ms(at), "{}")
+                .await?;
         }
     }
     // 5. The team hears of it.
@@ -353,6 +404,8 @@ async fn publish(
     .await?;
     Ok(Applied::Processed {
         kind: "document-publish",
-        signals: vec![Signal::DocumentPublished { kind: p.kind.as_str() }],
+        signals: vec![Signal::DocumentPublished {
+            kind: p.kind.as_str(),
+        }],
     })
 }

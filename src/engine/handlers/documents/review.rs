@@ -86,7 +86,10 @@ pub async fn comment(
         EventType::DocumentCommented.as_str(),
         "case",
         &doc.case_id,
-        Some(format!("document={} comment={} source={}", doc.id, row.id, row.source)),
+        Some(format!(
+            "document={} comment={} source={}",
+            doc.id, row.id, row.source
+        )),
         now,
     )
     .await?;

@@ -28,7 +28,9 @@ pub async fn sections(
             ));
         }
     };
-    let mut draft = load_draft(tx, &case.id, input.kind).await?.unwrap_or_default();
+    let mut draft = load_draft(tx, &case.id, input.kind)
+        .await?
+        .unwrap_or_default();
     let changed = draft
         .apply(
             template,
