@@ -51,6 +51,15 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Render a made-up VP, IWSP or contact note as the XHTML a GP receives (no real person).
+    RenderSample {
+        /// vp, iwsp or note.
+        #[arg(default_value = "vp")]
+        kind: ips_bridge::domain::documents::DocumentKind,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +111,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Command::RenderSample { kind, out } = &cli.command {
+        return render_sample(*kind, out.as_deref(), &settings);
+    }
     if let Command::CheckConfig = cli.command {
         print!("{}", settings.redacted_toml());
         eprintln!("configuration is valid");
@@ -128,9 +140,51 @@ fn main() -> ExitCode {
     }
 }
 
+/// `render-sample`: what a GP receives, from the configured Questionnaires.
+fn render_sample(
+    kind: ips_bridge::domain::documents::DocumentKind,
+    out: Option<&std::path::Path>,
+    settings: &Settings,
+) -> ExitCode {
+    let Some(templates) = settings.documents.templates() else {
+        eprintln!("error: the document questionnaires did not load; run `ips-bridge check-config`");
+        return ExitCode::from(2);
+    };
+    let rendered = match ips_bridge::render::documents::render_sample(
+        kind,
+        templates,
+        &settings.documents.service_name,
+        &settings.service.ods_code,
+        time::OffsetDateTime::now_utc(),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let written = match out {
+        Some(p) => std::fs::write(p, rendered.xhtml.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", p.display())),
+        None => {
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(rendered.xhtml.as_bytes())
+                .map_err(|e| e.to_string())
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::CheckConfig => Ok(()),
+        Command::CheckConfig | Command::RenderSample { .. } => Ok(()),
         Command::Migrate => {
             let store = ips_bridge::store::connect(&settings.store)
                 .await

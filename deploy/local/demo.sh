@@ -85,19 +85,33 @@ curl -s "$FHIR_URL/Task" | json '(j.entry||[]).map(e=>`  Task/${e.resource.id} (
 say "assertive outreach: a DNA flagged before a discharge rule closes the case (GET /api/outreach, Flags in the record)"
 api "http://127.0.0.1:$PORT/api/outreach" | json 'j.flags.map(f=>`  case ${f.case_id}: ${f.rule.name} -> ${JSON.stringify(f.fires)}, Task due ${f.task_due_at}`).join("\n")||"  (no open flags)"'
 curl -s "$FHIR_URL/Flag" | json '(j.entry||[]).map(e=>`  Flag/${e.resource.id} (${e.resource.status}): ${e.resource.code.text}`).join("\n")||"  (no Flags)"'
+CASE=$(api "http://127.0.0.1:$PORT/api/cases" | json 'j.cases[0].id')
+say "the specialist writes case $CASE's vocational profile over two sessions and completes it"
+for f in vp-session-1 vp-session-2; do
+  api -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/api/cases/$CASE/documents/vp/sections" --data @"deploy/local/samples/$f.json" >/dev/null
+done
+api -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/api/cases/$CASE/documents/vp/complete" --data '{"specialist":"Sam Specialist (demo)"}' >/dev/null
+for i in $(seq 1 40); do
+  [ "$(curl -s "$FHIR_URL/DocumentReference" | json '(j.entry||[]).length')" -ge 1 ] && break; sleep 0.25
+done
+say "documents in the record (DocumentReference, its Binary, the GP's review Task)"
+curl -s "$FHIR_URL/DocumentReference" | json '(j.entry||[]).map(e=>`  DocumentReference/${e.resource.id} (${e.resource.status}): ${e.resource.description}, ${e.resource.content[0].attachment.size} bytes at ${e.resource.content[0].attachment.url}`).join("\n")||"  (none)"'
 say "dead-lettered: $(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^ips_dead_letters_total' || echo none)"
 
 TASKS=$(curl -s "$FHIR_URL/Task" | json '(j.entry||[]).length')
 [ "$TASKS" -ge 1 ] || { echo "error: the bridge wrote no Task; see $STATE/bridge.log" >&2; exit 1; }
 FLAGS=$(curl -s "$FHIR_URL/Flag" | json '(j.entry||[]).length')
 [ "$FLAGS" -ge 1 ] || { echo "error: the bridge flagged no DNA; see $STATE/bridge.log" >&2; exit 1; }
+DOCS=$(curl -s "$FHIR_URL/DocumentReference" | json '(j.entry||[]).length')
+[ "$DOCS" -ge 1 ] || { echo "error: the bridge published no document; see $STATE/bridge.log" >&2; exit 1; }
 
 cat <<MSG
 
 Where to look:
   API        curl -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/cases
   probes     http://127.0.0.1:$PORT/readyz   metrics http://127.0.0.1:$PORT/metrics
-  FHIR       $FHIR_URL/Task   (in-memory sandbox)
+  FHIR       $FHIR_URL/Task   $FHIR_URL/DocumentReference   (in-memory sandbox)
+  documents  deploy/local/screenshot-document.sh vp   (a picture of what a GP receives)
   DLQ        queue ips-bridge-demo.inbound.dlq (rabbitmqctl list_queues)
   log        $STATE/bridge.log
 MSG

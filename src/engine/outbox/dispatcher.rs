@@ -245,6 +245,10 @@ impl Dispatcher {
             metrics::gauge!("ips_outreach_flags_active").set(active as f64);
             metrics::gauge!("ips_outreach_closures_by_rule").set(closures as f64);
         }
+        let now = ms(self.engine.now());
+        if let Ok(overdue) = self.engine.store.reviews_overdue(now).await {
+            metrics::gauge!("ips_document_reviews_overdue").set(overdue as f64);
+        }
     }
 }
 

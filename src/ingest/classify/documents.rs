@@ -132,7 +132,7 @@ pub(super) fn questionnaire_response(
         session_date: authored.date(),
         sections,
         specialist: author.clone(),
-        complete: complete.then(|| CompleteInput {
+        complete: complete.then_some(CompleteInput {
             event_type: None,
             case_id: None,
             kind: Some(template.kind),

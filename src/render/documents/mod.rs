@@ -10,6 +10,10 @@
 //! cannot make them legal, and one would make the whole file unreadable to
 //! an XML parser. No CSS, font, script or image is fetched from elsewhere.
 
+mod sample;
+
+pub use sample::render_sample;
+
 use askama::Template;
 use time::{Date, OffsetDateTime};
 
