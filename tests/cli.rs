@@ -241,3 +241,45 @@ applies_to = { organisation = ["RX4E2"] }
         "refused before touching the store"
     );
 }
+
+/// A questionnaires directory with a broken VP and no IWSP: `check-config`
+/// names each file and problem; `render-sample` prints a well-formed document
+/// from the built-in ones.
+#[test]
+fn check_config_names_every_problem_of_the_questionnaires() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("vocational-profile.json"),
+        r#"{"resourceType": "Questionnaire", "item": [{"linkId": "work-goal", "type": "choice", "text": "Goal"}, {"type": "text"}]}"#,
+    )
+    .unwrap();
+    let out = bridge()
+        .arg("check-config")
+        .env("IPS__DOCUMENTS__QUESTIONNAIRES_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "documents.questionnaires_dir: ",
+        "vocational-profile.json: url is missing",
+        "item \"work-goal\" has type choice",
+        "item[1] has no linkId",
+        "in-work-support-plan.json: No such file",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in {err}");
+    }
+
+    let out = bridge().args(["render-sample", "iwsp"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xhtml = String::from_utf8(out.stdout).unwrap();
+    assert!(xhtml.starts_with("<?xml") && xhtml.contains("<h1>In-work support plan</h1>"));
+    assert!(
+        xhtml.contains("Who to contact"),
+        "headings from the built-in IWSP"
+    );
+}

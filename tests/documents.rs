@@ -304,6 +304,16 @@ async fn a_vp_over_three_sessions_is_published_commented_on_and_revised() {
     .await;
     assert_eq!(d.sb.search_all("Binary").await.len(), 2);
     assert_eq!(review_tasks(&d.sb, &nhs).await.len(), 2);
+    // Nothing of the person reached the log: no NHS number, no section or comment text.
+    let logs = d.logs();
+    for secret in [
+        nhs.as_str(),
+        "Kitchen porter",
+        "happy to support",
+        "Alex Example",
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} in the daemon's log");
+    }
 }
 
 /// Bad input gets a 4xx naming the problem, or the DLQ with a reason.
