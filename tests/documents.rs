@@ -536,3 +536,88 @@ async fn an_overdue_review_is_chased_exactly_the_configured_times_across_restart
     let (_, v) = d.api.get(&format!("/api/cases/{case}/documents")).await;
     assert_eq!(v["documents"][0]["review"]["chases"], 2);
 }
+
+/// Comments read by polling the FHIR server: the review Task the GP
+/// completed, then a Communication about the document. One comment and one
+/// `document.commented` each, however often the poller re-reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_are_read_by_polling_the_review_task_and_a_communication() {
+    let d = Daemon::start(&[
+        ("IPS__POLLER__ENABLED", "true"),
+        ("IPS__POLLER__RESOURCES", "Task,Communication"),
+    ])
+    .await;
+    let commented = d.p.watch(&d.n.events, "document.commented").await;
+    let nhs = nhs_number(5600);
+    let case = open_case(&d, &nhs).await;
+    let all: Vec<(&str, &str)> = SESSIONS.iter().flat_map(|s| s.iter().copied()).collect();
+    let (status, _) = d
+        .api
+        .post(&format!("/api/cases/{case}/documents/vp/sections"), &json!({
+            "session_date": "2026-11-02", "specialist": "Sam Specialist", "sections": sections(&all)}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, v) = d
+        .api
+        .post(
+            &format!("/api/cases/{case}/documents/vp/complete"),
+            &json!({"specialist": "Sam Specialist"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let doc_id = v["documents"][0]["id"].as_str().unwrap().to_owned();
+    let task = eventually(WAIT, "the review Task", || async {
+        review_tasks(&d.sb, &nhs).await.into_iter().next()
+    })
+    .await;
+
+    // The GP completes the review Task in the record, with a note.
+    let mut done = task.clone();
+    done["status"] = json!("completed");
+    done["note"] = json!([{"text": "Seen and agreed. Please consider evening shifts too."}]);
+    d.sb.put(&done).await;
+    assert_eq!(d.p.drain(&commented, 1, WAIT).await.len(), 1);
+
+    // The care coordinator replies about the document.
+    d.sb.create(&json!({
+        "resourceType": "Communication", "status": "completed",
+        "about": [{"type": "DocumentReference", "identifier": {
+            "system": "https://ips-bridge.nhs.example/Id/resource", "value": format!("ips-document-{doc_id}")}}],
+        "sent": "2026-11-30T12:00:00Z",
+        "sender": {"display": "Care coordinator, CMHT"},
+        "payload": [{"contentString": "Thanks. Review at the next CPA."}]
+    }))
+    .await;
+    assert_eq!(d.p.drain(&commented, 1, WAIT).await.len(), 1);
+    // Several more poll rounds re-read both (overlap): nothing new.
+    assert!(d.p.drain(&commented, 1, QUIET).await.is_empty());
+    let (_, v) = d.api.get(&format!("/api/cases/{case}/documents")).await;
+    let comments = v["documents"][0]["comments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut got: Vec<(String, String)> = comments
+        .iter()
+        .map(|c| {
+            (
+                c["source"].as_str().unwrap().to_owned(),
+                c["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (
+                "communication".to_owned(),
+                "Thanks. Review at the next CPA.".to_owned()
+            ),
+            (
+                "review-task".to_owned(),
+                "Seen and agreed. Please consider evening shifts too.".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(v["documents"][0]["review"]["status"], "commented");
+}

@@ -37,11 +37,19 @@ impl SqliteStore {
             .max_connections(s.max_connections)
             .connect_with(opts.clone())
             .await?;
+        // The writer never checkpoints: SQLite's automatic checkpoint runs in
+        // the committing connection once the WAL passes 1,000 pages, so now
+        // and then one commit also copied the WAL into the database and
+        // fsynced it, stalling every unit of work queued behind the one
+        // writer (the DNA → Flag latency's p99). A reader connection
+        // checkpoints instead, every second, in PASSIVE mode, which never
+        // waits for or blocks the writer.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(s.busy_timeout.max(std::time::Duration::from_secs(30)))
-            .connect_with(opts)
+            .connect_with(opts.pragma("wal_autocheckpoint", "0"))
             .await?;
+        tokio::spawn(checkpoint_loop(pool.clone()));
         Ok(SqliteStore { pool, writer })
     }
 
@@ -51,6 +59,29 @@ impl SqliteStore {
 
     async fn begin_tx(&self) -> super::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Copies the WAL into the database every second until the store closes
+/// (see `connect`). A failed checkpoint is retried on the next tick; SQLite
+/// also checkpoints when the last connection closes.
+async fn checkpoint_loop(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::debug!(error = %e, "WAL checkpoint failed; retrying in a second");
+        }
     }
 }
 

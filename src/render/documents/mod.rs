@@ -9,6 +9,8 @@
 //! and carriage return) are replaced with U+FFFD before templating: escaping
 //! cannot make them legal, and one would make the whole file unreadable to
 //! an XML parser. No CSS, font, script or image is fetched from elsewhere.
+//! There is no DOCTYPE: it is a DTD declaration to an XML reader, and many
+//! refuse any DTD by default (.NET's does), which would reject the document.
 
 mod sample;
 

@@ -215,6 +215,10 @@ macro_rules! impl_tx {
             }
 
             async fn referrals_for_case(&mut self, case_id: &str) -> $crate::store::Result<Vec<$crate::store::ReferralRow>> {
+                // A case created in this unit of work has no rows in the database yet.
+                if self.pending.new_case(case_id).is_some() {
+                    return Ok(self.pending.overlay_case_referrals(case_id, vec![]));
+                }
                 let from_db: Vec<$crate::store::ReferralRow> =
                     sqlx::query_as(concat!("SELECT ", referral_cols!(), " FROM referrals WHERE case_id = $1 ORDER BY received_at, id"))
                         .bind(case_id)
