@@ -10,12 +10,11 @@
 mod common;
 
 use base64::Engine as _;
-use common::daemon::Daemon;
+use common::daemon::{Daemon, about, set_clock};
 use common::effects::audit_count;
 use common::fixtures::*;
 use common::*;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -69,23 +68,9 @@ fn sections(list: &[(&str, &str)]) -> Value {
     )
 }
 
-fn set_clock(path: &Path, t: OffsetDateTime) {
-    std::fs::write(path, t.format(&Rfc3339).unwrap()).unwrap();
-}
-
-/// Sends and waits until the bridge has applied it (its inbox grew).
-async fn send_applied(d: &Daemon, v: &Value) {
-    let before = common::effects::inbox_count(&d.db, "amqp").await;
-    d.send(v).await;
-    eventually(WAIT, "message applied", || async {
-        (common::effects::inbox_count(&d.db, "amqp").await > before).then_some(())
-    })
-    .await;
-}
-
 async fn open_case(d: &Daemon, nhs: &str) -> String {
     let referral = Referral::new(&format!("doc-{}", uid()), nhs).bars_bundle();
-    send_applied(d, &referral).await;
+    d.send_applied(&referral).await;
     eventually(WAIT, "the case", || async {
         let (_, v) = d.api.get("/api/cases").await;
         v["cases"][0]["id"].as_str().map(str::to_owned)
@@ -93,20 +78,30 @@ async fn open_case(d: &Daemon, nhs: &str) -> String {
     .await
 }
 
-/// Resources of `rt` in the sandbox about this patient.
-async fn about(sb: &Sandbox, rt: &str, nhs: &str) -> Vec<Value> {
-    sb.search_all(rt)
-        .await
-        .into_iter()
-        .filter(|r| {
-            let subject = if rt == "Task" {
-                &r["for"]
-            } else {
-                &r["subject"]
-            };
-            subject["identifier"]["value"] == nhs
-        })
-        .collect()
+/// Every VP section in one session, then completed: the new document's id.
+async fn publish_vp(d: &Daemon, case: &str, session: &str) -> String {
+    let all: Vec<(&str, &str)> = SESSIONS.iter().flat_map(|s| s.iter().copied()).collect();
+    let (status, v) = d
+        .api
+        .post(
+            &format!("/api/cases/{case}/documents/vp/sections"),
+            &json!({
+            "session_date": session, "specialist": "Sam Specialist", "sections": sections(&all)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = d
+        .api
+        .post(
+            &format!("/api/cases/{case}/documents/vp/complete"),
+            &json!({"specialist": "Sam Specialist"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    v["documents"][0]["id"]
+        .as_str()
+        .expect("the new document")
+        .to_owned()
 }
 
 async fn review_tasks(sb: &Sandbox, nhs: &str) -> Vec<Value> {
@@ -142,7 +137,7 @@ async fn a_vp_over_three_sessions_is_published_commented_on_and_revised() {
         v["drafts"][0]["missing_required"],
         json!(["job-preferences", "support-wanted"])
     );
-    send_applied(&d, &json!({"type": "ips.document-sections.v1", "case_id": case, "kind": "vp",
+    d.send_applied(&json!({"type": "ips.document-sections.v1", "case_id": case, "kind": "vp",
         "session_date": "2026-11-09", "specialist": "Sam Specialist", "sections": sections(SESSIONS[1])})).await;
     // Completing too early names what is missing.
     let (status, v) = d
@@ -246,8 +241,8 @@ async fn a_vp_over_three_sessions_is_published_commented_on_and_revised() {
     done["status"] = json!("completed");
     done["output"] = json!([{"type": {"text": "Comment"}, "valueString": "Agree with the plan; happy to support."}]);
     let stored = d.sb.put(&done).await;
-    send_applied(&d, &stored).await;
-    send_applied(&d, &stored).await;
+    d.send_applied(&stored).await;
+    d.send_applied(&stored).await;
     assert_eq!(
         d.p.drain(&commented, 2, WAIT).await.len(),
         1,
@@ -405,7 +400,7 @@ async fn a_completed_questionnaire_response_publishes_the_vp() {
         "questionnaire": format!("{}|1.0.0", q["url"].as_str().unwrap()),
         "subject": {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs}, "display": "Alex Example"},
         "authored": "2026-11-20T10:00:00Z", "author": {"display": "Sam Specialist"}, "item": items});
-    send_applied(&d, &qr).await;
+    d.send_applied(&qr).await;
     let (_, v) = d.api.get(&format!("/api/cases/{case}/documents")).await;
     assert_eq!(v["documents"].as_array().map(Vec::len), Some(1), "{v}");
     assert_eq!(
@@ -417,7 +412,7 @@ async fn a_completed_questionnaire_response_publishes_the_vp() {
     })
     .await;
     // The same response read again publishes nothing more.
-    send_applied(&d, &qr).await;
+    d.send_applied(&qr).await;
     tokio::time::sleep(QUIET).await;
     assert_eq!(about(&d.sb, "DocumentReference", &nhs).await.len(), 1);
 }
@@ -484,21 +479,7 @@ async fn an_overdue_review_is_chased_exactly_the_configured_times_across_restart
     let overdue = d.p.watch(&d.n.events, "document.overdue").await;
     let nhs = nhs_number(5500);
     let case = open_case(&d, &nhs).await;
-    let all: Vec<(&str, &str)> = SESSIONS.iter().flat_map(|s| s.iter().copied()).collect();
-    let (status, _) = d
-        .api
-        .post(&format!("/api/cases/{case}/documents/vp/sections"), &json!({
-            "session_date": "2026-12-01", "specialist": "Sam Specialist", "sections": sections(&all)}))
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = d
-        .api
-        .post(
-            &format!("/api/cases/{case}/documents/vp/complete"),
-            &json!({"specialist": "Sam Specialist"}),
-        )
-        .await;
-    assert_eq!(status, 201);
+    publish_vp(&d, &case, "2026-12-01").await;
     eventually(WAIT, "the review Task", || async {
         (review_tasks(&d.sb, &nhs).await.len() == 1).then_some(())
     })
@@ -550,22 +531,7 @@ async fn comments_are_read_by_polling_the_review_task_and_a_communication() {
     let commented = d.p.watch(&d.n.events, "document.commented").await;
     let nhs = nhs_number(5600);
     let case = open_case(&d, &nhs).await;
-    let all: Vec<(&str, &str)> = SESSIONS.iter().flat_map(|s| s.iter().copied()).collect();
-    let (status, _) = d
-        .api
-        .post(&format!("/api/cases/{case}/documents/vp/sections"), &json!({
-            "session_date": "2026-11-02", "specialist": "Sam Specialist", "sections": sections(&all)}))
-        .await;
-    assert_eq!(status, 200);
-    let (status, v) = d
-        .api
-        .post(
-            &format!("/api/cases/{case}/documents/vp/complete"),
-            &json!({"specialist": "Sam Specialist"}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let doc_id = v["documents"][0]["id"].as_str().unwrap().to_owned();
+    let doc_id = publish_vp(&d, &case, "2026-11-02").await;
     let task = eventually(WAIT, "the review Task", || async {
         review_tasks(&d.sb, &nhs).await.into_iter().next()
     })

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::daemon::Daemon;
+use common::daemon::{Daemon, about, set_clock};
 use common::effects::audit_count;
 use common::fixtures::*;
 use common::*;
@@ -44,10 +44,6 @@ fn rules_file(dir: &Path, text: &str) -> String {
     p.display().to_string()
 }
 
-fn set_clock(path: &Path, t: OffsetDateTime) {
-    std::fs::write(path, t.format(&Rfc3339).unwrap()).unwrap();
-}
-
 fn appt(id: &str, nhs: &str, status: &str, start: &str) -> Value {
     let mut a = appointment(id, nhs, status);
     a["start"] = json!(start);
@@ -56,38 +52,12 @@ fn appt(id: &str, nhs: &str, status: &str, start: &str) -> Value {
     a
 }
 
-/// Resources of `rt` in the sandbox about this patient.
-async fn about(sb: &Sandbox, rt: &str, nhs: &str) -> Vec<Value> {
-    sb.search_all(rt)
-        .await
-        .into_iter()
-        .filter(|r| {
-            let subject = if rt == "Task" {
-                &r["for"]
-            } else {
-                &r["subject"]
-            };
-            subject["identifier"]["value"] == nhs
-        })
-        .collect()
-}
-
 async fn case_id(d: &Daemon) -> String {
     eventually(WAIT, "the case", || async {
         let (_, v) = d.api.get("/api/cases").await;
         v["cases"][0]["id"].as_str().map(str::to_owned)
     })
     .await
-}
-
-/// Sends and waits until the bridge has applied it (its inbox grew).
-async fn send_applied(d: &Daemon, v: &Value) {
-    let before = common::effects::inbox_count(&d.db, "amqp").await;
-    d.send(v).await;
-    eventually(WAIT, "message applied", || async {
-        (common::effects::inbox_count(&d.db, "amqp").await > before).then_some(())
-    })
-    .await;
 }
 
 /// The "2 consecutive DNAs" rule, end to end. Would fail if the flag were
@@ -118,7 +88,7 @@ async fn first_dna_flags_once_and_attendance_resolves_it(db: Option<String>) {
     let resolved = d.p.watch(&d.n.events, "outreach.resolved").await;
     let nhs = nhs_number(4100);
     let referral = Referral::new(&format!("aor-{}", uid()), &nhs).bars_bundle();
-    send_applied(&d, &referral).await;
+    d.send_applied(&referral).await;
     let case = case_id(&d).await;
 
     let dna = appt(
@@ -127,7 +97,7 @@ async fn first_dna_flags_once_and_attendance_resolves_it(db: Option<String>) {
         "noshow",
         "2026-11-20T10:00:00Z",
     );
-    send_applied(&d, &dna).await;
+    d.send_applied(&dna).await;
     let events = d.p.drain(&flagged, 1, WAIT).await;
     assert_eq!(events.len(), 1, "one outreach.flagged");
     let body: Value = serde_json::from_slice(&events[0].delivery.data).unwrap();
@@ -151,9 +121,9 @@ async fn first_dna_flags_once_and_attendance_resolves_it(db: Option<String>) {
     assert_eq!(tasks[0]["status"], "requested");
 
     // The same DNA again (a new message id), then the whole story replayed in reverse.
-    send_applied(&d, &dna).await;
-    send_applied(&d, &dna).await;
-    send_applied(&d, &referral).await;
+    d.send_applied(&dna).await;
+    d.send_applied(&dna).await;
+    d.send_applied(&referral).await;
     tokio::time::sleep(QUIET).await;
     assert!(
         d.p.drain(&flagged, 1, QUIET).await.is_empty(),
@@ -176,15 +146,12 @@ async fn first_dna_flags_once_and_attendance_resolves_it(db: Option<String>) {
     );
 
     // Attended: resolved in the record and on the exchange.
-    send_applied(
-        &d,
-        &appt(
-            &format!("seen-{}", uid()),
-            &nhs,
-            "fulfilled",
-            "2026-11-27T10:00:00Z",
-        ),
-    )
+    d.send_applied(&appt(
+        &format!("seen-{}", uid()),
+        &nhs,
+        "fulfilled",
+        "2026-11-27T10:00:00Z",
+    ))
     .await;
     assert_eq!(d.p.drain(&resolved, 1, WAIT).await.len(), 1);
     eventually(WAIT, "Flag inactive, Task completed", || async {
@@ -224,11 +191,8 @@ async fn a_date_rule_flags_at_its_lead_time_once_across_sigkill() {
     .await;
     let flagged = d.p.watch(&d.n.events, "outreach.flagged").await;
     let nhs = nhs_number(4200);
-    send_applied(
-        &d,
-        &Referral::new(&format!("nc-{}", uid()), &nhs).bars_bundle(),
-    )
-    .await;
+    d.send_applied(&Referral::new(&format!("nc-{}", uid()), &nhs).bars_bundle())
+        .await;
     case_id(&d).await;
     let warn_at = t0 + time::Duration::days(21);
 
@@ -276,21 +240,15 @@ async fn outreach_attempts_become_communications_and_contact_resolves_the_flag()
     let d = Daemon::start(&[("IPS__OUTREACH__RULES_FILE", rules.as_str())]).await;
     let resolved = d.p.watch(&d.n.events, "outreach.resolved").await;
     let nhs = nhs_number(4300);
-    send_applied(
-        &d,
-        &Referral::new(&format!("att-{}", uid()), &nhs).bars_bundle(),
-    )
-    .await;
+    d.send_applied(&Referral::new(&format!("att-{}", uid()), &nhs).bars_bundle())
+        .await;
     let case = case_id(&d).await;
-    send_applied(
-        &d,
-        &appt(
-            &format!("dna-{}", uid()),
-            &nhs,
-            "noshow",
-            "2026-11-20T10:00:00Z",
-        ),
-    )
+    d.send_applied(&appt(
+        &format!("dna-{}", uid()),
+        &nhs,
+        "noshow",
+        "2026-11-20T10:00:00Z",
+    ))
     .await;
     eventually(WAIT, "the Flag", || async {
         (about(&d.sb, "Flag", &nhs).await.len() == 1).then_some(())
@@ -334,8 +292,8 @@ async fn outreach_attempts_become_communications_and_contact_resolves_the_flag()
         "method": "home-visit", "outcome": "contacted", "attempted_at": "2026-11-22T14:00:00Z",
         "specialist": "ES Jane Smith",
     });
-    send_applied(&d, &event).await;
-    send_applied(&d, &event).await;
+    d.send_applied(&event).await;
+    d.send_applied(&event).await;
 
     let comms = eventually(WAIT, "two Communications", || async {
         let c = about(&d.sb, "Communication", &nhs).await;
@@ -416,36 +374,28 @@ async fn an_episode_of_care_finished_after_a_dna_is_a_closure_by_rule() {
     let closed = d.p.watch(&d.n.events, "outreach.closed-by-rule").await;
     let (missed, seen) = (nhs_number(4400), nhs_number(4401));
     for nhs in [&missed, &seen] {
-        send_applied(
-            &d,
-            &Referral::new(&format!("eoc-{}", uid()), nhs).bars_bundle(),
-        )
-        .await;
+        d.send_applied(&Referral::new(&format!("eoc-{}", uid()), nhs).bars_bundle())
+            .await;
     }
-    send_applied(
-        &d,
-        &appt(
-            &format!("m-{}", uid()),
-            &missed,
-            "noshow",
-            "2026-11-20T10:00:00Z",
-        ),
-    )
+    d.send_applied(&appt(
+        &format!("m-{}", uid()),
+        &missed,
+        "noshow",
+        "2026-11-20T10:00:00Z",
+    ))
     .await;
-    send_applied(
-        &d,
-        &appt(
-            &format!("s-{}", uid()),
-            &seen,
-            "fulfilled",
-            "2026-11-20T10:00:00Z",
-        ),
-    )
+    d.send_applied(&appt(
+        &format!("s-{}", uid()),
+        &seen,
+        "fulfilled",
+        "2026-11-20T10:00:00Z",
+    ))
     .await;
     let eoc = episode_of_care(&format!("eoc-{}", uid()), &missed);
-    send_applied(&d, &eoc).await;
-    send_applied(&d, &eoc).await;
-    send_applied(&d, &episode_of_care(&format!("eoc-{}", uid()), &seen)).await;
+    d.send_applied(&eoc).await;
+    d.send_applied(&eoc).await;
+    d.send_applied(&episode_of_care(&format!("eoc-{}", uid()), &seen))
+        .await;
     let got = d.p.drain(&closed, 2, QUIET).await;
     assert_eq!(
         got.len(),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::daemon::Daemon;
+use common::daemon::{Daemon, set_clock};
 use common::effects::audit_count;
 use common::fixtures::*;
 use common::*;
@@ -14,10 +14,6 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 const WAIT: Duration = Duration::from_secs(25);
-
-fn set_clock(path: &std::path::Path, t: OffsetDateTime) {
-    std::fs::write(path, t.format(&Rfc3339).unwrap()).unwrap();
-}
 
 async fn timers_left(db: &str) -> usize {
     let s = ips_bridge::config::Settings::load_from(

@@ -303,3 +303,40 @@ fn write_config(path: &std::path::Path, env: &[(String, String)]) {
         panic!("daemon config {} invalid: {e}", path.display());
     }
 }
+
+impl Daemon {
+    /// Sends `v` and waits until the bridge has applied it (its inbox grew).
+    pub async fn send_applied(&self, v: &Value) {
+        let before = super::effects::inbox_count(&self.db, "amqp").await;
+        self.send(v).await;
+        eventually(Duration::from_secs(25), "message applied", || async {
+            (super::effects::inbox_count(&self.db, "amqp").await > before).then_some(())
+        })
+        .await;
+    }
+}
+
+/// Writes the test clock file (`clock.file`) the daemon reads as "now".
+pub fn set_clock(path: &std::path::Path, t: time::OffsetDateTime) {
+    let text = t
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("an RFC 3339 instant");
+    std::fs::write(path, text).expect("write the clock file");
+}
+
+/// Resources of `rt` in the sandbox about the patient with this NHS number
+/// (`Task.for`, otherwise `subject`).
+pub async fn about(sb: &Sandbox, rt: &str, nhs: &str) -> Vec<Value> {
+    sb.search_all(rt)
+        .await
+        .into_iter()
+        .filter(|r| {
+            let subject = if rt == "Task" {
+                &r["for"]
+            } else {
+                &r["subject"]
+            };
+            subject["identifier"]["value"] == nhs
+        })
+        .collect()
+}
