@@ -21,11 +21,12 @@ pub use sections::sections;
 use super::HandlerError;
 use super::outreach::close::open_case;
 use crate::config::DocumentSettings;
+use crate::domain::documents::{DocumentKind, Draft};
 use crate::domain::documents::{Problem, Templates, summary};
 use crate::engine::Context;
 use crate::engine::command::CaseRef;
 use crate::engine::rejection::{RejectCode, Rejection};
-use crate::store::{CaseRow, Tx};
+use crate::store::{CaseRow, StoreError, Tx};
 
 pub(super) fn reject(code: RejectCode, reason: impl Into<String>) -> HandlerError {
     HandlerError::Reject(Rejection::new(code, reason))
@@ -64,5 +65,19 @@ pub(super) async fn case_of(
                 )
             })
         }
+    }
+}
+
+/// The stored draft of a case's document, if any.
+pub(super) async fn load_draft(
+    tx: &mut dyn Tx,
+    case_id: &str,
+    kind: DocumentKind,
+) -> Result<Option<Draft>, StoreError> {
+    match tx.draft_get(case_id, kind).await? {
+        None => Ok(None),
+        Some(json) => serde_json::from_str(&json)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("stored {kind} draft does not parse: {e}"))),
     }
 }

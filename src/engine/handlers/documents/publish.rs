@@ -1,7 +1,6 @@
 //! Publishing a version: a completed VP or IWSP, or a contact note.
 
-use super::sections::load_draft;
-use super::{invalid, reject, templates};
+use super::{invalid, load_draft, reject, templates};
 use crate::config::BinaryMode;
 use crate::domain::documents::{DocumentKind, ReviewStatus};
 use crate::engine::command::{CompleteInput, NoteInput, TimerKind};

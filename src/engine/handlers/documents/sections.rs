@@ -1,7 +1,6 @@
 //! Sections of a VP or IWSP gathered in one session, added to its draft.
 
-use super::{case_of, invalid, reject, templates};
-use crate::domain::documents::{DocumentKind, Draft};
+use super::{case_of, invalid, load_draft, reject, templates};
 use crate::engine::command::SectionsInput;
 use crate::engine::handlers::{Outcome, audit};
 use crate::engine::outcome::Applied;
@@ -71,18 +70,4 @@ pub async fn sections(
     } else {
         Applied::Unchanged { kind: KIND }
     })
-}
-
-/// The stored draft of a case's document, if any.
-pub(super) async fn load_draft(
-    tx: &mut dyn Tx,
-    case_id: &str,
-    kind: DocumentKind,
-) -> Result<Option<Draft>, StoreError> {
-    match tx.draft_get(case_id, kind).await? {
-        None => Ok(None),
-        Some(json) => serde_json::from_str(&json)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("stored {kind} draft does not parse: {e}"))),
-    }
 }
