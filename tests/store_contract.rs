@@ -355,7 +355,7 @@ fn referral(id: &str, key: &str) -> ReferralRow {
         source_ods: Some("A81001".into()),
         source_kind: "gp-practice".into(),
         is_multiple: 0,
-        decision: None,
+        decision: ips_bridge::store::StoredDecision(None),
         decline_reason: None,
         decided_at: None,
         decided_by: None,
@@ -380,7 +380,9 @@ async fn referral_round_trip(s: Arc<dyn Store>) {
     drop(tx);
     let mut tx = s.begin().await.unwrap();
     r.state = ReferralState::Accepted;
-    r.decision = Some("accepted".into());
+    r.decision = ips_bridge::store::StoredDecision(Some(
+        ips_bridge::domain::referral::DecisionOutcome::Accepted,
+    ));
     r.decided_at = Some(30);
     tx.referral_update(&r).await.unwrap();
     tx.commit().await.unwrap();

@@ -204,7 +204,7 @@ mod bulk {
         .bind(col(r, |x| x.source_ods.as_deref()))
         .bind(col(r, |x| x.source_kind.as_str()))
         .bind(col(r, |x| x.is_multiple))
-        .bind(col(r, |x| x.decision.as_deref()))
+        .bind(col(r, |x| x.decision.as_str()))
         .bind(col(r, |x| x.decline_reason.as_deref()))
         .bind(col(r, |x| x.decided_at))
         .bind(col(r, |x| x.decided_by.as_deref()))

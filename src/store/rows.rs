@@ -36,7 +36,8 @@ pub struct ReferralRow {
     pub source_ods: Option<String>,
     pub source_kind: String,
     pub is_multiple: i64,
-    pub decision: Option<String>,
+    #[sqlx(try_from = "Option<String>")]
+    pub decision: StoredDecision,
     pub decline_reason: Option<String>,
     pub decided_at: Option<i64>,
     pub decided_by: Option<String>,
@@ -176,5 +177,29 @@ impl TryFrom<String> for OutboxStatus {
     type Error = UnknownOutboxStatus;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse().map_err(|_| UnknownOutboxStatus(s))
+    }
+}
+
+/// A referral's stored decision as the domain's enum; `None` while undecided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(transparent)]
+pub struct StoredDecision(pub Option<crate::domain::referral::DecisionOutcome>);
+
+impl StoredDecision {
+    pub fn as_str(self) -> Option<&'static str> {
+        self.0.map(crate::domain::referral::DecisionOutcome::as_str)
+    }
+}
+
+impl TryFrom<Option<String>> for StoredDecision {
+    type Error = super::StoreError;
+    fn try_from(s: Option<String>) -> Result<Self, Self::Error> {
+        match s {
+            None => Ok(StoredDecision(None)),
+            Some(s) => s
+                .parse()
+                .map(|d| StoredDecision(Some(d)))
+                .map_err(|_| super::StoreError::Corrupt(format!("unknown decision {s:?}"))),
+        }
     }
 }

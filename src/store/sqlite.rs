@@ -284,7 +284,7 @@ mod bulk {
                     .push_bind(&r.source_ods)
                     .push_bind(&r.source_kind)
                     .push_bind(r.is_multiple)
-                    .push_bind(&r.decision)
+                    .push_bind(r.decision.as_str())
                     .push_bind(&r.decline_reason)
                     .push_bind(r.decided_at)
                     .push_bind(&r.decided_by)

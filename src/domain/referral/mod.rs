@@ -290,11 +290,42 @@ pub enum Decision {
 }
 
 impl Decision {
-    pub fn outcome(&self) -> &'static str {
+    pub fn kind(&self) -> DecisionOutcome {
         match self {
-            Decision::Accept => "accepted",
-            Decision::Decline { .. } => "declined",
+            Decision::Accept => DecisionOutcome::Accepted,
+            Decision::Decline { .. } => DecisionOutcome::Declined,
         }
+    }
+
+    /// The outcome's code, `accepted` or `declined`.
+    pub fn outcome(&self) -> &'static str {
+        self.kind().as_str()
+    }
+}
+
+/// A decision as stored and published: its code is the spelling everywhere
+/// (`accepted`, `declined`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum DecisionOutcome {
+    Accepted,
+    Declined,
+}
+
+impl DecisionOutcome {
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 

@@ -204,12 +204,7 @@ pub struct DecisionInput {
     pub decided_by: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum DecisionOutcome {
-    Accepted,
-    Declined,
-}
+pub use crate::domain::referral::DecisionOutcome;
 
 /// A finished `EpisodeOfCare`.
 #[derive(Debug, Clone)]

@@ -39,12 +39,12 @@ pub async fn handle(
             "no referral with that id",
         )));
     };
-    let previous = match (row.decision.as_deref(), row.decline_reason.clone()) {
-        (Some("accepted"), _) => Some(Decision::Accept),
-        (Some("declined"), reason) => Some(Decision::Decline {
+    let previous = match (row.decision.0, row.decline_reason.clone()) {
+        (Some(DecisionOutcome::Accepted), _) => Some(Decision::Accept),
+        (Some(DecisionOutcome::Declined), reason) => Some(Decision::Decline {
             reason: reason.unwrap_or_default(),
         }),
-        _ => None,
+        (None, _) => None,
     };
     let reasons: Vec<String> = serde_json::from_str(&row.incomplete_reasons).unwrap_or_default();
     let effect = referral::decide(
@@ -69,7 +69,7 @@ pub async fn handle(
         DecisionEffect::Record { state, decided_at } => (state, decided_at),
     };
     row.state = new_state;
-    row.decision = Some(decision.outcome().to_owned());
+    row.decision = crate::store::StoredDecision(Some(decision.kind()));
     row.decline_reason = match &decision {
         Decision::Decline { reason } => Some(reason.clone()),
         Decision::Accept => None,

@@ -53,7 +53,7 @@ pub async fn handle(
                 source_ods: v.source.ods_code.clone(),
                 source_kind: v.source.kind.as_str().to_owned(),
                 is_multiple: i64::from(case.as_ref().is_some_and(|(_, m)| *m)),
-                decision: None,
+                decision: crate::store::StoredDecision(None),
                 decline_reason: None,
                 decided_at: None,
                 decided_by: None,

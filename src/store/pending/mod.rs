@@ -188,7 +188,7 @@ mod tests {
             source_ods: None,
             source_kind: "other".into(),
             is_multiple: 0,
-            decision: None,
+            decision: crate::store::StoredDecision(None),
             decline_reason: None,
             decided_at: None,
             decided_by: None,

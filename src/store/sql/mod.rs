@@ -65,7 +65,7 @@ macro_rules! bind_referral {
             .bind(&$r.source_ods)
             .bind(&$r.source_kind)
             .bind($r.is_multiple)
-            .bind(&$r.decision)
+            .bind($r.decision.as_str())
             .bind(&$r.decline_reason)
             .bind($r.decided_at)
             .bind(&$r.decided_by)
