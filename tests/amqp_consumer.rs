@@ -340,25 +340,7 @@ async fn dlq_list_show_and_replay_from_the_command_line() {
     .await;
 
     let (n, db) = (b.n.clone(), b.db.clone());
-    let cli = move |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ips-bridge"))
-            .args(args)
-            .env("IPS__STORE__URL", &db)
-            .env("IPS__AMQP__URL", &n.url)
-            .env("IPS__AMQP__INBOUND_EXCHANGE", &n.exchange)
-            .env("IPS__AMQP__INBOUND_QUEUE", &n.queue)
-            .env("IPS__AMQP__DEAD_LETTER_EXCHANGE", &n.dlx)
-            .env("IPS__AMQP__DEAD_LETTER_QUEUE", &n.dlq)
-            .env("IPS__AMQP__EVENTS_EXCHANGE", &n.events)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let cli = move |args: &[&str]| common::cli(&n, &db, args);
     let listed = cli(&["dlq", "list"]);
     assert!(
         listed.contains("1 dead letter(s)")

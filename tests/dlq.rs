@@ -14,28 +14,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Runs `ips-bridge` with the test's names and store; returns stdout.
-fn cli(n: &Names, db: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ips-bridge"))
-        .args(args)
-        .env("IPS__STORE__URL", db)
-        .env("IPS__AMQP__URL", &n.url)
-        .env("IPS__AMQP__INBOUND_EXCHANGE", &n.exchange)
-        .env("IPS__AMQP__INBOUND_QUEUE", &n.queue)
-        .env("IPS__AMQP__DEAD_LETTER_EXCHANGE", &n.dlx)
-        .env("IPS__AMQP__DEAD_LETTER_QUEUE", &n.dlq)
-        .env("IPS__AMQP__EVENTS_EXCHANGE", &n.events)
-        .env("IPS__LOG__LEVEL", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The vhost of the test broker URL (`%2f` is `/`).
 fn vhost() -> String {
     let url = amqp_url();
