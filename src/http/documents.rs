@@ -8,23 +8,18 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::outreach::{body, run};
+use super::outreach::{body, decode, from_path_only, run, time};
 use crate::domain::documents::{DocumentKind, Draft, Problem};
+use crate::engine::Applied;
 use crate::engine::command::{
     CaseRef, Command, CompleteInput, NoteInput, SectionsBody, SectionsInput,
 };
-use crate::engine::{Applied, from_ms, rfc3339};
 use crate::store::{CommentRow, DocumentRow, DraftRow};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-
-fn time(ms: Option<i64>) -> Value {
-    ms.map(|m| json!(rfc3339(from_ms(m))))
-        .unwrap_or(Value::Null)
-}
 
 fn problems_error(code: &'static str, message: &str, problems: Vec<Problem>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
@@ -43,30 +38,6 @@ fn plan_kind(kind: &str) -> Result<DocumentKind, ApiError> {
     }
 }
 
-/// Refuses `case_id` or `kind` in a body: they come from the path.
-fn from_path_only(v: &Value) -> Result<(), ApiError> {
-    for key in ["case_id", "kind"] {
-        if v.get(key).is_some() {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-request",
-                format!("{key} comes from the path; leave it out of the body"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn decode<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-request",
-            crate::ingest::summary::serde_summary(&e),
-        )
-    })
-}
-
 /// `POST /api/cases/{id}/documents/{kind}/sections`:
 /// `{"session_date": "2026-11-02", "specialist": "...", "sections": [{"id": "work-goal", "text": "..."}]}`.
 pub async fn add_sections(
@@ -76,7 +47,7 @@ pub async fn add_sections(
 ) -> Result<Json<Value>, ApiError> {
     let kind = plan_kind(&kind)?;
     let v = body(b)?;
-    from_path_only(&v)?;
+    from_path_only(&v, &["case_id", "kind"])?;
     let req: SectionsBody = decode(v)?;
     let settings = &s.engine.ctx.documents;
     // Checked here too (against an empty draft) so the answer lists every
@@ -122,7 +93,7 @@ pub async fn complete(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let kind = plan_kind(&kind)?;
     let v = body(b)?;
-    from_path_only(&v)?;
+    from_path_only(&v, &["case_id", "kind"])?;
     let mut req: CompleteInput = decode(v)?;
     let p = req.validate();
     if !p.is_empty() {
@@ -150,7 +121,7 @@ pub async fn add_note(
     b: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let v = body(b)?;
-    from_path_only(&v)?;
+    from_path_only(&v, &["case_id", "kind"])?;
     let mut req: NoteInput = decode(v)?;
     let p = req.validate(s.engine.ctx.documents.max_note_chars);
     if !p.is_empty() {

@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-fn time(ms: Option<i64>) -> Value {
+pub(super) fn time(ms: Option<i64>) -> Value {
     ms.map(|m| json!(rfc3339(from_ms(m))))
         .unwrap_or(Value::Null)
 }
@@ -162,6 +162,29 @@ pub(super) fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> 
     })
 }
 
+/// Refuses `keys` in a body: they come from the path.
+pub(super) fn from_path_only(v: &Value, keys: &[&str]) -> Result<(), ApiError> {
+    match keys.iter().find(|k| v.get(**k).is_some()) {
+        Some(key) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            format!("{key} comes from the path; leave it out of the body"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A JSON body as `T`; a mismatch is a 422 naming the field, never its value.
+pub(super) fn decode<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            crate::ingest::summary::serde_summary(&e),
+        )
+    })
+}
+
 /// A person's text field: present, not blank, no control characters, bounded.
 pub(super) fn check_text(problems: &mut Vec<(String, String)>, field: &str, v: &str, max: usize) {
     if v.trim().is_empty() {
@@ -257,23 +280,11 @@ pub async fn record_attempt(
     b: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut v = body(b)?;
+    from_path_only(&v, &["case_id"])?;
     if let Some(o) = v.as_object_mut() {
-        if o.contains_key("case_id") {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-request",
-                "case_id comes from the path; leave it out of the body",
-            ));
-        }
         o.insert("case_id".into(), json!(id));
     }
-    let input: OutreachAttemptInput = serde_path_to_error::deserialize(v).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-request",
-            crate::ingest::summary::serde_summary(&e),
-        )
-    })?;
+    let input: OutreachAttemptInput = decode(v)?;
     if let Err(e) = input.validate() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -27,13 +27,32 @@ pub fn review_identifier(document_id: &str) -> String {
     format!("ips-document-review-{document_id}")
 }
 
-/// The document id a DocumentReference or review Task identifier value names.
-pub fn document_id_from_identifier(value: &str) -> Option<&str> {
+/// The document id a review Task identifier value names.
+pub fn document_id_from_review_identifier(value: &str) -> Option<&str> {
     value
         .strip_prefix("ips-document-review-")
-        .or_else(|| value.strip_prefix("ips-document-"))
         .filter(|id| !id.is_empty())
 }
+
+/// The document id a DocumentReference or review Task identifier value names.
+pub fn document_id_from_identifier(value: &str) -> Option<&str> {
+    document_id_from_review_identifier(value).or_else(|| {
+        value
+            .strip_prefix("ips-document-")
+            .filter(|id| !id.is_empty())
+    })
+}
+
+/// The note the bridge adds to an unanswered review Task, chase `n` of `max`.
+pub fn reminder_note(n: u32, max: u32, due: time::Date) -> String {
+    format!(
+        "{REMINDER_PREFIX}{n} of {max}: this review was due on {due}. Please add your comments to this task."
+    )
+}
+
+/// How every reminder note starts: a reader of the Task's notes tells the
+/// bridge's reminders from the reviewer's comment by it.
+pub const REMINDER_PREFIX: &str = "Reminder ";
 
 /// The Binary's id: at most 64 characters of `[A-Za-z0-9.-]` (a UUID fits).
 pub fn binary_id(document_id: &str) -> String {
@@ -49,7 +68,7 @@ pub fn size_and_hash(content: &[u8]) -> (usize, String) {
     )
 }
 
-fn coding(c: &(String, String, String)) -> Value {
+fn coding(c: &(&str, &str, &str)) -> Value {
     json!({"system": c.0, "code": c.1, "display": c.2})
 }
 
@@ -80,8 +99,8 @@ pub struct DocumentSpec<'a> {
     pub nhs_number: &'a str,
     pub title: &'a str,
     /// `(system, code, display)`.
-    pub type_coding: (String, String, String),
-    pub category: (String, String, String),
+    pub type_coding: (&'a str, &'a str, &'a str),
+    pub category: (&'a str, &'a str, &'a str),
     pub author_name: &'a str,
     pub service_name: &'a str,
     pub service_ods: &'a str,
@@ -208,6 +227,13 @@ mod tests {
             Some("d1")
         );
         assert_eq!(document_id_from_identifier("outreach-flag-1"), None);
+        assert_eq!(
+            document_id_from_review_identifier(&document_identifier("d1")),
+            None
+        );
+        assert!(
+            reminder_note(1, 2, time::macros::date!(2026 - 11 - 16)).starts_with(REMINDER_PREFIX)
+        );
         // SHA-1 of "abc" is a9993e36...; as base64 qZk+NkcGgWq6PiVxeFDCbJzQ2J0=.
         assert_eq!(
             size_and_hash(b"abc"),
@@ -223,12 +249,8 @@ mod tests {
             document_id: "d2",
             nhs_number: "9912003888",
             title: "Vocational profile",
-            type_coding: ("s".into(), "c".into(), "d".into()),
-            category: (
-                "http://snomed.info/sct".into(),
-                "734163000".into(),
-                "Care plan".into(),
-            ),
+            type_coding: ("s", "c", "d"),
+            category: ("http://snomed.info/sct", "734163000", "Care plan"),
             author_name: "A Specialist",
             service_name: "IPS",
             service_ods: "RX4",

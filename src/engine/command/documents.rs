@@ -117,19 +117,11 @@ pub struct CommentInput {
 }
 
 fn check_id(field: &str, v: &str, out: &mut Vec<Problem>) {
-    if v.trim().is_empty() {
-        out.push(Problem::new(field, "must not be empty"));
-    }
-    let n = v.chars().count();
-    if n > MAX_ID_CHARS {
-        out.push(Problem::new(
-            field,
-            format!("is {n} characters; the limit is {MAX_ID_CHARS}"),
-        ));
-    }
-    if v.chars().any(char::is_control) {
-        out.push(Problem::new(field, "must not contain control characters"));
-    }
+    out.extend(
+        super::single_line_problems(v, MAX_ID_CHARS)
+            .into_iter()
+            .map(|m| Problem::new(field, m)),
+    );
 }
 
 /// Checks the names and ids every document input carries.

@@ -296,6 +296,24 @@ impl InvalidInput {
     }
 }
 
+/// What is wrong with an id or a name: empty, longer than `max` characters,
+/// or holding a control character (they are single-line). Messages never
+/// repeat the value.
+pub(crate) fn single_line_problems(v: &str, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    if v.trim().is_empty() {
+        out.push("must not be empty".to_owned());
+    }
+    let n = v.chars().count();
+    if n > max {
+        out.push(format!("is {n} characters; the limit is {max}"));
+    }
+    if v.chars().any(char::is_control) {
+        out.push("must not contain control characters".to_owned());
+    }
+    out
+}
+
 impl OutreachAttemptInput {
     /// Checks what serde cannot: lengths, emptiness and control characters.
     /// Markup in the note is allowed (it is stored as text, not rendered).
@@ -303,17 +321,7 @@ impl OutreachAttemptInput {
     pub fn validate(&self) -> Result<(), InvalidInput> {
         let mut problems = Vec::new();
         let mut id = |field: &'static str, v: &str, max: usize| {
-            if v.trim().is_empty() {
-                problems.push((field, "must not be empty".to_owned()));
-            }
-            let n = v.chars().count();
-            if n > max {
-                problems.push((field, format!("is {n} characters; the limit is {max}")));
-            }
-            // Ids and names are single-line: no control character at all.
-            if v.chars().any(char::is_control) {
-                problems.push((field, "must not contain control characters".to_owned()));
-            }
+            problems.extend(single_line_problems(v, max).into_iter().map(|m| (field, m)));
         };
         id("case_id", &self.case_id, MAX_ID_CHARS);
         if let Some(a) = &self.attempt_id {

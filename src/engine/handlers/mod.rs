@@ -18,9 +18,10 @@ use super::command::Command;
 use super::events::EventType;
 use super::outbox::{EventPublish, OutboxMessage};
 use super::outcome::Applied;
-use super::rejection::Rejection;
+use super::rejection::{RejectCode, Rejection};
 use super::{Context, ms, rfc3339};
 use crate::domain::NhsNumber;
+use crate::domain::case::CaseStatus;
 use crate::store::{AuditEntry, CaseRow, NewOutbox, StoreError, Tx};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -152,6 +153,36 @@ pub(super) async fn open_case_of(
         },
         None => Ok(None),
     }
+}
+
+/// Reads the case a person's command names, which must be open.
+pub(crate) async fn open_case(tx: &mut dyn Tx, case_id: &str) -> Result<CaseRow, HandlerError> {
+    let case = tx.case_get(case_id).await?.ok_or_else(|| {
+        HandlerError::Reject(Rejection::new(
+            RejectCode::UnknownCase,
+            "no case with this id",
+        ))
+    })?;
+    if case.status != CaseStatus::Open {
+        return Err(HandlerError::Reject(Rejection::new(
+            RejectCode::CaseClosed,
+            "the case is closed",
+        )));
+    }
+    Ok(case)
+}
+
+/// The NHS number of a case's patient: a case always names a patient the
+/// store holds, so a missing one is corruption, not bad input.
+pub(super) async fn nhs_number_of(tx: &mut dyn Tx, case: &CaseRow) -> Result<String, StoreError> {
+    tx.patient_nhs_number(&case.patient_id)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "case {} names a patient the store does not hold",
+                case.id
+            ))
+        })
 }
 
 /// Finds or opens the patient's case. Returns `(case, is_multiple)`.

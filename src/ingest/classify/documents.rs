@@ -8,7 +8,9 @@ use super::elements::{nhs_field, parse_instant};
 use super::*;
 use crate::domain::documents::SectionInput;
 use crate::engine::command::{CaseRef, CommentInput, CommentSource, CompleteInput, SectionsInput};
-use crate::render::document_record::document_id_from_identifier;
+use crate::render::document_record::{
+    REMINDER_PREFIX, document_id_from_identifier, document_id_from_review_identifier,
+};
 
 /// What document inputs need to be recognised.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +19,14 @@ pub struct DocumentRules {
     pub templates: Option<crate::domain::documents::Templates>,
     /// The system of the business identifiers the bridge writes.
     pub identifier_system: String,
+}
+
+/// A reference's `display`, else its `identifier.value` (who wrote something).
+fn display_or_identifier(reference: Option<&Value>) -> Option<String> {
+    let r = reference?;
+    str_at(r, "display")
+        .or_else(|| r.get("identifier").and_then(|i| str_at(i, "value")))
+        .map(str::to_owned)
 }
 
 fn missing(element: &str) -> Rejection {
@@ -89,15 +99,7 @@ pub(super) fn questionnaire_response(
     };
     let authored = parse_instant(str_at(&qr, "authored"))
         .ok_or_else(|| missing("QuestionnaireResponse.authored (the session date)"))?;
-    let author = qr
-        .get("author")
-        .and_then(|a| {
-            str_at(a, "display").map(str::to_owned).or_else(|| {
-                a.get("identifier")
-                    .and_then(|i| str_at(i, "value"))
-                    .map(str::to_owned)
-            })
-        })
+    let author = display_or_identifier(qr.get("author"))
         .ok_or_else(|| missing("QuestionnaireResponse.author (display or identifier)"))?;
     let mut sections = Vec::new();
     for (n, item) in qr
@@ -152,11 +154,11 @@ fn our_document(identifiers: &[(String, String)], rules: &DocumentRules) -> Opti
 }
 
 pub(super) fn task(task: Value, rules: &DocumentRules) -> Result<Command, Rejection> {
-    let ids = identifiers(&task);
-    let Some(document_id) = our_document(&ids, rules).filter(|_| {
-        ids.iter()
-            .any(|(_, v)| v.starts_with("ips-document-review-"))
-    }) else {
+    let Some(document_id) = identifiers(&task)
+        .into_iter()
+        .filter(|(s, _)| *s == rules.identifier_system)
+        .find_map(|(_, v)| document_id_from_review_identifier(&v).map(str::to_owned))
+    else {
         return Ok(Command::Ignore(
             "a Task that is not a document review the bridge asked for".into(),
         ));
@@ -179,7 +181,7 @@ pub(super) fn task(task: Value, rules: &DocumentRules) -> Result<Command, Reject
             .into_iter()
             .flatten()
             .filter_map(|n| str_at(n, "text"))
-            .filter(|t| !t.starts_with("Reminder "))
+            .filter(|t| !t.starts_with(REMINDER_PREFIX))
             .map(str::to_owned),
     );
     let text = if parts.is_empty() {
@@ -187,12 +189,7 @@ pub(super) fn task(task: Value, rules: &DocumentRules) -> Result<Command, Reject
     } else {
         parts.join("\n\n")
     };
-    let author = task
-        .get("owner")
-        .and_then(|o| {
-            str_at(o, "display").or_else(|| o.get("identifier").and_then(|i| str_at(i, "value")))
-        })
-        .map(str::to_owned);
+    let author = display_or_identifier(task.get("owner"));
     let at = parse_instant(str_at(&task, "lastModified"))
         .or_else(|| parse_instant(task.get("executionPeriod").and_then(|p| str_at(p, "end"))));
     Ok(Command::DocumentComment(Box::new(CommentInput {
@@ -234,12 +231,7 @@ pub(super) fn communication(c: Value, rules: &DocumentRules) -> Result<Command, 
     if text.is_empty() {
         return Err(missing("Communication.payload.contentString (the comment)"));
     }
-    let author = c
-        .get("sender")
-        .and_then(|s| {
-            str_at(s, "display").or_else(|| s.get("identifier").and_then(|i| str_at(i, "value")))
-        })
-        .map(str::to_owned);
+    let author = display_or_identifier(c.get("sender"));
     Ok(Command::DocumentComment(Box::new(CommentInput {
         document_id,
         source: CommentSource::Communication,

@@ -18,11 +18,11 @@ pub use publish::{complete, note};
 pub use review::{chase, comment};
 pub use sections::sections;
 
-use super::HandlerError;
-use super::outreach::close::open_case;
+use super::{HandlerError, open_case, open_case_of};
 use crate::config::DocumentSettings;
 use crate::domain::documents::{DocumentKind, Draft};
 use crate::domain::documents::{Problem, Templates, summary};
+use crate::domain::referral::NhsField;
 use crate::engine::Context;
 use crate::engine::command::CaseRef;
 use crate::engine::rejection::{RejectCode, Rejection};
@@ -54,10 +54,7 @@ pub(super) async fn case_of(
     match case {
         CaseRef::Id(id) => open_case(tx, id).await,
         CaseRef::Patient(nhs) => {
-            let found = match tx.patient_by_hash(&ctx.lookup_hash(nhs)).await? {
-                Some(pid) => tx.case_open_for(&pid).await?,
-                None => None,
-            };
+            let found = open_case_of(tx, ctx, &NhsField::Valid(nhs.clone())).await?;
             found.ok_or_else(|| {
                 reject(
                     RejectCode::UnknownCase,

@@ -6,8 +6,9 @@ use crate::domain::documents::{DocumentKind, ReviewStatus};
 use crate::engine::command::{CompleteInput, NoteInput, TimerKind};
 use crate::engine::events::EventType;
 use crate::engine::handlers::decision::referral_ref_of;
-use crate::engine::handlers::outreach::close::open_case;
-use crate::engine::handlers::{HandlerError, Outcome, audit, queue, queue_event};
+use crate::engine::handlers::{
+    HandlerError, Outcome, audit, nhs_number_of, open_case, queue, queue_event,
+};
 use crate::engine::outbox::{Amendment, FhirAmend, FhirCreate, FhirPut, OutboxMessage};
 use crate::engine::outcome::{Applied, Signal};
 use crate::engine::rejection::RejectCode;
@@ -184,11 +185,7 @@ async fn publish(
     now: OffsetDateTime,
 ) -> Outcome {
     let settings = &ctx.documents;
-    let Some(nhs) = tx.patient_nhs_number(&case.patient_id).await? else {
-        return Err(HandlerError::Store(crate::store::StoreError::Corrupt(
-            format!("case {} names a patient the store does not hold", case.id),
-        )));
-    };
+    let nhs = nhs_number_of(tx, case).await?;
     let previous = match p.kind.is_reviewed() {
         true => tx.document_latest(&case.id, p.kind).await?,
         false => None,
@@ -282,16 +279,8 @@ async fn publish(
         document_id: &id,
         nhs_number: &nhs,
         title: &rendered.title,
-        type_coding: (
-            type_coding.system.clone(),
-            type_coding.code.clone(),
-            type_coding.display.clone(),
-        ),
-        category: (
-            category.system.clone(),
-            category.code.clone(),
-            category.display.clone(),
-        ),
+        type_coding: (&type_coding.system, &type_coding.code, &type_coding.display),
+        category: (&category.system, &category.code, &category.display),
         author_name: p.author,
         service_name: &settings.service_name,
         service_ods: &ctx.service_ods,

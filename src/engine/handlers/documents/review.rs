@@ -11,7 +11,7 @@ use crate::engine::outbox::{Amendment, FhirAmend, OutboxMessage};
 use crate::engine::outcome::{Applied, Signal};
 use crate::engine::rejection::RejectCode;
 use crate::engine::{Context, from_ms, ms, rfc3339};
-use crate::render::document_record::review_identifier;
+use crate::render::document_record::{reminder_note, review_identifier};
 use crate::store::{CommentRow, StoredReview, Tx};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -127,11 +127,7 @@ pub async fn chase(
     doc.chases = i64::from(n);
     doc.updated_at = ms(now);
     tx.document_update(&doc).await?;
-    let text = format!(
-        "Reminder {n} of {}: this review was due on {}. Please add your comments to this task.",
-        policy.max_chases,
-        due.date()
-    );
+    let text = reminder_note(n, policy.max_chases, due.date());
     let value = review_identifier(&doc.id);
     let msg = OutboxMessage::FhirAmend(FhirAmend {
         resource_type: "Task".into(),

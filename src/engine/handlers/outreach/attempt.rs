@@ -5,7 +5,7 @@
 use super::records::{Queued, communication};
 use super::{Cause, reassess};
 use crate::engine::command::OutreachAttemptInput;
-use crate::engine::handlers::outreach::close::open_case;
+use crate::engine::handlers::open_case;
 use crate::engine::handlers::{HandlerError, Outcome, audit, queue};
 use crate::engine::outcome::{Applied, Signal};
 use crate::engine::rejection::{RejectCode, Rejection};

@@ -4,31 +4,13 @@
 //! (IPS fidelity item 25): closing takes a person and a reason.
 
 use super::{Cause, reassess};
-use crate::domain::case::CaseStatus;
 use crate::engine::command::{CloseCaseInput, ResolveOutreachInput};
-use crate::engine::handlers::{HandlerError, Outcome, audit};
+use crate::engine::handlers::{HandlerError, Outcome, audit, open_case};
 use crate::engine::outcome::Applied;
 use crate::engine::rejection::{RejectCode, Rejection};
 use crate::engine::{Context, ms};
-use crate::store::{CaseRow, Tx};
+use crate::store::Tx;
 use time::OffsetDateTime;
-
-/// Reads the case a person's command names, which must be open.
-pub(crate) async fn open_case(tx: &mut dyn Tx, case_id: &str) -> Result<CaseRow, HandlerError> {
-    let case = tx.case_get(case_id).await?.ok_or_else(|| {
-        HandlerError::Reject(Rejection::new(
-            RejectCode::UnknownCase,
-            "no case with this id",
-        ))
-    })?;
-    if case.status != CaseStatus::Open {
-        return Err(HandlerError::Reject(Rejection::new(
-            RejectCode::CaseClosed,
-            "the case is closed",
-        )));
-    }
-    Ok(case)
-}
 
 pub async fn close(
     tx: &mut dyn Tx,

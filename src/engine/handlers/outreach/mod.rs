@@ -215,12 +215,7 @@ async fn open(
         updated_at: ms(now),
     };
     tx.episode_insert(&ep).await?;
-    let Some(nhs) = tx.patient_nhs_number(&case.patient_id).await? else {
-        return Err(StoreError::Corrupt(format!(
-            "case {} names a patient the store does not hold",
-            case.id
-        )));
-    };
+    let nhs = super::nhs_number_of(tx, case).await?;
     let rule_name = ctx.outreach.rule_name(&risk.rule_id);
     for msg in records::on_open(ctx, &ep, &nhs, &rule_name, now) {
         queue(tx, msg.dedupe_key, &case.id, &msg.message, now).await?;
