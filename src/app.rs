@@ -37,6 +37,8 @@ pub enum StartError {
     PatientKey(#[from] crate::domain::PatientKeyError),
     #[error("cannot build the FHIR client: {0}")]
     Fhir(#[from] crate::fhir::FhirError),
+    #[error("{0}")]
+    Web(#[from] crate::web::WebError),
     #[error("cannot listen on {addr}: {source} (is another instance running? change http.listen)")]
     Listen {
         addr: SocketAddr,
@@ -99,6 +101,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         api_token: settings.http.api_token.clone(),
         webhook_secret: settings.http.webhook_secret.clone(),
         poll_wake: poll_wake.clone(),
+        web: start_web(&settings, &mut tasks)?,
     };
     let http_shutdown = shutdown.clone();
     tasks.spawn(async move {
@@ -165,6 +168,30 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         tasks,
         publisher,
     })
+}
+
+/// The staff pages' state when they are enabled. The provider's discovery
+/// document is read in the background: a provider that is down must not
+/// stop the bridge's other work, and sign-in tries again when it is needed.
+fn start_web(
+    settings: &Settings,
+    tasks: &mut JoinSet<()>,
+) -> Result<Option<Arc<crate::web::WebState>>, StartError> {
+    if !settings.web.enabled {
+        return Ok(None);
+    }
+    let web = Arc::new(crate::web::WebState::new(&settings.web)?);
+    let warm = web.clone();
+    tasks.spawn(async move {
+        if let Err(e) = warm.discover().await {
+            tracing::error!(
+                error = %e,
+                issuer = %warm.settings().issuer,
+                "staff pages: cannot read the identity provider's discovery document; sign-in will try again"
+            );
+        }
+    });
+    Ok(Some(web))
 }
 
 /// Re-hashes stored patients when their hashes were made with another scheme

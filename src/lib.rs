@@ -13,3 +13,4 @@ pub mod ingest;
 pub mod render;
 pub mod store;
 pub mod telemetry;
+pub mod web;

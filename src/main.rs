@@ -51,6 +51,11 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Team reports from the store: the same numbers as the pages.
+    Report {
+        #[command(subcommand)]
+        kind: ReportKind,
+    },
     /// Render a made-up VP, IWSP or contact note as the XHTML a GP receives (no real person).
     RenderSample {
         /// vp, iwsp or note.
@@ -61,6 +66,39 @@ enum Command {
         out: Option<PathBuf>,
     },
 }
+
+#[derive(Subcommand)]
+enum ReportKind {
+    /// The fidelity items the data can show, with numerators, denominators and the scale's anchors.
+    Fidelity {
+        /// First day (YYYY-MM-DD); default a year before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day included (YYYY-MM-DD); default today.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value = "table")]
+        format: Format,
+    },
+    /// The IPS Grow reporting tool's measures for a quarter (definitions in the README).
+    IpsGrow {
+        /// The quarter, e.g. 2026Q3.
+        #[arg(long)]
+        quarter: String,
+        #[arg(long, default_value = "csv")]
+        format: Format,
+    },
+    /// One row per person on the caseload with MHSDS MHS004 fields. Holds NHS numbers: keep the file safe.
+    EmploymentStatus {
+        /// The month, e.g. 2026-10.
+        #[arg(long)]
+        month: String,
+        #[arg(long, default_value = "csv")]
+        format: Format,
+    },
+}
+
+use ips_bridge::render::reports::Format;
 
 #[derive(Subcommand)]
 enum DlqAction {
@@ -195,6 +233,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dlq { action, limit } => dlq(action, limit, &settings).await,
+        Command::Report { kind } => report(kind, &settings).await,
         Command::Send {
             routing_key,
             message_type,
@@ -227,6 +266,44 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `report …`: reads the store (migrating it first, as `dlq` does) and prints.
+async fn report(kind: ReportKind, settings: &Settings) -> anyhow::Result<()> {
+    use ips_bridge::domain::reports::{
+        Period, caseload::CaseloadLimit, fidelity, ips_grow, mhs004,
+    };
+    use ips_bridge::render::reports as out;
+    let today = ips_bridge::engine::clock::now(&settings.clock).date();
+    let store = ips_bridge::store::connect(&settings.store)
+        .await
+        .context("cannot open the store")?;
+    store.migrate().await.context("migration failed")?;
+    let snap = ips_bridge::store::team_snapshot(store.as_ref(), &settings.team.roster()).await?;
+    let text = match kind {
+        ReportKind::Fidelity { from, to, format } => {
+            let p = ips_bridge::http::employment::period_of(from.as_deref(), to.as_deref(), today)?;
+            let limit = CaseloadLimit(settings.team.caseload_limit());
+            out::fidelity(&fidelity::report(&snap, p, limit), format)
+        }
+        ReportKind::IpsGrow { quarter, format } => {
+            let p = Period::quarter(&quarter)?;
+            out::ips_grow(&ips_grow::report(&snap, &quarter, p), format)
+        }
+        ReportKind::EmploymentStatus { month, format } => {
+            let p = Period::month(&month)?;
+            let mut snap = snap;
+            let numbers: std::collections::HashMap<String, String> =
+                store.case_nhs_numbers().await?.into_iter().collect();
+            for c in &mut snap.cases {
+                c.nhs_number = numbers.get(&c.id).cloned();
+            }
+            out::employment_status(&mhs004::rows(&snap, p), format)
+        }
+    };
+    store.close().await;
+    print!("{text}");
+    Ok(())
 }
 
 async fn dlq(action: DlqAction, limit: usize, settings: &Settings) -> anyhow::Result<()> {

@@ -100,3 +100,51 @@ start_sandbox() {
   done
   echo "error: the FHIR sandbox did not print its URL within 30 s" >&2; return 1
 }
+
+# --- Staff pages: OIDC provider, NHS.UK frontend / axe-core assets, headless Chromium ---
+
+OIDC_DIR="$IPS_ROOT/deploy/local/oidc-provider"
+WEB_ASSETS_DIR="$IPS_ROOT/deploy/local/web-assets"
+
+# npm ci of the local OIDC provider (panva's oidc-provider; it warns on Node 20 and runs).
+ensure_oidc_deps() {
+  NODE="$(node_bin)"; export NODE
+  if [ ! -f "$OIDC_DIR/node_modules/oidc-provider/package.json" ]; then
+    say "installing the OIDC provider's npm packages (npm ci)"
+    (cd "$OIDC_DIR" && PATH="$(dirname "$NODE"):$PATH" npm ci --silent --no-audit --no-fund)
+  fi
+}
+
+# start_oidc_provider VAR LOGFILE [users.json]: starts the provider on a free port, sets $VAR
+# to its issuer URL (http://127.0.0.1:PORT) and OIDC_PID. Client ips-bridge /
+# ips-bridge-local-secret; users from users.json (default: users.example.json beside it).
+start_oidc_provider() {
+  ensure_oidc_deps
+  local out; out=$(mktemp)
+  local users="${3:-$OIDC_DIR/users.example.json}"
+  "$NODE" "$OIDC_DIR/server.mjs" --port 0 --users "$users" >"$out" 2>"${2:-/dev/null}" &
+  OIDC_PID=$!
+  for _ in $(seq 1 120); do
+    if [ -s "$out" ]; then printf -v "$1" '%s' "$(head -1 "$out")"; rm -f "$out"; return 0; fi
+    kill -0 "$OIDC_PID" 2>/dev/null || { echo "error: the OIDC provider exited during start-up" >&2; return 1; }
+    sleep 0.25
+  done
+  echo "error: the OIDC provider did not print its issuer within 30 s" >&2; return 1
+}
+
+# npm ci of the static assets: nhsuk-frontend (served by the daemon) and axe-core (tests).
+ensure_web_assets() {
+  if [ ! -f "$WEB_ASSETS_DIR/node_modules/nhsuk-frontend/package.json" ] ||
+     [ ! -f "$WEB_ASSETS_DIR/node_modules/axe-core/axe.min.js" ]; then
+    local node; node="$(node_bin)"
+    say "installing the web assets' npm packages (npm ci)"
+    (cd "$WEB_ASSETS_DIR" && PATH="$(dirname "$node"):$PATH" npm ci --silent --no-audit --no-fund)
+  fi
+}
+
+# Debian's headless Chromium and its WebDriver, for the browser tests.
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt_install chromium chromium-driver
+  fi
+}

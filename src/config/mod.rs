@@ -15,6 +15,8 @@ mod intake;
 mod outreach;
 mod service;
 mod store;
+mod team;
+mod web;
 
 pub use amqp::AmqpSettings;
 pub use checks::{ExposeSecret, Secret, is_set, redact_url};
@@ -27,6 +29,8 @@ pub use intake::{IntakeSettings, LimitsSettings};
 pub use outreach::OutreachSettings;
 pub use service::{HttpSettings, LogFormat, LogSettings, ServiceSettings};
 pub use store::StoreSettings;
+pub use team::{CareSetting, TeamSettings};
+pub use web::WebSettings;
 
 use crate::domain::{PatientKey, PatientKeyError};
 use serde::{Deserialize, Serialize};
@@ -52,6 +56,9 @@ pub struct Settings {
     pub limits: LimitsSettings,
     pub outreach: OutreachSettings,
     pub documents: DocumentSettings,
+    #[serde(default)]
+    pub team: TeamSettings,
+    pub web: WebSettings,
 }
 
 /// One thing wrong with the configuration: where, and what is expected.
@@ -90,7 +97,10 @@ pub const LIST_KEYS: &[&str] = &[
     "intake.cmht_ods_codes",
     "intake.cmht_type_codes",
     "intake.decline_reasons",
+    "team.specialists",
     "poller.resources",
+    "web.scopes",
+    "web.allowed_roles",
 ];
 
 impl Settings {
@@ -228,6 +238,12 @@ impl Settings {
             &self.fhir.auth.client_secret_file.clone(),
             problems,
         );
+        read(
+            "web.client_secret",
+            &mut self.web.client_secret,
+            &self.web.client_secret_file.clone(),
+            problems,
+        );
         if !self.amqp.url_file.is_empty() {
             match std::fs::read_to_string(&self.amqp.url_file) {
                 Ok(s) => self.amqp.url = s.trim().to_owned(),
@@ -259,6 +275,8 @@ impl Settings {
         self.limits.check(&mut bad);
         self.outreach.check(&mut bad);
         self.documents.check(&mut bad);
+        self.team.check(&mut bad);
+        self.web.check(&mut bad);
     }
 
     /// The effective configuration as TOML, secrets and URL passwords redacted.
@@ -330,6 +348,8 @@ fn deserialize_collecting(
                 ("limits", check_section::<LimitsSettings>),
                 ("outreach", check_section::<OutreachSettings>),
                 ("documents", check_section::<DocumentSettings>),
+                ("team", check_section::<TeamSettings>),
+                ("web", check_section::<WebSettings>),
             ];
             for (name, check) in sections {
                 if let Some(v) = tree.get(name)

@@ -6,10 +6,12 @@
 
 pub mod case;
 pub mod documents;
+pub mod employment;
 pub mod nhs_number;
 pub mod outreach;
 pub mod patient_key;
 pub mod referral;
+pub mod reports;
 pub mod source;
 pub mod systems;
 

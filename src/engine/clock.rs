@@ -59,3 +59,12 @@ mod tests {
         assert_eq!(clock.now().year(), 2031);
     }
 }
+
+/// "Now" as configured (`clock.file`, else the system clock), for commands
+/// outside the running engine such as `report`.
+pub fn now(settings: &crate::config::ClockSettings) -> OffsetDateTime {
+    match &settings.file {
+        Some(p) => FileClock::new(p.clone()).now(),
+        None => SystemClock.now(),
+    }
+}

@@ -41,6 +41,12 @@ pub enum EventType {
     /// A review was chased (one event per chase).
     #[strum(serialize = "document.overdue")]
     DocumentOverdue,
+    /// A person started a job (IPS Grow counts every start).
+    #[strum(serialize = "job.started")]
+    JobStarted,
+    /// A job ended.
+    #[strum(serialize = "job.ended")]
+    JobEnded,
 }
 
 impl EventType {

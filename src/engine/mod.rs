@@ -48,6 +48,8 @@ pub struct Context {
     pub patient_key: PatientKey,
     pub outreach: OutreachContext,
     pub documents: crate::config::DocumentSettings,
+    /// The team: its care setting (caseload limit) and configured roster.
+    pub team: crate::config::TeamSettings,
 }
 
 /// The discharge rules and how outreach episodes are written.
@@ -110,6 +112,7 @@ impl Context {
             patient_key,
             outreach: OutreachContext::from_settings(&s.outreach),
             documents: s.documents.clone(),
+            team: s.team.clone(),
         }
     }
 

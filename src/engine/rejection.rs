@@ -59,6 +59,13 @@ pub enum RejectCode {
     UnknownQuestionnaire,
     /// A comment about a document the bridge did not publish.
     UnknownDocument,
+    /// A job start, job end or employment status breaks a rule (a code
+    /// outside the NHS Data Dictionary's, a date in the future).
+    InvalidEmploymentRecord,
+    /// A job end for a job the bridge has not recorded.
+    UnknownJob,
+    /// An assignment that breaks a rule.
+    InvalidAssignment,
 }
 
 impl RejectCode {

@@ -118,6 +118,7 @@ pub async fn get_case(
     let mut view = case_view(&c, &refs, s.engine.now());
     view["outreach"] = super::outreach::case_outreach(&s, &c.id, c.opened_at).await?;
     view["documents"] = super::documents::documents_view(&s, &c.id).await?;
+    view["employment"] = super::employment::employment_view(&s, &c.id).await?;
     Ok(Json(view))
 }
 

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod documents;
+pub mod employment;
 pub mod error;
 pub mod outreach;
 pub mod probes;
@@ -14,7 +15,7 @@ use crate::engine::Engine;
 use crate::fhir::FhirClient;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub api_token: Secret,
     pub webhook_secret: Secret,
     pub poll_wake: Arc<Notify>,
+    /// The staff pages' state; `None` when `web.enabled` is false.
+    pub web: Option<Arc<crate::web::WebState>>,
 }
 
 /// Every `/api` route sits in one sub-router whose `route_layer` checks the
@@ -56,6 +59,16 @@ pub fn router(state: AppState) -> Router {
             post(documents::complete),
         )
         .route("/api/cases/{id}/notes", post(documents::add_note))
+        .route("/api/cases/{id}/job-starts", post(employment::job_start))
+        .route("/api/cases/{id}/job-ends", post(employment::job_end))
+        .route(
+            "/api/cases/{id}/employment-status",
+            post(employment::employment_status),
+        )
+        .route("/api/cases/{id}/assignment", put(employment::assign))
+        .route("/api/staff", get(employment::staff))
+        .route("/api/reports/fidelity", get(employment::fidelity_report))
+        .route("/api/reports/ips-grow", get(employment::ips_grow_report))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_token));
     let hook = Router::new()
         .route("/fhir/notify", post(webhook::notify))
@@ -69,5 +82,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(probes::metrics))
         .merge(hook)
         .merge(api)
+        .merge(crate::web::router(&state))
         .with_state(state)
 }

@@ -210,11 +210,13 @@ pub(super) async fn run(s: &AppState, command: Command) -> Result<Applied, ApiEr
     if let Applied::Rejected(r) = &applied {
         let status = match r.code {
             RejectCode::UnknownCase => StatusCode::NOT_FOUND,
-            RejectCode::UnknownDocument => StatusCode::NOT_FOUND,
+            RejectCode::UnknownDocument | RejectCode::UnknownJob => StatusCode::NOT_FOUND,
             RejectCode::InvalidOutreachAttempt
             | RejectCode::InvalidDocument
             | RejectCode::IncompleteDocument
             | RejectCode::UnknownQuestionnaire
+            | RejectCode::InvalidEmploymentRecord
+            | RejectCode::InvalidAssignment
             | RejectCode::InvalidEvent => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::CONFLICT,
         };

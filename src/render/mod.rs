@@ -14,6 +14,7 @@ pub mod document_record;
 pub mod documents;
 pub mod outreach;
 mod referral_ref;
+pub mod reports;
 
 pub use bars_response::BarsResponse;
 pub use communication::{CodedText, OutreachCommunication};

@@ -24,6 +24,7 @@ pub mod rekey;
 mod rows;
 mod sql;
 mod sqlite;
+mod team;
 mod tx;
 mod work;
 
@@ -38,6 +39,10 @@ pub use outreach::{
 pub use reads::Reads;
 pub use rekey::PatientHashes;
 pub use rows::*;
+pub use team::{
+    AssignmentRow, JobRow, SnapshotRows, StaffRow, StatusRow, TeamStore, TeamTx, parse_date,
+    team_snapshot,
+};
 pub use tx::Tx;
 pub use work::{OutboxStore, TimerStore};
 
@@ -60,12 +65,26 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// holds an `Arc<dyn Store>`; bring the concern traits into scope with
 /// `use crate::store::prelude::*`.
 pub trait Store:
-    StoreAdmin + Reads + OutreachReads + DocumentReads + OutboxStore + TimerStore + PatientHashes
+    StoreAdmin
+    + Reads
+    + OutreachReads
+    + DocumentReads
+    + TeamStore
+    + OutboxStore
+    + TimerStore
+    + PatientHashes
 {
 }
 
 impl<
-    T: StoreAdmin + Reads + OutreachReads + DocumentReads + OutboxStore + TimerStore + PatientHashes,
+    T: StoreAdmin
+        + Reads
+        + OutreachReads
+        + DocumentReads
+        + TeamStore
+        + OutboxStore
+        + TimerStore
+        + PatientHashes,
 > Store for T
 {
 }
@@ -74,7 +93,7 @@ impl<
 pub mod prelude {
     pub use super::{
         DocumentReads, DocumentTx, OutboxStore, OutreachReads, OutreachTx, PatientHashes, Reads,
-        Store, StoreAdmin, TimerStore, Tx,
+        Store, StoreAdmin, TeamStore, TeamTx, TimerStore, Tx,
     };
 }
 

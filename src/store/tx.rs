@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 /// One unit of work. Dropped without `commit`, it rolls back.
 #[async_trait]
-pub trait Tx: super::OutreachTx + super::DocumentTx + Send {
+pub trait Tx: super::OutreachTx + super::DocumentTx + super::TeamTx + Send {
     /// Records a message in the inbox; `false` when it was seen before.
     async fn inbox_record(&mut self, e: &InboxEntry<'_>) -> Result<bool>;
     /// Records a batch of messages in one statement; `false` for each seen before

@@ -4,9 +4,11 @@
 //! tests run in parallel without seeing each other's messages.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod daemon;
 pub mod effects;
 pub mod fixtures;
+pub mod oidc;
 
 use ips_bridge::config::Settings;
 use lapin::options::{
@@ -444,6 +446,18 @@ impl Api {
         let r = self
             .http
             .post(format!("{}{}", self.base, path))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+    pub async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .put(format!("{}{}", self.base, path))
             .bearer_auth(TOKEN)
             .json(body)
             .send()

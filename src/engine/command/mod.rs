@@ -8,8 +8,10 @@
 //! the parsers (`ingest`) depend on the engine and never the reverse.
 
 mod documents;
+mod employment;
 
 pub use documents::*;
+pub use employment::*;
 
 use super::rejection::Rejection;
 use crate::domain::outreach::{
@@ -82,6 +84,14 @@ pub enum Command {
     Note(Box<NoteInput>),
     /// A comment on a published document came back.
     DocumentComment(Box<CommentInput>),
+    /// A person started a job (`ips.job-start.v1`, the API, the pages).
+    JobStart(Box<JobStartInput>),
+    /// A job ended.
+    JobEnd(Box<JobEndInput>),
+    /// A person's employment status was recorded (MHSDS MHS004).
+    EmploymentStatus(Box<EmploymentStatusInput>),
+    /// A case was given to a specialist.
+    Assign(AssignInput),
     TimerFired(TimerFired),
     /// The FHIR server refused an update queued by a handler because the
     /// resource changed meanwhile (412): the handler decides again.
@@ -105,6 +115,10 @@ impl Command {
             Command::DocumentComplete(_) => "document-complete",
             Command::Note(_) => "note",
             Command::DocumentComment(_) => "document-comment",
+            Command::JobStart(_) => "job-start",
+            Command::JobEnd(_) => "job-end",
+            Command::EmploymentStatus(_) => "employment-status",
+            Command::Assign(_) => "case-assign",
             Command::TimerFired(_) => "timer",
             Command::WriteConflict(_) => "write-conflict",
             Command::Ignore(_) => "ignored",

@@ -10,6 +10,7 @@ mod appointment;
 mod conflict;
 mod decision;
 mod documents;
+mod employment;
 pub(crate) mod outreach;
 mod referral;
 mod timer;
@@ -64,6 +65,10 @@ pub async fn handle(
         Command::DocumentComplete(c) => documents::complete(tx, ctx, c, now).await,
         Command::Note(n) => documents::note(tx, ctx, n, now).await,
         Command::DocumentComment(c) => documents::comment(tx, ctx, c, now).await,
+        Command::JobStart(j) => employment::job_start(tx, ctx, j, now).await,
+        Command::JobEnd(j) => employment::job_end(tx, ctx, j, now).await,
+        Command::EmploymentStatus(e) => employment::employment_status(tx, ctx, e, now).await,
+        Command::Assign(a) => employment::assign(tx, ctx, a, now).await,
         Command::TimerFired(t) => timer::handle(tx, ctx, t, now).await,
         Command::WriteConflict(c) => conflict::handle(tx, ctx, c, now).await,
     }

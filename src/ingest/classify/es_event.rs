@@ -7,7 +7,8 @@
 use super::*;
 use crate::engine::command::{
     CaseRef, CompleteInput, DECISION_EVENT, DOCUMENT_COMPLETE_EVENT, DOCUMENT_SECTIONS_EVENT,
-    DecisionInput, DecisionOutcome, NOTE_EVENT, NoteInput, OUTREACH_ATTEMPT_EVENT,
+    DecisionInput, DecisionOutcome, EMPLOYMENT_STATUS_EVENT, JOB_END_EVENT, JOB_START_EVENT,
+    NOTE_EVENT, NoteInput, OUTREACH_ATTEMPT_EVENT,
     OutreachAttemptInput, SectionsBody, SectionsInput,
 };
 use serde::de::DeserializeOwned;
@@ -66,11 +67,18 @@ pub(super) fn classify_es_event(event_type: &str, value: Value) -> Result<Comman
             }
             Ok(Command::Note(Box::new(n)))
         }
+        JOB_START_EVENT => Ok(Command::JobStart(Box::new(decode(JOB_START_EVENT, value)?))),
+        JOB_END_EVENT => Ok(Command::JobEnd(Box::new(decode(JOB_END_EVENT, value)?))),
+        EMPLOYMENT_STATUS_EVENT => Ok(Command::EmploymentStatus(Box::new(decode(
+            EMPLOYMENT_STATUS_EVENT,
+            value,
+        )?))),
         other => Err(Rejection::new(
             RejectCode::UnknownEventType,
             format!(
                 "unknown ES event type {other:?}; supported: {DECISION_EVENT}, {OUTREACH_ATTEMPT_EVENT}, \
-                 {DOCUMENT_SECTIONS_EVENT}, {DOCUMENT_COMPLETE_EVENT}, {NOTE_EVENT}"
+                 {DOCUMENT_SECTIONS_EVENT}, {DOCUMENT_COMPLETE_EVENT}, {NOTE_EVENT}, {JOB_START_EVENT}, \
+                 {JOB_END_EVENT}, {EMPLOYMENT_STATUS_EVENT}"
             ),
         )),
     }

@@ -109,6 +109,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::impl_tx!($tx, $db, lock = $lock, skip_locked = $skip, bulk = $bulk);
         $crate::store::sql::impl_outreach!($store, $tx, $db);
         $crate::store::sql::impl_documents!($store, $tx);
+        $crate::store::sql::impl_team!($store, $tx);
     };
 }
 
@@ -116,6 +117,7 @@ mod admin;
 mod documents;
 mod outreach;
 mod reads;
+mod team;
 mod tx;
 mod work;
 
@@ -123,6 +125,7 @@ pub(crate) use admin::{impl_admin, impl_unit_of_work};
 pub(crate) use documents::{comment_cols, document_cols, impl_documents};
 pub(crate) use outreach::{attempt_cols, closure_cols, episode_cols, impl_outreach};
 pub(crate) use reads::impl_reads;
+pub(crate) use team::{impl_team, job_cols, status_cols};
 pub(crate) use tx::{impl_tx, settle};
 pub(crate) use work::impl_work;
 pub(crate) use {

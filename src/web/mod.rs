@@ -1,0 +1,61 @@
+//! The staff pages: server-rendered HTML in the NHS.UK frontend's design,
+//! behind OpenID Connect sign-in (`[web]` in the configuration).
+//!
+//! - `oidc/`: discovery, the authorisation code flow with PKCE, ID token
+//!   verification, reading the roles claim.
+//! - `auth`: the sign-in, callback and sign-out routes.
+//! - `session`: server-side sessions behind [`SessionStore`] (in memory for now).
+//! - `extract`: [`Staff`], [`TeamLead`], [`CsrfForm`] and [`Web`] for handlers.
+//! - `page`: [`Chrome`] (the layout's data), [`FieldError`], rendering.
+//! - `security`: the origin check on posts and the headers on every response.
+//! - `assets`: the NHS.UK frontend's files from the installed package.
+//!
+//! A page handler takes `Web` and `Staff` (or `TeamLead`), builds a template
+//! struct with `chrome: web.chrome(&staff, Section::…)` and returns
+//! `html(&page)`. Forms carry `<input type="hidden" name="csrf" value="{{ chrome.csrf }}">`
+//! and their handlers take `CsrfForm<T>`.
+
+mod assets;
+mod auth;
+mod extract;
+mod oidc;
+mod page;
+mod pages;
+mod placeholders;
+mod role;
+mod security;
+mod session;
+mod state;
+
+pub use extract::{CsrfForm, TeamLead, Web};
+pub use oidc::OidcError;
+pub use page::{Chrome, FieldError, MessagePage, NavItem, Section, html, html_status, see_other};
+pub use role::{Role, Staff, StaffSummary};
+pub use session::{MemorySessions, PendingLogin, Session, SessionError, SessionStore, TokenKey};
+pub use state::{WebError, WebState};
+
+use crate::http::AppState;
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+
+/// The pages' routes, or none when `web` is not enabled. Merged into the
+/// daemon's router beside the API; the security layer covers these routes
+/// (and the 404 page) only.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let Some(web) = state.web.clone() else {
+        return Router::new();
+    };
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/caseload", get(placeholders::caseload))
+        .route("/team", get(placeholders::team))
+        .route("/reports", get(placeholders::reports))
+        .route("/auth/sign-in", get(auth::sign_in))
+        .route("/auth/callback", get(auth::callback))
+        .route("/auth/sign-out", post(auth::sign_out))
+        .route("/auth/signed-out", get(auth::signed_out))
+        .merge(assets::router(&web.settings.assets_dir))
+        .fallback(pages::not_found)
+        .layer(from_fn_with_state(web, security::guard))
+}
