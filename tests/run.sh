@@ -13,6 +13,9 @@ command -v cargo >/dev/null || { echo "error: cargo is needed (install Rust with
 ensure_rabbitmq
 ensure_postgres
 ensure_sandbox_deps
+ensure_oidc_deps
+ensure_web_assets
+ensure_chromium
 export NODE
 
 # The tests declare many durable quorum queues; they live in a vhost of this
@@ -36,6 +39,9 @@ cargo test --all-targets --no-fail-fast
 
 say "FHIR sandbox self-test"
 (cd deploy/local/fhir-sandbox && "$NODE" selftest.mjs >/dev/null)
+
+say "OIDC provider self-test"
+(cd deploy/local/oidc-provider && "$NODE" selftest.mjs >/dev/null)
 
 say "benchmarks, quick mode"
 tests/perf/run.sh --quick

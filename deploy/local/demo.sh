@@ -21,6 +21,11 @@ command -v cargo >/dev/null || { echo "error: cargo is needed (install Rust with
 ensure_rabbitmq
 start_sandbox FHIR_URL "$STATE/sandbox.log"
 PIDS=("$SANDBOX_PID")
+# The staff pages: a local OpenID Connect provider to sign in with (users
+# in deploy/local/oidc-provider/users.example.json) and the NHS.UK frontend.
+ensure_web_assets
+start_oidc_provider OIDC_URL "$STATE/oidc.log"
+PIDS+=("$OIDC_PID")
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
@@ -35,7 +40,11 @@ fi
 
 export IPS__FHIR__BASE_URL="$FHIR_URL" IPS__STORE__URL="sqlite://$STATE/bridge.db" \
   IPS__HTTP__LISTEN="127.0.0.1:$PORT" IPS__HTTP__API_TOKEN="$TOKEN" IPS__HTTP__WEBHOOK_SECRET="demo-hook" \
-  IPS__AMQP__INBOUND_QUEUE="ips-bridge-demo.inbound" IPS__AMQP__DEAD_LETTER_QUEUE="ips-bridge-demo.inbound.dlq"
+  IPS__AMQP__INBOUND_QUEUE="ips-bridge-demo.inbound" IPS__AMQP__DEAD_LETTER_QUEUE="ips-bridge-demo.inbound.dlq" \
+  IPS__WEB__ENABLED=true IPS__WEB__ISSUER="$OIDC_URL" IPS__WEB__CLIENT_ID=ips-bridge \
+  IPS__WEB__CLIENT_SECRET=ips-bridge-local-secret IPS__WEB__REDIRECT_URL="http://127.0.0.1:$PORT/auth/callback" \
+  IPS__WEB__COOKIE_SECURE=false IPS__WEB__ASSETS_DIR="$ROOT/deploy/local/web-assets/node_modules/nhsuk-frontend/dist/nhsuk" \
+  IPS__TEAM__SPECIALISTS="alice=Alice Specialist,bob=Bob Specialist"
 "$BIN" --config config/local.toml check-config >/dev/null
 "$BIN" --config config/local.toml migrate
 "$BIN" --config config/local.toml run >"$STATE/bridge.log" 2>&1 &
@@ -104,10 +113,22 @@ FLAGS=$(curl -s "$FHIR_URL/Flag" | json '(j.entry||[]).length')
 [ "$FLAGS" -ge 1 ] || { echo "error: the bridge flagged no DNA; see $STATE/bridge.log" >&2; exit 1; }
 DOCS=$(curl -s "$FHIR_URL/DocumentReference" | json '(j.entry||[]).length')
 [ "$DOCS" -ge 1 ] || { echo "error: the bridge published no document; see $STATE/bridge.log" >&2; exit 1; }
+say "the team's report (ips-bridge report fidelity), first lines"
+"$BIN" --config config/local.toml report fidelity | head -14
+
+# The staff pages are up: signing in sends the browser to the provider.
+SIGN_IN=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$PORT/auth/sign-in")
+case "$SIGN_IN" in
+  30[23]\ "$OIDC_URL"*) ;;
+  *) echo "error: the staff pages' sign-in does not go to the OIDC provider ($SIGN_IN); see $STATE/bridge.log" >&2; exit 1 ;;
+esac
 
 cat <<MSG
 
 Where to look:
+  pages      http://127.0.0.1:$PORT/   sign in as alice (specialist) or lena (team lead), any password
+  reports    IPS__STORE__URL=sqlite://$STATE/bridge.db $BIN --config config/local.toml report fidelity
+             (also: report ips-grow --quarter 2026Q4, report employment-status --month 2026-11)
   API        curl -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/cases
   probes     http://127.0.0.1:$PORT/readyz   metrics http://127.0.0.1:$PORT/metrics
   FHIR       $FHIR_URL/Task   $FHIR_URL/DocumentReference   (in-memory sandbox)

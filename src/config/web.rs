@@ -72,30 +72,50 @@ impl WebSettings {
         if !self.enabled {
             return;
         }
-        check_url("web.redirect_url", &self.redirect_url, &["http", "https"], bad);
+        check_url(
+            "web.redirect_url",
+            &self.redirect_url,
+            &["http", "https"],
+            bad,
+        );
         if let Ok(u) = url::Url::parse(&self.redirect_url)
             && u.path() != CALLBACK_PATH
         {
             bad(
                 "web.redirect_url",
-                format!("must end in {CALLBACK_PATH} (the pages' callback), e.g. https://ips.example.nhs.uk{CALLBACK_PATH}"),
+                format!(
+                    "must end in {CALLBACK_PATH} (the pages' callback), e.g. https://ips.example.nhs.uk{CALLBACK_PATH}"
+                ),
             );
         }
         check_url("web.issuer", &self.issuer, &["http", "https"], bad);
         if self.client_id.trim().is_empty() {
-            bad("web.client_id", "enabled pages need the client id registered with the identity provider".into());
+            bad(
+                "web.client_id",
+                "enabled pages need the client id registered with the identity provider".into(),
+            );
         }
         if !is_set(&self.client_secret) {
-            bad("web.client_secret", "enabled pages need a client secret (web.client_secret or web.client_secret_file)".into());
+            bad(
+                "web.client_secret",
+                "enabled pages need a client secret (web.client_secret or web.client_secret_file)"
+                    .into(),
+            );
         }
         if !self.scopes.iter().any(|s| s == "openid") {
             bad("web.scopes", "must include \"openid\"".into());
         }
         if self.roles_claim.split('.').any(|p| p.trim().is_empty()) {
-            bad("web.roles_claim", "must name a claim, e.g. \"roles\"".into());
+            bad(
+                "web.roles_claim",
+                "must name a claim, e.g. \"roles\"".into(),
+            );
         }
         if self.allowed_roles.is_empty() {
-            bad("web.allowed_roles", "nobody could sign in: list at least one role".into());
+            bad(
+                "web.allowed_roles",
+                "nobody could sign in: list at least one role".into(),
+            );
         }
         if !self
             .role_values
@@ -103,7 +123,10 @@ impl WebSettings {
             .flatten()
             .any(|r| self.allowed_roles.contains(r))
         {
-            bad("web.role_values", "no claim value grants an allowed role: nobody could sign in".into());
+            bad(
+                "web.role_values",
+                "no claim value grants an allowed role: nobody could sign in".into(),
+            );
         }
         positive_durations(&[("web.session_ttl", self.session_ttl)], bad);
         if self.service_name.trim().is_empty() {
@@ -146,7 +169,10 @@ mod tests {
     fn disabled_by_default_and_then_nothing_is_required() {
         let s = load(&[], None).unwrap_or_else(|e| panic!("{e:?}"));
         assert!(!s.web.enabled);
-        assert_eq!(s.web.allowed_roles, [Role::Specialist, Role::TeamLead, Role::Admin]);
+        assert_eq!(
+            s.web.allowed_roles,
+            [Role::Specialist, Role::TeamLead, Role::Admin]
+        );
     }
 
     #[test]
@@ -180,8 +206,13 @@ mod tests {
         assert_eq!(s.web.roles_for(["S8000:G8000:R8001"]), [Role::Specialist]);
         assert!(s.web.roles_for(["admin"]).is_empty());
         assert_eq!(s.web.roles_for(["team-lead"]), [Role::TeamLead]);
-        let bad = load(&[], Some("[web.role_values]\nx = [\"boss\"]\n")).err().unwrap_or_default();
-        assert!(bad.iter().any(|k| k.starts_with("web.role_values")), "{bad:?}");
+        let bad = load(&[], Some("[web.role_values]\nx = [\"boss\"]\n"))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            bad.iter().any(|k| k.starts_with("web.role_values")),
+            "{bad:?}"
+        );
     }
 
     #[test]

@@ -89,8 +89,9 @@ pub struct SnapshotRows {
     pub documents: Vec<super::DocumentRow>,
     /// (case id, AppointmentFact JSON).
     pub facts: Vec<(String, String)>,
-    /// (case id, Draft JSON) of vocational profile drafts.
-    pub vp_drafts: Vec<(String, String)>,
+    /// Drafts of every kind.
+    pub drafts: Vec<super::DraftRow>,
+    pub comments: Vec<super::CommentRow>,
 }
 
 /// Team reads (and the roster, written at sign-in) outside any unit of work.
@@ -102,6 +103,7 @@ pub trait TeamStore: Send + Sync {
     async fn jobs_for_case(&self, case_id: &str) -> Result<Vec<JobRow>>;
     async fn statuses_for_case(&self, case_id: &str) -> Result<Vec<StatusRow>>;
     async fn assignment_of(&self, case_id: &str) -> Result<Option<AssignmentRow>>;
+    async fn document_exists(&self, id: &str) -> Result<bool>;
     async fn staff_seen(&self, s: &StaffRow) -> Result<()>;
     async fn staff_list(&self) -> Result<Vec<StaffRow>>;
 }
@@ -245,11 +247,15 @@ impl SnapshotRows {
                 s.attended.push((case_id, start));
             }
         }
-        for (case_id, draft) in self.vp_drafts {
-            let d: Draft = serde_json::from_str(&draft)
+        for d in self
+            .drafts
+            .iter()
+            .filter(|d| d.kind.0 == crate::domain::documents::DocumentKind::Vp)
+        {
+            let draft: Draft = serde_json::from_str(&d.draft)
                 .map_err(|_| StoreError::Corrupt("a draft is not valid JSON".into()))?;
-            if let Some(first) = d.sessions.iter().next() {
-                s.vp_first_session.insert(case_id, *first);
+            if let Some(first) = draft.sessions.iter().next() {
+                s.vp_first_session.insert(d.case_id.clone(), *first);
             }
         }
         Ok(s)

@@ -67,12 +67,24 @@ pub async fn callback(Web(web): Web, headers: HeaderMap, RawQuery(query): RawQue
                 .is_some_and(|s| bool::from(s.as_bytes().ct_eq(login.state.as_bytes())));
             if let Some(code) = param(q, "error") {
                 // The provider's own code (e.g. access_denied), never its description.
-                let code: String = code.chars().filter(char::is_ascii_graphic).take(64).collect();
+                let code: String = code
+                    .chars()
+                    .filter(char::is_ascii_graphic)
+                    .take(64)
+                    .collect();
                 tracing::info!(error = %code, "staff sign-in not completed at the provider");
-                failed(&web, "Sign-in was not completed", "The sign-in service did not sign you in.")
+                failed(
+                    &web,
+                    "Sign-in was not completed",
+                    "The sign-in service did not sign you in.",
+                )
             } else if !state_ok {
                 tracing::warn!("staff sign-in refused: the callback's state does not match");
-                failed(&web, "Sign-in could not be completed", "The sign-in response did not match the sign-in you started.")
+                failed(
+                    &web,
+                    "Sign-in could not be completed",
+                    "The sign-in response did not match the sign-in you started.",
+                )
             } else if let Some(code) = param(q, "code") {
                 match web.oidc.finish(code, &login).await {
                     Ok(who) => start_session(&web, &headers, who, login.return_to, now).await,
@@ -81,11 +93,19 @@ pub async fn callback(Web(web): Web, headers: HeaderMap, RawQuery(query): RawQue
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "staff sign-in failed");
-                        failed(&web, "Sign-in could not be completed", "The sign-in service's answer could not be accepted.")
+                        failed(
+                            &web,
+                            "Sign-in could not be completed",
+                            "The sign-in service's answer could not be accepted.",
+                        )
                     }
                 }
             } else {
-                failed(&web, "Sign-in could not be completed", "The sign-in response was incomplete.")
+                failed(
+                    &web,
+                    "Sign-in could not be completed",
+                    "The sign-in response was incomplete.",
+                )
             }
         }
     };
@@ -157,7 +177,10 @@ pub async fn sign_out(Web(web): Web, headers: HeaderMap, body: Bytes) -> Respons
         Ok(Some((key, session))) => {
             let pairs = serde_urlencoded::from_bytes(&body).unwrap_or_default();
             if !check_csrf(pairs, Some(&session.staff.csrf)).1 {
-                tracing::warn!(path = "/auth/sign-out", "form refused: missing or wrong CSRF token");
+                tracing::warn!(
+                    path = "/auth/sign-out",
+                    "form refused: missing or wrong CSRF token"
+                );
                 return form_expired(&web);
             }
             if let Err(e) = web.sessions.remove(&key).await {
@@ -191,9 +214,13 @@ pub async fn signed_out(Web(web): Web) -> Response {
 }
 
 fn failed(web: &WebState, heading: &str, why: &str) -> Response {
-    MessagePage::new(web.public_chrome(), heading, &[why, "Nothing has been changed."])
-        .link("/auth/sign-in", "Sign in again")
-        .respond(StatusCode::BAD_REQUEST)
+    MessagePage::new(
+        web.public_chrome(),
+        heading,
+        &[why, "Nothing has been changed."],
+    )
+    .link("/auth/sign-in", "Sign in again")
+    .respond(StatusCode::BAD_REQUEST)
 }
 
 fn provider_unavailable(web: &WebState, e: &OidcError) -> Response {
@@ -232,7 +259,12 @@ pub(super) fn local_path(p: Option<&str>) -> String {
     }
 }
 
-fn set_cookie(web: &WebState, name: &'static str, value: String, ttl: time::Duration) -> Cookie<'static> {
+fn set_cookie(
+    web: &WebState,
+    name: &'static str,
+    value: String,
+    ttl: time::Duration,
+) -> Cookie<'static> {
     Cookie::build((name, value))
         .path("/")
         .http_only(true)

@@ -26,16 +26,17 @@ impl FromRequestParts<AppState> for Web {
     type Rejection = Response;
 
     async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        web_of(state).map(Web)
+        web_of(state).map(Web).ok_or_else(not_routed)
     }
 }
 
 /// The pages are only routed when `web` is set; this is for the type checker.
-fn web_of(state: &AppState) -> Result<Arc<WebState>, Response> {
-    state
-        .web
-        .clone()
-        .ok_or_else(|| StatusCode::NOT_FOUND.into_response())
+fn web_of(state: &AppState) -> Option<Arc<WebState>> {
+    state.web.clone()
+}
+
+fn not_routed() -> Response {
+    StatusCode::NOT_FOUND.into_response()
 }
 
 impl FromRequestParts<AppState> for Staff {
@@ -45,7 +46,7 @@ impl FromRequestParts<AppState> for Staff {
     /// and comes back; anything else (a form post) gets a 401 page, since
     /// the browser cannot replay the post after signing in.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let web = web_of(state)?;
+        let web = web_of(state).ok_or_else(not_routed)?;
         match web.session(&parts.headers).await {
             Ok(Some((_, session))) => Ok(session.staff),
             Ok(None) if parts.method == Method::GET || parts.method == Method::HEAD => {
@@ -81,7 +82,7 @@ impl FromRequestParts<AppState> for TeamLead {
         if staff.sees_team() {
             return Ok(TeamLead(staff));
         }
-        let web = web_of(state)?;
+        let web = web_of(state).ok_or_else(not_routed)?;
         Err(MessagePage::new(
             web.chrome(&staff, super::Section::None),
             "You do not have permission to see this page",
@@ -104,7 +105,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
-        let web = web_of(state)?;
+        let web = web_of(state).ok_or_else(not_routed)?;
         let (parts, body) = req.into_parts();
         if !is_form(&parts.headers) {
             return Err(bad_form(&web, StatusCode::UNSUPPORTED_MEDIA_TYPE));
@@ -121,11 +122,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         let expected = session.as_ref().map(|(_, s)| s.staff.csrf.as_str());
         let (rest, token_ok) = check_csrf(pairs, expected);
         if !token_ok {
-            tracing::warn!(path = parts.uri.path(), "form refused: missing or wrong CSRF token");
+            tracing::warn!(
+                path = parts.uri.path(),
+                "form refused: missing or wrong CSRF token"
+            );
             return Err(form_expired(&web));
         }
-        let encoded =
-            serde_urlencoded::to_string(&rest).map_err(|_| bad_form(&web, StatusCode::BAD_REQUEST))?;
+        let encoded = serde_urlencoded::to_string(&rest)
+            .map_err(|_| bad_form(&web, StatusCode::BAD_REQUEST))?;
         serde_urlencoded::from_str(&encoded)
             .map(CsrfForm)
             .map_err(|_| bad_form(&web, StatusCode::BAD_REQUEST))
@@ -199,7 +203,9 @@ mod tests {
     use super::check_csrf;
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -21,11 +21,11 @@ mod extract;
 mod oidc;
 mod page;
 mod pages;
-mod placeholders;
 mod role;
 mod security;
 mod session;
 mod state;
+mod team;
 
 pub use extract::{CsrfForm, TeamLead, Web};
 pub use oidc::OidcError;
@@ -48,9 +48,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     };
     Router::new()
         .route("/", get(pages::home))
-        .route("/caseload", get(placeholders::caseload))
-        .route("/team", get(placeholders::team))
-        .route("/reports", get(placeholders::reports))
+        .merge(team::routes())
         .route("/auth/sign-in", get(auth::sign_in))
         .route("/auth/callback", get(auth::callback))
         .route("/auth/sign-out", post(auth::sign_out))

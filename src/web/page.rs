@@ -230,7 +230,10 @@ mod tests {
         );
         let out = page.render().unwrap_or_default();
         assert!(out.contains("<html lang=\"en\">"), "{out}");
-        assert!(out.contains("Ann &#60;b&#62;Smith&#60;/b&#62;") || out.contains("Ann &lt;b&gt;"), "{out}");
+        assert!(
+            out.contains("Ann &#60;b&#62;Smith&#60;/b&#62;") || out.contains("Ann &lt;b&gt;"),
+            "{out}"
+        );
         assert!(!out.contains("<script>"), "{out}");
         assert!(out.contains("name=\"csrf\" value=\"tok\""), "{out}");
         assert!(out.contains("id=\"maincontent\""), "{out}");

@@ -8,7 +8,11 @@ use axum::response::{IntoResponse, Response};
 
 /// `GET /`: team leads and admins start at the team's caseload, specialists at their own.
 pub async fn home(staff: Staff) -> Response {
-    see_other(if staff.sees_team() { "/team" } else { "/caseload" })
+    see_other(if staff.sees_team() {
+        "/team"
+    } else {
+        "/caseload"
+    })
 }
 
 /// Unknown paths. The machine-facing routes (`/api`, the FHIR rest-hook,
@@ -26,7 +30,10 @@ pub async fn not_found(Web(web): Web, uri: Uri, headers: axum::http::HeaderMap) 
     MessagePage::new(
         chrome,
         "Page not found",
-        &["If you typed the web address, check it is correct.", "If you pasted the web address, check you copied the entire address."],
+        &[
+            "If you typed the web address, check it is correct.",
+            "If you pasted the web address, check you copied the entire address.",
+        ],
     )
     .link("/", "Go to the start page")
     .respond(StatusCode::NOT_FOUND)

@@ -33,7 +33,7 @@ pub enum Role {
 }
 
 /// The signed-in member of staff, as every page handler receives them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Staff {
     /// The provider's subject identifier: stable, unlike the name.
     pub sub: String,
@@ -42,6 +42,17 @@ pub struct Staff {
     /// This session's form token: every form the pages render carries it
     /// in a hidden field `csrf`, and [`super::CsrfForm`] checks it.
     pub csrf: String,
+}
+
+/// Without the form token: a `{:?}` in a log line must not print it.
+impl std::fmt::Debug for Staff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staff")
+            .field("sub", &self.sub)
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Staff {

@@ -17,7 +17,10 @@ use std::sync::Arc;
 pub async fn guard(State(web): State<Arc<WebState>>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe && !same_origin(req.headers(), &web.origin) {
-        tracing::warn!(path = req.uri().path(), "form refused: posted from another origin");
+        tracing::warn!(
+            path = req.uri().path(),
+            "form refused: posted from another origin"
+        );
         let mut res = form_expired(&web);
         add_headers(&web, &mut res, false);
         return res;
@@ -88,11 +91,26 @@ mod tests {
     fn other_origins_and_cross_site_fetches_are_refused() {
         let o = "https://ips.example";
         assert!(same_origin(&headers(&[]), o));
-        assert!(same_origin(&headers(&[("origin", "https://ips.example")]), o));
-        assert!(!same_origin(&headers(&[("origin", "https://evil.example")]), o));
+        assert!(same_origin(
+            &headers(&[("origin", "https://ips.example")]),
+            o
+        ));
+        assert!(!same_origin(
+            &headers(&[("origin", "https://evil.example")]),
+            o
+        ));
         assert!(!same_origin(&headers(&[("origin", "null")]), o));
-        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")]), o));
-        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")]), o));
-        assert!(!same_origin(&headers(&[("sec-fetch-site", "same-site")]), o));
+        assert!(same_origin(
+            &headers(&[("sec-fetch-site", "same-origin")]),
+            o
+        ));
+        assert!(!same_origin(
+            &headers(&[("sec-fetch-site", "cross-site")]),
+            o
+        ));
+        assert!(!same_origin(
+            &headers(&[("sec-fetch-site", "same-site")]),
+            o
+        ));
     }
 }

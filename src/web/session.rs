@@ -67,8 +67,11 @@ pub struct SessionError(pub String);
 pub trait SessionStore: Send + Sync + 'static {
     async fn insert(&self, key: TokenKey, session: Session) -> Result<(), SessionError>;
     /// The session, unless it has expired by `now` (an expired one is deleted).
-    async fn get(&self, key: &TokenKey, now: OffsetDateTime)
-    -> Result<Option<Session>, SessionError>;
+    async fn get(
+        &self,
+        key: &TokenKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<Session>, SessionError>;
     async fn remove(&self, key: &TokenKey) -> Result<(), SessionError>;
     async fn put_login(&self, key: TokenKey, login: PendingLogin) -> Result<(), SessionError>;
     /// Removes and returns a pending sign-in: each can be completed once.
@@ -199,9 +202,19 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let token = random_token();
         let key = TokenKey::of(&token);
-        store.insert(key.clone(), session(now + Duration::hours(1))).await.ok();
+        store
+            .insert(key.clone(), session(now + Duration::hours(1)))
+            .await
+            .ok();
         assert!(store.get(&key, now).await.ok().flatten().is_some());
-        assert!(store.get(&TokenKey::of("other"), now).await.ok().flatten().is_none());
+        assert!(
+            store
+                .get(&TokenKey::of("other"), now)
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+        );
         let later = now + Duration::hours(2);
         assert!(store.get(&key, later).await.ok().flatten().is_none());
         assert!(store.is_empty(), "an expired session is deleted when seen");

@@ -40,24 +40,24 @@ pub fn report(s: &Snapshot, p: Period, limit: CaseloadLimit) -> FidelityReport {
     };
     let score = item1_score(mean, limit);
     m.push(
-        Measure {
-            key: "caseload.per_specialist",
-            item: Some(1),
-            name: "Open cases per specialist at the end of the period".into(),
-            numerator: held as f64,
-            denominator: Some(n_spec as f64),
-            anchor: None,
-            meets_anchor: None,
-        }
+        Measure::mean(
+            "caseload.per_specialist",
+            Some(1),
+            "Open cases per specialist at the end of the period",
+            held,
+            n_spec,
+        )
         .with_anchor(
             format!(
                 "5 at {} or fewer per specialist, 1 at 41 or more{}",
                 limit.0,
-                score
-                    .map(|s| format!("; this period scores {s}"))
-                    .unwrap_or_default()
+                match (n_spec, score) {
+                    (0, _) => "; no case is assigned to a specialist yet".to_owned(),
+                    (_, Some(s)) => format!("; this period scores {s}"),
+                    (_, None) => String::new(),
+                }
             ),
-            Some(mean <= f64::from(limit.0)),
+            (n_spec > 0).then_some(mean <= f64::from(limit.0)),
         ),
     );
     let over = loads.iter().filter(|l| l.over_limit).count();
@@ -144,15 +144,12 @@ pub fn report(s: &Snapshot, p: Period, limit: CaseloadLimit) -> FidelityReport {
             })
             .collect(),
     );
-    m.push(Measure {
-        numerator: to_decision.unwrap_or(0.0),
-        ..Measure::count(
-            "referrals.median_days_to_decision",
-            None,
-            "Median days from complete referral to decision",
-            0,
-        )
-    });
+    m.push(Measure::days(
+        "referrals.median_days_to_decision",
+        None,
+        "Median days from complete referral to decision",
+        to_decision.unwrap_or(0.0),
+    ));
     let commenced = received
         .iter()
         .filter(|r| r.assistance_commenced_at.is_some())
@@ -335,19 +332,13 @@ pub fn report(s: &Snapshot, p: Period, limit: CaseloadLimit) -> FidelityReport {
             Some(days_between(first_ref, fc))
         })
         .collect();
-    m.push(Measure {
-        numerator: median_days(days.clone()).unwrap_or(0.0),
-        denominator: None,
-        ..Measure::count(
-            "contact.median_days_referral_to_first",
-            None,
-            format!(
-                "Median days from referral to first contact ({} people)",
-                days.len()
-            ),
-            0,
-        )
-    });
+    let n_people = days.len();
+    m.push(Measure::days(
+        "contact.median_days_referral_to_first",
+        None,
+        format!("Median days from referral to first contact ({n_people} people)"),
+        median_days(days).unwrap_or(0.0),
+    ));
 
     let mut decline_reasons = BTreeMap::new();
     for r in decided

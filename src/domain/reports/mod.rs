@@ -165,6 +165,18 @@ pub struct Measure {
     pub anchor: Option<String>,
     /// Whether the figure meets its anchor (`None`: no anchor).
     pub meets_anchor: Option<bool>,
+    /// How the figure reads: a count, a share of the denominator, or a mean
+    /// per denominator (cases per specialist).
+    pub shape: Shape,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    Count,
+    Share,
+    Mean,
+    Days,
 }
 
 impl Measure {
@@ -177,6 +189,31 @@ impl Measure {
             denominator: None,
             anchor: None,
             meets_anchor: None,
+            shape: Shape::Count,
+        }
+    }
+
+    /// A median or mean number of days.
+    pub fn days(key: &'static str, item: Option<u8>, name: impl Into<String>, days: f64) -> Self {
+        Measure {
+            numerator: days,
+            shape: Shape::Days,
+            ..Measure::count(key, item, name, 0)
+        }
+    }
+
+    /// `total` spread over `over` (cases per specialist).
+    pub fn mean(
+        key: &'static str,
+        item: Option<u8>,
+        name: impl Into<String>,
+        total: usize,
+        over: usize,
+    ) -> Self {
+        Measure {
+            denominator: Some(over as f64),
+            shape: Shape::Mean,
+            ..Measure::count(key, item, name, total)
         }
     }
 
@@ -189,6 +226,7 @@ impl Measure {
     ) -> Self {
         Measure {
             denominator: Some(den as f64),
+            shape: Shape::Share,
             ..Measure::count(key, item, name, num)
         }
     }
@@ -201,6 +239,19 @@ impl Measure {
 
     /// The value as a person reads it: `n`, or `n / d (p%)`.
     pub fn display(&self) -> String {
+        match self.shape {
+            Shape::Days => return format!("{:.1} days", self.numerator),
+            Shape::Mean => {
+                let d = self.denominator.unwrap_or(0.0);
+                let mean = if d > 0.0 { self.numerator / d } else { 0.0 };
+                return format!(
+                    "{mean:.1} ({} cases, {} specialists)",
+                    fmt_num(self.numerator),
+                    fmt_num(d)
+                );
+            }
+            Shape::Count | Shape::Share => {}
+        }
         match self.denominator {
             None => fmt_num(self.numerator),
             Some(d) if d > 0.0 => format!(

@@ -135,7 +135,10 @@ macro_rules! impl_team {
                     facts: sqlx::query_as("SELECT case_id, fact FROM appointment_facts")
                         .fetch_all(&mut *c)
                         .await?,
-                    vp_drafts: sqlx::query_as("SELECT case_id, draft FROM document_drafts WHERE kind = 'vp'")
+                    drafts: sqlx::query_as("SELECT case_id, kind, draft, updated_at FROM document_drafts ORDER BY updated_at")
+                        .fetch_all(&mut *c)
+                        .await?,
+                    comments: sqlx::query_as(concat!("SELECT ", comment_cols!(), " FROM document_comments ORDER BY commented_at"))
                         .fetch_all(&mut *c)
                         .await?,
                 };
@@ -168,6 +171,14 @@ macro_rules! impl_team {
                     .bind(case_id)
                     .fetch_optional(&self.pool)
                     .await?)
+            }
+
+            async fn document_exists(&self, id: &str) -> $crate::store::Result<bool> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM documents WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n > 0)
             }
 
             async fn staff_seen(&self, s: &$crate::store::StaffRow) -> $crate::store::Result<()> {

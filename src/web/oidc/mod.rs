@@ -19,8 +19,7 @@ use crate::config::{ExposeSecret, WebSettings};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreResponseType,
-    CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse,
-    CoreTokenType,
+    CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
     AuthenticationFlow, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
@@ -245,8 +244,8 @@ impl Oidc {
     /// it advertises an end-session endpoint (and discovery has happened).
     pub async fn end_session_url(&self, id_token: Option<&str>, come_back_to: &str) -> Option<Url> {
         let d = self.discovered.lock().await.clone()?;
-        let mut request = LogoutRequest::from(d.end_session.clone()?)
-            .set_client_id(self.client_id.clone());
+        let mut request =
+            LogoutRequest::from(d.end_session.clone()?).set_client_id(self.client_id.clone());
         if let Ok(back) = PostLogoutRedirectUrl::new(come_back_to.to_owned()) {
             request = request.set_post_logout_redirect_uri(back);
         }

@@ -1,0 +1,420 @@
+//! One case: who holds it, its referrals, outreach, documents and
+//! employment record, with the forms to act on it. A form with problems
+//! shows the page again with the NHS error summary and what was typed.
+
+use super::caseload::short_id;
+use super::forms::{AttemptForm, JobEndForm, JobStartForm, StatusForm, local_now, method_label};
+use super::{day, refusal_message, run, store_failed};
+use crate::domain::employment::{EmploymentStatus, HoursBand};
+use crate::domain::outreach::{AttemptMethod, AttemptOutcome};
+use crate::engine::Applied;
+use crate::engine::command::{AssignInput, Command};
+use crate::http::AppState;
+use crate::http::employment::roster;
+use crate::store::{AttemptRow, DocumentRow, JobRow, StatusRow};
+use crate::web::page::{Chrome, FieldError, Section, html_status, see_other};
+use crate::web::{CsrfForm, Staff, Web};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use strum::IntoEnumIterator;
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+}
+
+fn choices<T: Copy>(
+    items: impl Iterator<Item = T>,
+    f: impl Fn(T) -> (String, String),
+) -> Vec<Choice> {
+    items
+        .map(|t| {
+            let (value, label) = f(t);
+            Choice { value, label }
+        })
+        .collect()
+}
+
+/// Which form was posted, with what was typed, for showing it again.
+#[derive(Default)]
+pub struct Posted {
+    pub attempt: AttemptForm,
+    pub job: JobStartForm,
+    pub end: JobEndForm,
+    pub status: StatusForm,
+}
+
+#[derive(Template)]
+#[template(path = "team/case.html", config = "src/web/askama.toml")]
+struct CasePage {
+    chrome: Chrome,
+    errors: Vec<FieldError>,
+    case_id: String,
+    short: String,
+    status: String,
+    opened: String,
+    specialist: Option<String>,
+    roster: Vec<Choice>,
+    referrals: Vec<(String, String, String)>,
+    flag: Option<(String, String)>,
+    attempts: Vec<AttemptRow>,
+    documents: Vec<DocumentRow>,
+    jobs: Vec<JobRow>,
+    statuses: Vec<StatusRow>,
+    methods: Vec<Choice>,
+    outcomes: Vec<Choice>,
+    bands: Vec<Choice>,
+    employment_statuses: Vec<Choice>,
+    posted: Posted,
+}
+
+impl CasePage {
+    fn method_label(&self, code: &str) -> String {
+        code.parse::<AttemptMethod>()
+            .map(method_label)
+            .unwrap_or(code)
+            .to_owned()
+    }
+    fn outcome_label(&self, code: &str) -> String {
+        code.parse::<AttemptOutcome>()
+            .map(AttemptOutcome::label)
+            .unwrap_or(code)
+            .to_owned()
+    }
+    fn band_label(&self, code: &str) -> String {
+        code.parse::<HoursBand>()
+            .map(HoursBand::label)
+            .unwrap_or(code)
+            .to_owned()
+    }
+    fn status_label(&self, code: &str) -> String {
+        code.parse::<EmploymentStatus>()
+            .map(EmploymentStatus::label)
+            .unwrap_or(code)
+            .to_owned()
+    }
+    fn at(&self, ms: &i64) -> String {
+        day(crate::engine::from_ms(*ms))
+    }
+    fn err(&self, field: &str) -> Option<String> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.clone())
+    }
+}
+
+async fn page(
+    s: &AppState,
+    web: &crate::web::WebState,
+    staff: &Staff,
+    case_id: &str,
+    errors: Vec<FieldError>,
+    mut posted: Posted,
+) -> Response {
+    let store = &s.engine.store;
+    let now = s.engine.now();
+    if posted.attempt.attempted_at.is_empty() {
+        posted.attempt.attempted_at = local_now(now);
+    }
+    if posted.status.recorded_on.is_empty() {
+        posted.status.recorded_on = now.date().to_string();
+    }
+    let loaded = async {
+        let Some(c) = store.case_get(case_id).await? else {
+            return Ok(None);
+        };
+        let refs = store.referrals_for_case(case_id).await?;
+        let episodes = store.episodes_for_case(case_id).await?;
+        let attempts = store.attempts_for_case(case_id).await?;
+        let documents = store.documents_for_case(case_id).await?;
+        let jobs = store.jobs_for_case(case_id).await?;
+        let statuses = store.statuses_for_case(case_id).await?;
+        let assigned = store.assignment_of(case_id).await?;
+        Ok::<_, crate::store::StoreError>(Some((
+            c, refs, episodes, attempts, documents, jobs, statuses, assigned,
+        )))
+    }
+    .await;
+    let (c, refs, episodes, attempts, documents, jobs, statuses, assigned) = match loaded {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            return crate::web::MessagePage::new(
+                web.chrome(staff, Section::None),
+                "Case not found",
+                &["There is no case with this address. It may have been mistyped."],
+            )
+            .link("/caseload", "Go to your caseload")
+            .respond(StatusCode::NOT_FOUND);
+        }
+        Err(e) => return store_failed(&e),
+    };
+    let roster = match roster(s).await {
+        Ok(r) => r,
+        Err(_) => vec![],
+    };
+    let name_of = |id: &str| {
+        roster
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| id.to_owned())
+    };
+    let flag = episodes.iter().find(|e| e.resolved_at.is_none()).map(|e| {
+        (
+            s.engine.ctx.outreach.rule_name(&e.rule_id),
+            day(crate::engine::from_ms(e.due_at)),
+        )
+    });
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    html_status(
+        status,
+        &CasePage {
+            chrome: web.chrome(staff, Section::Caseload),
+            errors,
+            short: short_id(&c.id),
+            case_id: c.id.clone(),
+            status: c.status.as_str().to_owned(),
+            opened: day(crate::engine::from_ms(c.opened_at)),
+            specialist: assigned.map(|a| name_of(&a.specialist)),
+            roster: roster
+                .iter()
+                .map(|(id, n)| Choice {
+                    value: id.clone(),
+                    label: n.clone(),
+                })
+                .collect(),
+            referrals: refs
+                .iter()
+                .map(|r| {
+                    (
+                        r.state.as_str().replace('-', " "),
+                        day(crate::engine::from_ms(r.received_at)),
+                        r.source_kind.clone(),
+                    )
+                })
+                .collect(),
+            flag,
+            attempts,
+            documents,
+            jobs,
+            statuses,
+            methods: choices(AttemptMethod::iter(), |m| {
+                (<&str>::from(m).to_owned(), method_label(m).to_owned())
+            }),
+            outcomes: choices(AttemptOutcome::iter(), |o| {
+                (<&str>::from(o).to_owned(), o.label().to_owned())
+            }),
+            bands: choices(HoursBand::iter(), |b| {
+                (b.code().to_owned(), format!("{} ({})", b.label(), b.code()))
+            }),
+            employment_statuses: choices(EmploymentStatus::iter(), |e| {
+                (e.code().to_owned(), format!("{} ({})", e.label(), e.code()))
+            }),
+            posted,
+        },
+    )
+}
+
+/// `GET /cases/{id}`.
+pub async fn show(
+    State(s): State<AppState>,
+    Web(web): Web,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> Response {
+    page(&s, &web, &staff, &id, vec![], Posted::default()).await
+}
+
+/// Runs a form's command: back to the case on success, the page again with
+/// the engine's refusal otherwise.
+async fn apply(
+    s: &AppState,
+    web: &crate::web::WebState,
+    staff: &Staff,
+    id: &str,
+    command: Result<Command, Vec<FieldError>>,
+    posted: Posted,
+    field: &str,
+    anchor: &str,
+) -> Response {
+    let command = match command {
+        Ok(c) => c,
+        Err(errors) => return page(s, web, staff, id, errors, posted).await,
+    };
+    match run(s, command).await {
+        Ok(Applied::Rejected(r)) => {
+            let e = FieldError::new(field, refusal_message(r.code, &r.reason));
+            page(s, web, staff, id, vec![e], posted).await
+        }
+        Ok(_) => see_other(&format!("/cases/{id}#{anchor}")),
+        Err(e) => store_failed(&e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct AssignForm {
+    specialist: String,
+}
+
+/// `POST /cases/{id}/assign`.
+pub async fn assign(
+    State(s): State<AppState>,
+    Web(web): Web,
+    staff: Staff,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<AssignForm>,
+) -> Response {
+    // A specialist may take a case; giving it to someone else is a team lead's.
+    let target = if f.specialist.is_empty() {
+        staff.sub.clone()
+    } else {
+        f.specialist
+    };
+    let known = roster(&s)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .any(|(i, _)| *i == target);
+    let command = if target != staff.sub && !staff.sees_team() {
+        Err(vec![FieldError::new(
+            "specialist",
+            "Only a team lead can give a case to someone else",
+        )])
+    } else if !known && target != staff.sub {
+        Err(vec![FieldError::new(
+            "specialist",
+            "Select a specialist on the team",
+        )])
+    } else {
+        Ok(Command::Assign(AssignInput {
+            case_id: id.clone(),
+            specialist: target,
+            assigned_by: staff.name.clone(),
+        }))
+    };
+    apply(
+        &s,
+        &web,
+        &staff,
+        &id,
+        command,
+        Posted::default(),
+        "specialist",
+        "assignment",
+    )
+    .await
+}
+
+/// `POST /cases/{id}/outreach-attempts`.
+pub async fn attempt(
+    State(s): State<AppState>,
+    Web(web): Web,
+    staff: Staff,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<AttemptForm>,
+) -> Response {
+    let command = f
+        .command(&id, &staff.name)
+        .map(|a| Command::OutreachAttempt(Box::new(a)));
+    let posted = Posted {
+        attempt: f,
+        ..Posted::default()
+    };
+    apply(&s, &web, &staff, &id, command, posted, "method", "outreach").await
+}
+
+/// `POST /cases/{id}/job-starts`.
+pub async fn job_start(
+    State(s): State<AppState>,
+    Web(web): Web,
+    staff: Staff,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<JobStartForm>,
+) -> Response {
+    let today = s.engine.now().date();
+    let command = f
+        .command(&id, &staff.name, today)
+        .map(|j| Command::JobStart(Box::new(j)));
+    let posted = Posted {
+        job: f,
+        ..Posted::default()
+    };
+    apply(
+        &s,
+        &web,
+        &staff,
+        &id,
+        command,
+        posted,
+        "employer",
+        "employment",
+    )
+    .await
+}
+
+/// `POST /cases/{id}/job-ends`.
+pub async fn job_end(
+    State(s): State<AppState>,
+    Web(web): Web,
+    staff: Staff,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<JobEndForm>,
+) -> Response {
+    let today = s.engine.now().date();
+    let command = f
+        .command(&id, &staff.name, today)
+        .map(|j| Command::JobEnd(Box::new(j)));
+    let posted = Posted {
+        end: f,
+        ..Posted::default()
+    };
+    apply(
+        &s,
+        &web,
+        &staff,
+        &id,
+        command,
+        posted,
+        "job_id",
+        "employment",
+    )
+    .await
+}
+
+/// `POST /cases/{id}/employment-status`.
+pub async fn employment_status(
+    State(s): State<AppState>,
+    Web(web): Web,
+    staff: Staff,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<StatusForm>,
+) -> Response {
+    let today = s.engine.now().date();
+    let command = f
+        .command(&id, &staff.name, today)
+        .map(|e| Command::EmploymentStatus(Box::new(e)));
+    let posted = Posted {
+        status: f,
+        ..Posted::default()
+    };
+    apply(
+        &s,
+        &web,
+        &staff,
+        &id,
+        command,
+        posted,
+        "status",
+        "employment",
+    )
+    .await
+}
