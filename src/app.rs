@@ -101,7 +101,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         api_token: settings.http.api_token.clone(),
         webhook_secret: settings.http.webhook_secret.clone(),
         poll_wake: poll_wake.clone(),
-        web: start_web(&settings, &mut tasks)?,
+        web: start_web(&settings, engine.store.clone(), &mut tasks)?,
     };
     let http_shutdown = shutdown.clone();
     tasks.spawn(async move {
@@ -175,12 +175,13 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
 /// stop the bridge's other work, and sign-in tries again when it is needed.
 fn start_web(
     settings: &Settings,
+    store: Arc<dyn crate::store::Store>,
     tasks: &mut JoinSet<()>,
 ) -> Result<Option<Arc<crate::web::WebState>>, StartError> {
     if !settings.web.enabled {
         return Ok(None);
     }
-    let web = Arc::new(crate::web::WebState::new(&settings.web)?);
+    let web = Arc::new(crate::web::WebState::new(&settings.web)?.with_staff_store(store));
     let warm = web.clone();
     tasks.spawn(async move {
         if let Err(e) = warm.discover().await {

@@ -44,7 +44,8 @@ contract!(
     inbox_batch_marks_repeats_within_the_batch,
     unit_of_work_reads_its_own_writes_and_flushes_them,
     outreach_state_is_read_once_and_follows_its_writes,
-    purge_keeps_recent_rows_and_pending_work
+    purge_keeps_recent_rows_and_pending_work,
+    team_records_round_trip_into_the_snapshot
 );
 
 fn inbox(id: &str) -> InboxEntry<'_> {
@@ -674,5 +675,140 @@ async fn outreach_state_is_read_once_and_follows_its_writes(s: Arc<dyn Store>) {
             .map(|e| (e.id.as_str(), e.status.as_str()))
             .collect::<Vec<_>>(),
         vec![("e1", "resolved"), ("e2", "active")]
+    );
+}
+
+async fn team_records_round_trip_into_the_snapshot(s: Arc<dyn Store>) {
+    use ips_bridge::store::{AssignmentRow, JobRow, StaffRow, StatusRow};
+    let mut tx = s.begin().await.unwrap();
+    let p = tx
+        .patient_upsert("hash-t", "9912003888", "p-t", 1)
+        .await
+        .unwrap();
+    tx.case_insert(&case("case-t", &p)).await.unwrap();
+    let job = JobRow {
+        id: "job-1".into(),
+        job_key: "case-t:id:j1".into(),
+        case_id: "case-t".into(),
+        employer: "Acme, \"Ltd\"".into(),
+        started_on: "2026-08-04".into(),
+        hours_band: "04".into(),
+        hours_per_week: Some(3.5),
+        paid: 1,
+        recorded_by: "alice".into(),
+        ended_on: None,
+        end_reason: None,
+        created_at: 10,
+        updated_at: 10,
+    };
+    assert!(tx.job_insert(&job).await.unwrap());
+    assert!(
+        !tx.job_insert(&JobRow {
+            id: "job-2".into(),
+            ..job.clone()
+        })
+        .await
+        .unwrap(),
+        "same key, same job"
+    );
+    let found = tx
+        .job_find("case-t", "nope", "job-1")
+        .await
+        .unwrap()
+        .expect("by row id");
+    assert_eq!(found, job);
+    assert!(
+        tx.job_find("other-case", "case-t:id:j1", "job-1")
+            .await
+            .unwrap()
+            .is_none(),
+        "only the case's own jobs"
+    );
+    let ended = JobRow {
+        ended_on: Some("2026-08-20".into()),
+        end_reason: Some("contract ended".into()),
+        updated_at: 20,
+        ..job.clone()
+    };
+    tx.job_update_end(&ended).await.unwrap();
+    let st = StatusRow {
+        id: "st-1".into(),
+        status_key: "k1".into(),
+        case_id: "case-t".into(),
+        status: "02".into(),
+        recorded_on: "2026-08-03".into(),
+        started_on: None,
+        hours_band: None,
+        recorded_by: "alice".into(),
+        created_at: 5,
+    };
+    assert!(tx.status_insert(&st).await.unwrap());
+    assert!(
+        !tx.status_insert(&StatusRow {
+            id: "st-2".into(),
+            ..st.clone()
+        })
+        .await
+        .unwrap()
+    );
+    let a = AssignmentRow {
+        case_id: "case-t".into(),
+        specialist: "alice".into(),
+        assigned_by: "lena".into(),
+        assigned_at: 7,
+    };
+    assert_eq!(tx.assignment_set(&a).await.unwrap(), None);
+    assert_eq!(
+        tx.assignment_set(&AssignmentRow {
+            specialist: "bob".into(),
+            ..a.clone()
+        })
+        .await
+        .unwrap(),
+        Some("alice".into())
+    );
+    tx.commit().await.unwrap();
+
+    s.staff_seen(&StaffRow {
+        sub: "bob".into(),
+        name: "Bob".into(),
+        roles: "specialist".into(),
+        last_seen_at: 1,
+    })
+    .await
+    .unwrap();
+    s.staff_seen(&StaffRow {
+        sub: "bob".into(),
+        name: "Bob B".into(),
+        roles: "specialist,admin".into(),
+        last_seen_at: 2,
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.staff_list().await.unwrap().len(), 1);
+    assert_eq!(s.jobs_for_case("case-t").await.unwrap(), vec![ended]);
+    assert_eq!(s.statuses_for_case("case-t").await.unwrap(), vec![st]);
+    assert_eq!(
+        s.case_nhs_numbers().await.unwrap(),
+        vec![("case-t".to_owned(), "9912003888".to_owned())]
+    );
+    let snap = store::team_snapshot(s.as_ref(), &[("carol".into(), "Carol".into())])
+        .await
+        .unwrap();
+    assert_eq!(snap.cases.len(), 1);
+    assert_eq!(snap.cases[0].specialist.as_deref(), Some("bob"));
+    assert_eq!(snap.jobs[0].hours, Some(3.5));
+    assert_eq!(
+        snap.jobs[0].ended_on.map(|d| d.to_string()),
+        Some("2026-08-20".into())
+    );
+    assert_eq!(snap.statuses.len(), 1);
+    assert_eq!(
+        snap.specialists.into_iter().collect::<Vec<_>>(),
+        vec![
+            ("bob".to_owned(), "Bob B".to_owned()),
+            ("carol".to_owned(), "Carol".to_owned())
+        ],
+        "configured and signed-in specialists"
     );
 }

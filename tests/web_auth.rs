@@ -338,7 +338,10 @@ async fn a_tampered_state_is_refused() {
         refused.body
     );
     assert!(!v.jar.contains_key("ips-session"));
-    assert!(d.logs().contains("state does not match"), "refused for its state");
+    assert!(
+        d.logs().contains("state does not match"),
+        "refused for its state"
+    );
     // Nor does the untampered callback work afterwards: the attempt used the sign-in up.
     let after = v.get(&callback).await;
     assert_eq!(after.status, 400);

@@ -42,6 +42,15 @@ impl Clock for FileClock {
     }
 }
 
+/// "Now" as configured (`clock.file`, else the system clock), for commands
+/// outside the running engine such as `report`.
+pub fn now(settings: &crate::config::ClockSettings) -> OffsetDateTime {
+    match &settings.file {
+        Some(p) => FileClock::new(p.clone()).now(),
+        None => SystemClock.now(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,14 +66,5 @@ mod tests {
         assert_eq!(clock.now().year(), 2030);
         std::fs::write(&path, "2031-06-01T00:00:00+01:00").unwrap();
         assert_eq!(clock.now().year(), 2031);
-    }
-}
-
-/// "Now" as configured (`clock.file`, else the system clock), for commands
-/// outside the running engine such as `report`.
-pub fn now(settings: &crate::config::ClockSettings) -> OffsetDateTime {
-    match &settings.file {
-        Some(p) => FileClock::new(p.clone()).now(),
-        None => SystemClock.now(),
     }
 }

@@ -159,6 +159,22 @@ async fn start_session(
         return unavailable(web, &e);
     }
     web.record_sign_in(&staff, now);
+    if let Some(store) = &web.staff_store {
+        let row = crate::store::StaffRow {
+            sub: staff.sub.clone(),
+            name: staff.name.clone(),
+            roles: staff
+                .roles
+                .iter()
+                .map(|r| <&str>::from(*r))
+                .collect::<Vec<_>>()
+                .join(","),
+            last_seen_at: crate::engine::ms(now),
+        };
+        if let Err(e) = store.staff_seen(&row).await {
+            tracing::warn!(error = %e, "cannot record a sign-in in the staff roster");
+        }
+    }
     let roles: Vec<&str> = staff.roles.iter().map(|r| r.into()).collect();
     tracing::info!(sub = %staff.sub, roles = ?roles, "staff signed in");
     let mut res = see_other(&return_to);

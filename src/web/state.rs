@@ -34,6 +34,9 @@ pub struct WebState {
     pub(super) origin: String,
     pub(super) csp: HeaderValue,
     roster: Mutex<BTreeMap<String, StaffSummary>>,
+    /// Where sign-ins are recorded for good (the `staff` table): the team
+    /// roster the caseload pages and assignments use outlives a restart.
+    pub(super) staff_store: Option<Arc<dyn crate::store::TeamStore>>,
 }
 
 impl WebState {
@@ -82,7 +85,14 @@ impl WebState {
             origin,
             csp,
             roster: Mutex::new(BTreeMap::new()),
+            staff_store: None,
         })
+    }
+
+    /// Records sign-ins in the store's roster as well as in memory.
+    pub fn with_staff_store(mut self, store: Arc<dyn crate::store::TeamStore>) -> WebState {
+        self.staff_store = Some(store);
+        self
     }
 
     pub fn settings(&self) -> &WebSettings {

@@ -134,7 +134,7 @@ pub fn report(s: &Snapshot, quarter: &str, p: Period) -> IpsGrowReturn {
     let mut out_into_work = 0;
     for c in &on_caseload {
         match status_at_referral(s, c) {
-            Some(st) if st == crate::domain::employment::EmploymentStatus::Employed => in_work += 1,
+            Some(crate::domain::employment::EmploymentStatus::Employed) => in_work += 1,
             Some(st) if st.out_of_work() => {
                 out_of_work += 1;
                 if s.jobs

@@ -8,8 +8,8 @@ use super::*;
 use crate::engine::command::{
     CaseRef, CompleteInput, DECISION_EVENT, DOCUMENT_COMPLETE_EVENT, DOCUMENT_SECTIONS_EVENT,
     DecisionInput, DecisionOutcome, EMPLOYMENT_STATUS_EVENT, JOB_END_EVENT, JOB_START_EVENT,
-    NOTE_EVENT, NoteInput, OUTREACH_ATTEMPT_EVENT,
-    OutreachAttemptInput, SectionsBody, SectionsInput,
+    NOTE_EVENT, NoteInput, OUTREACH_ATTEMPT_EVENT, OutreachAttemptInput, SectionsBody,
+    SectionsInput,
 };
 use serde::de::DeserializeOwned;
 

@@ -152,10 +152,7 @@ async fn page(
         }
         Err(e) => return store_failed(&e),
     };
-    let roster = match roster(s).await {
-        Ok(r) => r,
-        Err(_) => vec![],
-    };
+    let roster = roster(s).await.unwrap_or_default();
     let name_of = |id: &str| {
         roster
             .iter()
@@ -242,8 +239,7 @@ async fn apply(
     id: &str,
     command: Result<Command, Vec<FieldError>>,
     posted: Posted,
-    field: &str,
-    anchor: &str,
+    (field, anchor): (&str, &str),
 ) -> Response {
     let command = match command {
         Ok(c) => c,
@@ -308,8 +304,7 @@ pub async fn assign(
         &id,
         command,
         Posted::default(),
-        "specialist",
-        "assignment",
+        ("specialist", "assignment"),
     )
     .await
 }
@@ -329,7 +324,16 @@ pub async fn attempt(
         attempt: f,
         ..Posted::default()
     };
-    apply(&s, &web, &staff, &id, command, posted, "method", "outreach").await
+    apply(
+        &s,
+        &web,
+        &staff,
+        &id,
+        command,
+        posted,
+        ("method", "outreach"),
+    )
+    .await
 }
 
 /// `POST /cases/{id}/job-starts`.
@@ -355,8 +359,7 @@ pub async fn job_start(
         &id,
         command,
         posted,
-        "employer",
-        "employment",
+        ("employer", "employment"),
     )
     .await
 }
@@ -384,8 +387,7 @@ pub async fn job_end(
         &id,
         command,
         posted,
-        "job_id",
-        "employment",
+        ("job_id", "employment"),
     )
     .await
 }
@@ -413,8 +415,7 @@ pub async fn employment_status(
         &id,
         command,
         posted,
-        "status",
-        "employment",
+        ("status", "employment"),
     )
     .await
 }
