@@ -101,11 +101,19 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         api_token: settings.http.api_token.clone(),
         webhook_secret: settings.http.webhook_secret.clone(),
         poll_wake: poll_wake.clone(),
-        web: start_web(&settings, engine.store.clone(), &mut tasks)?,
     };
+    // The API and, when enabled, the staff pages (which sit above it).
+    let mut routes = router(state);
+    if let Some(web) = start_web(&settings, engine.store.clone(), &mut tasks)? {
+        routes = routes.merge(crate::web::router(crate::web::WebApp {
+            engine: engine.clone(),
+            fhir: fhir.clone(),
+            web,
+        }));
+    }
     let http_shutdown = shutdown.clone();
     tasks.spawn(async move {
-        let served = axum::serve(listener, router(state))
+        let served = axum::serve(listener, routes)
             .with_graceful_shutdown(http_shutdown.cancelled_owned())
             .await;
         if let Err(e) = served {

@@ -282,7 +282,11 @@ async fn report(kind: ReportKind, settings: &Settings) -> anyhow::Result<()> {
     let snap = ips_bridge::store::team_snapshot(store.as_ref(), &settings.team.roster()).await?;
     let text = match kind {
         ReportKind::Fidelity { from, to, format } => {
-            let p = ips_bridge::http::employment::period_of(from.as_deref(), to.as_deref(), today)?;
+            let p = ips_bridge::domain::reports::Period::of_dates(
+                from.as_deref(),
+                to.as_deref(),
+                today,
+            )?;
             let limit = CaseloadLimit(settings.team.caseload_limit());
             out::fidelity(&fidelity::report(&snap, p, limit), format)
         }

@@ -6,7 +6,7 @@
 //! `check-config` about every missing piece, not at the first sign-in.
 
 use super::checks::{Secret, check_url, is_set, positive_durations, serialize_secret};
-use crate::web::Role;
+use crate::domain::staff::Role;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -152,7 +152,7 @@ impl WebSettings {
 #[cfg(test)]
 mod tests {
     use super::super::Settings;
-    use crate::web::Role;
+    use crate::domain::staff::Role;
 
     fn load(pairs: &[(&str, &str)], file: Option<&str>) -> Result<Settings, Vec<String>> {
         let dir = tempfile::tempdir().map_err(|e| vec![e.to_string()])?;

@@ -13,6 +13,7 @@ pub mod patient_key;
 pub mod referral;
 pub mod reports;
 pub mod source;
+pub mod staff;
 pub mod systems;
 
 pub use nhs_number::{NhsNumber, NhsNumberError};

@@ -138,17 +138,14 @@ pub async fn employment_status(
     Ok((created(&applied), Json(employment_view(&s, &id).await?)))
 }
 
-/// The staff ids a case can be given to: the configured specialists and
-/// everyone who signed in as one.
+/// The staff ids a case can be given to (see `store::roster`).
 pub async fn roster(s: &AppState) -> Result<Vec<(String, String)>, ApiError> {
-    let mut out: std::collections::BTreeMap<String, String> =
-        s.engine.ctx.team.roster().into_iter().collect();
-    for st in s.engine.store.staff_list().await? {
-        if st.roles.split(',').any(|r| r.trim() == "specialist") {
-            out.insert(st.sub, st.name);
-        }
-    }
-    Ok(out.into_iter().collect())
+    Ok(
+        crate::store::roster(s.engine.store.as_ref(), &s.engine.ctx.team.roster())
+            .await?
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// Assigns a case after checking the specialist is on the roster.
@@ -198,28 +195,13 @@ fn bad_period(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid-period", e.to_string())
 }
 
-/// The period a report covers: `from`/`to` dates, defaulting to the 12
-/// months up to today.
-pub fn period_of(
-    from: Option<&str>,
-    to: Option<&str>,
-    today: time::Date,
-) -> Result<Period, crate::domain::reports::PeriodError> {
-    let to = to.map(Period::date).transpose()?.unwrap_or(today);
-    let from = from
-        .map(Period::date)
-        .transpose()?
-        .unwrap_or(to - time::Duration::days(364));
-    Period::new(from, to)
-}
-
 /// `GET /api/reports/fidelity?from=YYYY-MM-DD&to=YYYY-MM-DD`.
 pub async fn fidelity_report(
     State(s): State<AppState>,
     Query(q): Query<FidelityQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let p =
-        period_of(q.from.as_deref(), q.to.as_deref(), s.engine.now().date()).map_err(bad_period)?;
+    let p = Period::of_dates(q.from.as_deref(), q.to.as_deref(), s.engine.now().date())
+        .map_err(bad_period)?;
     let snap = team_snapshot(s.engine.store.as_ref(), &s.engine.ctx.team.roster()).await?;
     let r = fidelity::report(&snap, p, CaseloadLimit(s.engine.ctx.team.caseload_limit()));
     Ok(Json(json!(r)))

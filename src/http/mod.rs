@@ -29,8 +29,6 @@ pub struct AppState {
     pub api_token: Secret,
     pub webhook_secret: Secret,
     pub poll_wake: Arc<Notify>,
-    /// The staff pages' state; `None` when `web.enabled` is false.
-    pub web: Option<Arc<crate::web::WebState>>,
 }
 
 /// Every `/api` route sits in one sub-router whose `route_layer` checks the
@@ -82,6 +80,5 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(probes::metrics))
         .merge(hook)
         .merge(api)
-        .merge(crate::web::router(&state))
         .with_state(state)
 }

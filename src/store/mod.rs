@@ -41,7 +41,7 @@ pub use rekey::PatientHashes;
 pub use rows::*;
 pub use team::{
     AssignmentRow, JobRow, SnapshotRows, StaffRow, StatusRow, TeamStore, TeamTx, parse_date,
-    team_snapshot,
+    roster, team_snapshot,
 };
 pub use tx::Tx;
 pub use work::{OutboxStore, TimerStore};

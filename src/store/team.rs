@@ -262,12 +262,13 @@ impl SnapshotRows {
     }
 }
 
-/// The report snapshot with its roster: the configured specialists and
-/// everyone who signed in with the specialist role (a sign-in's name wins).
-pub async fn team_snapshot(
+/// The specialists a case can be given to, by staff id with names: the
+/// configured ones and everyone who signed in with the specialist role (a
+/// sign-in's name wins).
+pub async fn roster(
     store: &(impl TeamStore + ?Sized),
     configured: &[(String, String)],
-) -> Result<Snapshot> {
+) -> Result<std::collections::BTreeMap<String, String>> {
     let mut roster: std::collections::BTreeMap<String, String> =
         configured.iter().cloned().collect();
     for s in store.staff_list().await? {
@@ -275,5 +276,14 @@ pub async fn team_snapshot(
             roster.insert(s.sub, s.name);
         }
     }
+    Ok(roster)
+}
+
+/// The report snapshot with its roster.
+pub async fn team_snapshot(
+    store: &(impl TeamStore + ?Sized),
+    configured: &[(String, String)],
+) -> Result<Snapshot> {
+    let roster = roster(store, configured).await?;
     store.snapshot_rows().await?.into_snapshot(roster)
 }

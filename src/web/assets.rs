@@ -6,7 +6,7 @@
 //! `/static/`, and the small module that starts the frontend's scripts is
 //! built into the binary.
 
-use crate::http::AppState;
+use crate::web::WebApp;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::routing::get;
@@ -15,7 +15,7 @@ use tower_http::services::{ServeDir, ServeFile};
 
 const INIT_MODULE: &str = include_str!("ips-bridge.mjs");
 
-pub fn router(dir: &Path) -> Router<AppState> {
+pub fn router(dir: &Path) -> Router<WebApp> {
     Router::new()
         .nest_service("/assets", ServeDir::new(dir.join("assets")))
         .route_service(

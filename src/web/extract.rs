@@ -9,7 +9,7 @@
 use super::WebState;
 use super::page::{MessagePage, see_other};
 use super::role::Staff;
-use crate::http::AppState;
+use crate::web::WebApp;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -22,30 +22,29 @@ use subtle::ConstantTimeEq;
 /// [`WebState::chrome`].
 pub struct Web(pub Arc<WebState>);
 
-impl FromRequestParts<AppState> for Web {
+impl FromRequestParts<WebApp> for Web {
     type Rejection = Response;
 
-    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(_: &mut Parts, state: &WebApp) -> Result<Self, Response> {
         web_of(state).map(Web).ok_or_else(not_routed)
     }
 }
 
-/// The pages are only routed when `web` is set; this is for the type checker.
-fn web_of(state: &AppState) -> Option<Arc<WebState>> {
-    state.web.clone()
+fn web_of(state: &WebApp) -> Option<Arc<WebState>> {
+    Some(state.web.clone())
 }
 
 fn not_routed() -> Response {
     StatusCode::NOT_FOUND.into_response()
 }
 
-impl FromRequestParts<AppState> for Staff {
+impl FromRequestParts<WebApp> for Staff {
     type Rejection = Response;
 
     /// Not signed in (or the session expired): a page (GET) goes to sign-in
     /// and comes back; anything else (a form post) gets a 401 page, since
     /// the browser cannot replay the post after signing in.
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &WebApp) -> Result<Self, Response> {
         let web = web_of(state).ok_or_else(not_routed)?;
         match web.session(&parts.headers).await {
             Ok(Some((_, session))) => Ok(session.staff),
@@ -74,10 +73,10 @@ impl FromRequestParts<AppState> for Staff {
 /// signed in gets a 403 page.
 pub struct TeamLead(pub Staff);
 
-impl FromRequestParts<AppState> for TeamLead {
+impl FromRequestParts<WebApp> for TeamLead {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &WebApp) -> Result<Self, Response> {
         let staff = Staff::from_request_parts(parts, state).await?;
         if staff.sees_team() {
             return Ok(TeamLead(staff));
@@ -101,10 +100,10 @@ pub struct CsrfForm<T>(pub T);
 /// Largest form body read (the pages' forms are a few text fields).
 const MAX_FORM_BYTES: usize = 256 * 1024;
 
-impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
+impl<T: DeserializeOwned> FromRequest<WebApp> for CsrfForm<T> {
     type Rejection = Response;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+    async fn from_request(req: Request, state: &WebApp) -> Result<Self, Response> {
         let web = web_of(state).ok_or_else(not_routed)?;
         let (parts, body) = req.into_parts();
         if !is_form(&parts.headers) {

@@ -34,18 +34,28 @@ pub use role::{Role, Staff, StaffSummary};
 pub use session::{MemorySessions, PendingLogin, Session, SessionError, SessionStore, TokenKey};
 pub use state::{WebError, WebState};
 
-use crate::http::AppState;
+use crate::engine::Engine;
+use crate::fhir::FhirClient;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
+use std::sync::Arc;
 
-/// The pages' routes, or none when `web` is not enabled. Merged into the
-/// daemon's router beside the API; the security layer covers these routes
-/// (and the 404 page) only.
-pub fn router(state: &AppState) -> Router<AppState> {
-    let Some(web) = state.web.clone() else {
-        return Router::new();
-    };
+/// What the page handlers share: the engine (store, settings, commands),
+/// the FHIR client (a document opened as the record holds it) and the
+/// pages' own state. The pages sit above the API in the layering: they
+/// import nothing from `http`, and `app` merges the two routers.
+#[derive(Clone)]
+pub struct WebApp {
+    pub engine: Engine,
+    pub fhir: Arc<FhirClient>,
+    pub web: Arc<WebState>,
+}
+
+/// The pages' routes, merged by `app` beside the API; the security layer
+/// covers these routes (and the 404 page) only.
+pub fn router(app: WebApp) -> Router {
+    let web = app.web.clone();
     Router::new()
         .route("/", get(pages::home))
         .merge(team::routes())
@@ -56,4 +66,5 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(assets::router(&web.settings.assets_dir))
         .fallback(pages::not_found)
         .layer(from_fn_with_state(web, security::guard))
+        .with_state(app)
 }

@@ -4,33 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
-/// A role on the pages. Claim values from the identity provider are mapped
-/// to these by `web.role_values`, so a CIS2 role code never reaches a page.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "kebab-case")]
-#[strum(serialize_all = "kebab-case")]
-pub enum Role {
-    /// An employment specialist: their own caseload.
-    Specialist,
-    /// Sees the team's caseloads and the fidelity and IPS Grow reports.
-    TeamLead,
-    /// Everything a team lead sees (and, later, the service's settings).
-    Admin,
-}
+pub use crate::domain::staff::Role;
 
 /// The signed-in member of staff, as every page handler receives them.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,6 +30,20 @@ impl Period {
         Ok(Period { from, to })
     }
 
+    /// `from`/`to` as `YYYY-MM-DD`; by default the 12 months up to `today`.
+    pub fn of_dates(
+        from: Option<&str>,
+        to: Option<&str>,
+        today: Date,
+    ) -> Result<Period, PeriodError> {
+        let to = to.map(Period::date).transpose()?.unwrap_or(today);
+        let from = from
+            .map(Period::date)
+            .transpose()?
+            .unwrap_or(to - Duration::days(364));
+        Period::new(from, to)
+    }
+
     /// `2026Q3` → 1 July to 30 September 2026.
     pub fn quarter(s: &str) -> Result<Period, PeriodError> {
         let bad = || PeriodError::Quarter(s.to_owned());

@@ -4,14 +4,13 @@
 
 use super::caseload::short_id;
 use super::forms::{AttemptForm, JobEndForm, JobStartForm, StatusForm, local_now, method_label};
-use super::{day, refusal_message, run, store_failed};
+use super::{day, refusal_message, roster, run, store_failed};
 use crate::domain::employment::{EmploymentStatus, HoursBand};
 use crate::domain::outreach::{AttemptMethod, AttemptOutcome};
 use crate::engine::Applied;
 use crate::engine::command::{AssignInput, Command};
-use crate::http::AppState;
-use crate::http::employment::roster;
 use crate::store::{AttemptRow, DocumentRow, JobRow, StatusRow};
+use crate::web::WebApp;
 use crate::web::page::{Chrome, FieldError, Section, html_status, see_other};
 use crate::web::{CsrfForm, Staff, Web};
 use askama::Template;
@@ -108,7 +107,7 @@ impl CasePage {
 }
 
 async fn page(
-    s: &AppState,
+    s: &WebApp,
     web: &crate::web::WebState,
     staff: &Staff,
     case_id: &str,
@@ -222,7 +221,7 @@ async fn page(
 
 /// `GET /cases/{id}`.
 pub async fn show(
-    State(s): State<AppState>,
+    State(s): State<WebApp>,
     Web(web): Web,
     staff: Staff,
     Path(id): Path<String>,
@@ -233,7 +232,7 @@ pub async fn show(
 /// Runs a form's command: back to the case on success, the page again with
 /// the engine's refusal otherwise.
 async fn apply(
-    s: &AppState,
+    s: &WebApp,
     web: &crate::web::WebState,
     staff: &Staff,
     id: &str,
@@ -263,7 +262,7 @@ pub struct AssignForm {
 
 /// `POST /cases/{id}/assign`.
 pub async fn assign(
-    State(s): State<AppState>,
+    State(s): State<WebApp>,
     Web(web): Web,
     staff: Staff,
     Path(id): Path<String>,
@@ -311,7 +310,7 @@ pub async fn assign(
 
 /// `POST /cases/{id}/outreach-attempts`.
 pub async fn attempt(
-    State(s): State<AppState>,
+    State(s): State<WebApp>,
     Web(web): Web,
     staff: Staff,
     Path(id): Path<String>,
@@ -338,7 +337,7 @@ pub async fn attempt(
 
 /// `POST /cases/{id}/job-starts`.
 pub async fn job_start(
-    State(s): State<AppState>,
+    State(s): State<WebApp>,
     Web(web): Web,
     staff: Staff,
     Path(id): Path<String>,
@@ -366,7 +365,7 @@ pub async fn job_start(
 
 /// `POST /cases/{id}/job-ends`.
 pub async fn job_end(
-    State(s): State<AppState>,
+    State(s): State<WebApp>,
     Web(web): Web,
     staff: Staff,
     Path(id): Path<String>,
@@ -394,7 +393,7 @@ pub async fn job_end(
 
 /// `POST /cases/{id}/employment-status`.
 pub async fn employment_status(
-    State(s): State<AppState>,
+    State(s): State<WebApp>,
     Web(web): Web,
     staff: Staff,
     Path(id): Path<String>,

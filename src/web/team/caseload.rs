@@ -6,7 +6,7 @@ use crate::domain::reports::Snapshot;
 use crate::domain::reports::caseload::{
     CaseLine, CaseloadLimit, SpecialistLoad, case_lines, loads,
 };
-use crate::http::AppState;
+use crate::web::WebApp;
 use crate::web::page::{Chrome, Section, html};
 use crate::web::{Staff, TeamLead, Web};
 use askama::Template;
@@ -61,7 +61,7 @@ struct MyCaseload {
 
 /// `GET /caseload`: the signed-in specialist's open cases, and the cases
 /// nobody holds yet (to pick up).
-pub async fn mine(State(s): State<AppState>, Web(web): Web, staff: Staff) -> Response {
+pub async fn mine(State(s): State<WebApp>, Web(web): Web, staff: Staff) -> Response {
     let snap = match snapshot(&s).await {
         Ok(x) => x,
         Err(e) => return store_failed(&e),
@@ -94,7 +94,7 @@ struct TeamCaseload {
 }
 
 /// `GET /team` (team leads): each specialist's open cases against the limit.
-pub async fn team(State(s): State<AppState>, Web(web): Web, TeamLead(staff): TeamLead) -> Response {
+pub async fn team(State(s): State<WebApp>, Web(web): Web, TeamLead(staff): TeamLead) -> Response {
     let snap = match snapshot(&s).await {
         Ok(x) => x,
         Err(e) => return store_failed(&e),

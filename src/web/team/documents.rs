@@ -6,8 +6,8 @@ use super::caseload::short_id;
 use super::{day, store_failed};
 use crate::domain::documents::ReviewStatus;
 use crate::engine::from_ms;
-use crate::http::AppState;
 use crate::render::document_record::binary_id;
+use crate::web::WebApp;
 use crate::web::page::{Chrome, Section, html};
 use crate::web::{MessagePage, Staff, Web};
 use askama::Template;
@@ -55,7 +55,7 @@ struct Page {
 }
 
 /// `GET /documents`.
-pub async fn list(State(s): State<AppState>, Web(web): Web, staff: Staff) -> Response {
+pub async fn list(State(s): State<WebApp>, Web(web): Web, staff: Staff) -> Response {
     let rows = match s.engine.store.snapshot_rows().await {
         Ok(r) => r,
         Err(e) => return store_failed(&e),
@@ -117,7 +117,7 @@ pub async fn list(State(s): State<AppState>, Web(web): Web, staff: Staff) -> Res
 /// under a policy that runs nothing and loads nothing, so even a document
 /// with markup someone typed into it stays inert in the browser.
 pub async fn open(
-    State(s): State<AppState>,
+    State(s): State<WebApp>,
     Web(web): Web,
     staff: Staff,
     Path(id): Path<String>,

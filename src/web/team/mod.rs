@@ -19,14 +19,14 @@ mod reports;
 use crate::domain::reports::Snapshot;
 use crate::engine::command::{Command, Inbound, Source};
 use crate::engine::{Applied, RejectCode};
-use crate::http::AppState;
 use crate::store::{StoreError, team_snapshot};
+use crate::web::WebApp;
 use axum::Router;
 use axum::response::Response;
 use axum::routing::{get, post};
 use time::OffsetDateTime;
 
-pub(super) fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<WebApp> {
     Router::new()
         .route("/caseload", get(caseload::mine))
         .route("/team", get(caseload::team))
@@ -48,12 +48,22 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// The snapshot every page reads, with the roster (configured and signed in).
-pub(super) async fn snapshot(s: &AppState) -> Result<Snapshot, StoreError> {
+pub(super) async fn snapshot(s: &WebApp) -> Result<Snapshot, StoreError> {
     team_snapshot(s.engine.store.as_ref(), &s.engine.ctx.team.roster()).await
 }
 
+/// The specialists a case can be given to, `(staff id, name)`.
+pub(super) async fn roster(s: &WebApp) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(
+        crate::store::roster(s.engine.store.as_ref(), &s.engine.ctx.team.roster())
+            .await?
+            .into_iter()
+            .collect(),
+    )
+}
+
 /// A person's action through the engine, as the API runs it.
-pub(super) async fn run(s: &AppState, command: Command) -> Result<Applied, StoreError> {
+pub(super) async fn run(s: &WebApp, command: Command) -> Result<Applied, StoreError> {
     s.engine
         .execute_one(Inbound {
             source: Source::Api,

@@ -5,7 +5,7 @@
 use super::caseload::short_id;
 use super::{day, store_failed};
 use crate::domain::outreach::{AppointmentFact, Attendance};
-use crate::http::AppState;
+use crate::web::WebApp;
 use crate::web::page::{Chrome, Section, html};
 use crate::web::{Staff, Web};
 use askama::Template;
@@ -67,7 +67,7 @@ fn fires(
 }
 
 /// `GET /outreach`.
-pub async fn board(State(s): State<AppState>, Web(web): Web, staff: Staff) -> Response {
+pub async fn board(State(s): State<WebApp>, Web(web): Web, staff: Staff) -> Response {
     let store = s.engine.store.as_ref();
     let loaded = async {
         let mut flags = vec![];

@@ -8,7 +8,7 @@ use crate::domain::referral::{DecisionOutcome, ReferralState};
 use crate::domain::reports::caseload::{WAIT_TARGET_DAYS, WAITING_LIST_TARGET, waiting_list};
 use crate::engine::Applied;
 use crate::engine::command::{Command, DecisionInput};
-use crate::http::AppState;
+use crate::web::WebApp;
 use crate::web::page::{Chrome, FieldError, Section, html_status, see_other};
 use crate::web::{CsrfForm, Staff, Web};
 use askama::Template;
@@ -70,7 +70,7 @@ fn missing_label(code: &str) -> String {
 }
 
 async fn render(
-    s: &AppState,
+    s: &WebApp,
     web: &crate::web::WebState,
     staff: &Staff,
     errors: Vec<FieldError>,
@@ -142,7 +142,7 @@ async fn render(
 }
 
 /// `GET /referrals`.
-pub async fn list(State(s): State<AppState>, Web(web): Web, staff: Staff) -> Response {
+pub async fn list(State(s): State<WebApp>, Web(web): Web, staff: Staff) -> Response {
     render(&s, &web, &staff, vec![]).await
 }
 
@@ -155,7 +155,7 @@ pub struct DecisionForm {
 
 /// `POST /referrals/{id}/decision`.
 pub async fn decide(
-    State(s): State<AppState>,
+    State(s): State<WebApp>,
     Web(web): Web,
     staff: Staff,
     Path(id): Path<String>,

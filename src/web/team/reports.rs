@@ -8,8 +8,8 @@ use crate::domain::reports::caseload::CaseloadLimit;
 use crate::domain::reports::fidelity::{self, FidelityReport};
 use crate::domain::reports::ips_grow::{self, IpsGrowReturn};
 use crate::domain::reports::{Measure, Period};
-use crate::http::AppState;
-use crate::http::employment::period_of;
+use crate::web::WebApp;
+
 use crate::web::page::{Chrome, FieldError, Section, html_status};
 use crate::web::{TeamLead, Web};
 use askama::Template;
@@ -60,7 +60,7 @@ fn quarter_of(d: time::Date) -> String {
 
 /// `GET /reports?from=&to=&quarter=`.
 pub async fn show(
-    State(s): State<AppState>,
+    State(s): State<WebApp>,
     Web(web): Web,
     TeamLead(staff): TeamLead,
     Query(q): Query<Params>,
@@ -68,14 +68,14 @@ pub async fn show(
     let today = s.engine.now().date();
     let mut errors = vec![];
     let opt = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
-    let period = match period_of(opt(&q.from).as_deref(), opt(&q.to).as_deref(), today) {
+    let period = match Period::of_dates(opt(&q.from).as_deref(), opt(&q.to).as_deref(), today) {
         Ok(p) => p,
         Err(e) => {
             errors.push(FieldError::new(
                 "from",
                 format!("Enter the period as dates: {e}"),
             ));
-            period_of(None, None, today).unwrap_or(Period {
+            Period::of_dates(None, None, today).unwrap_or(Period {
                 from: today,
                 to: today,
             })
