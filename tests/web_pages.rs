@@ -126,7 +126,8 @@ async fn staff_pages_in_a_browser() {
         ("IPS__OUTREACH__RULES_FILE", rules_s.as_str()),
         (
             "IPS__TEAM__SPECIALISTS",
-            "alice=Alice Specialist,bob=Bob Specialist",
+            // A configured name with markup: shown on the team and case pages.
+            "alice=Alice Specialist,bob=Bob <b>bold</b> <script>window.__pwned=4</script>",
         ),
     ])
     .await;
@@ -177,6 +178,40 @@ async fn staff_pages_in_a_browser() {
     let (st, v) = d.api.post(&format!("/api/cases/{case_a}/outreach-attempts"), &json!({"method": "phone",
         "outcome": "no-answer", "attempted_at": "2026-11-21T09:00:00Z", "note": HOSTILE, "specialist": "Alice"})).await;
     assert_eq!(st, 201, "{v}");
+
+    // A vocational profile in the record, with markup typed into a section.
+    let sections: Vec<_> = [
+        "work-goal",
+        "work-history",
+        "job-preferences",
+        "support-wanted",
+    ]
+    .iter()
+    .map(|id| json!({"id": id, "text": format!("{id}: {HOSTILE}")}))
+    .collect();
+    let (st, v) = d
+        .api
+        .post(
+            &format!("/api/cases/{case_a}/documents/vp/sections"),
+            &json!({"session_date": "2026-11-16", "specialist": "Alice", "sections": sections}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = d
+        .api
+        .post(
+            &format!("/api/cases/{case_a}/documents/vp/complete"),
+            &json!({"specialist": "Alice"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let doc = v["documents"][0]["id"].as_str().unwrap().to_owned();
+    // A team lead whose name (from the identity provider) carries markup: in every page's header.
+    oidc.set_user(
+        "lena",
+        &json!({"name": "Lena <b>bold</b> Lead", "roles": ["team-lead"]}),
+    )
+    .await;
 
     let b = Browser::start().await;
     // Sign in as a specialist: home is My caseload.
@@ -284,6 +319,23 @@ async fn staff_pages_in_a_browser() {
 
     b.goto(&format!("{base}/documents")).await;
     check_page(&b, "documents").await;
+    assert!(
+        b.text("main").await.contains("Vocational profile"),
+        "awaiting comment"
+    );
+    // The document as the record holds it (its Binary, once the outbox wrote it).
+    b.click(&format!("a[href='/documents/{doc}']")).await;
+    eventually(WAIT, "the rendered document", || async {
+        let src = b.source().await;
+        if src.contains("Document not available") {
+            b.goto(&format!("{base}/documents/{doc}")).await;
+            return None;
+        }
+        src.contains("work-goal: &lt;script&gt;").then_some(())
+    })
+    .await;
+    assert_escaped(&b, "the rendered document").await;
+    b.screenshot("document").await;
 
     // A specialist cannot open the team lead's pages.
     for page in ["team", "reports"] {
@@ -309,7 +361,21 @@ async fn staff_pages_in_a_browser() {
     let landed = sign_in(&b, &base, "lena").await;
     assert_eq!(landed.path(), "/team", "{landed}");
     assert!(b.text("main").await.contains("Alice Specialist"));
+    assert!(
+        b.text("header").await.contains("Lena <b>bold</b> Lead"),
+        "the name shows as text"
+    );
     check_page(&b, "team").await;
+    b.goto(&format!("{base}/cases/{case_a}")).await;
+    let src = b.source().await;
+    assert!(
+        src.contains("Bob &lt;b&gt;bold&lt;/b&gt;"),
+        "a configured name shows as text: {}",
+        src.find("Bob")
+            .map(|i| &src[i.saturating_sub(80)..(i + 120).min(src.len())])
+            .unwrap_or("no Bob")
+    );
+    check_page(&b, "case-as-team-lead").await;
     b.goto(&format!("{base}/reports")).await;
     check_page(&b, "reports").await;
     let received = b
