@@ -288,6 +288,35 @@ async fn staff_pages_in_a_browser() {
     assert!(summary.contains("Enter the employer's name"), "{summary}");
     assert!(b.source().await.contains("href=\"#employer\""));
     check_page(&b, "case-error").await;
+    // Then filled in: a job start recorded from the page.
+    b.fill("#employer", "Cafe <u>Nero</u>").await;
+    b.client
+        .execute(
+            "document.querySelector('#start_date').value = '2026-11-23'; return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.find("#hours_band")
+        .await
+        .select_by_value("02")
+        .await
+        .unwrap();
+    b.click("#paid").await;
+    b.click("#record-job").await;
+    let jobs = eventually(WAIT, "the job from the page", || async {
+        let (_, v) = d.api.get(&format!("/api/cases/{case_a}")).await;
+        let jobs = v["employment"]["jobs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        (jobs.len() == 2).then_some(jobs)
+    })
+    .await;
+    assert!(jobs.iter().any(|j| j["employer"] == "Cafe <u>Nero</u>"
+        && j["hours_band"] == "02"
+        && j["recorded_by"] == "Alice Specialist"));
+    assert!(b.source().await.contains("Cafe &lt;u&gt;Nero&lt;/u&gt;"));
 
     // A form without its CSRF token is refused, and nothing is recorded.
     b.goto(&format!("{base}/cases/{case_a}")).await;

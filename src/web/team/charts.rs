@@ -155,7 +155,8 @@ fn at(d: Date) -> OffsetDateTime {
 
 fn month_label(d: Date) -> String {
     let m: Month = d.month();
-    format!("{} {}", &m.to_string()[..3], d.year() % 100)
+    let name: String = m.to_string().chars().take(3).collect();
+    format!("{name} {}", d.year() % 100)
 }
 
 /// Referrals received per month for the 12 months ending with `to`, by source.
