@@ -443,21 +443,15 @@ impl Api {
         (s, r.json().await.unwrap_or(Value::Null))
     }
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{}", self.base, path))
-            .bearer_auth(TOKEN)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let s = r.status().as_u16();
-        (s, r.json().await.unwrap_or(Value::Null))
+        self.send(reqwest::Method::POST, path, body).await
     }
     pub async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, body).await
+    }
+    async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
         let r = self
             .http
-            .put(format!("{}{}", self.base, path))
+            .request(method, format!("{}{}", self.base, path))
             .bearer_auth(TOKEN)
             .json(body)
             .send()

@@ -308,113 +308,84 @@ pub async fn assign(
     .await
 }
 
-/// `POST /cases/{id}/outreach-attempts`.
-pub async fn attempt(
-    State(s): State<WebApp>,
-    Web(web): Web,
-    staff: Staff,
-    Path(id): Path<String>,
-    CsrfForm(f): CsrfForm<AttemptForm>,
-) -> Response {
-    let command = f
-        .command(&id, &staff.name)
-        .map(|a| Command::OutreachAttempt(Box::new(a)));
-    let posted = Posted {
-        attempt: f,
-        ..Posted::default()
-    };
-    apply(
-        &s,
-        &web,
-        &staff,
-        &id,
-        command,
-        posted,
-        ("method", "outreach"),
-    )
-    .await
+/// A form on the case page: what it asks the engine to do, where a refusal
+/// is shown, and how it is shown again with what was typed.
+pub trait CaseForm: serde::de::DeserializeOwned + Send + 'static {
+    /// The input whose error message a refusal by the engine is shown beside,
+    /// and the section the page returns to.
+    const TARGET: (&'static str, &'static str);
+    fn command(
+        &self,
+        case_id: &str,
+        by: &str,
+        today: time::Date,
+    ) -> Result<Command, Vec<FieldError>>;
+    fn into_posted(self) -> Posted;
 }
 
-/// `POST /cases/{id}/job-starts`.
-pub async fn job_start(
-    State(s): State<WebApp>,
-    Web(web): Web,
-    staff: Staff,
-    Path(id): Path<String>,
-    CsrfForm(f): CsrfForm<JobStartForm>,
-) -> Response {
-    let today = s.engine.now().date();
-    let command = f
-        .command(&id, &staff.name, today)
-        .map(|j| Command::JobStart(Box::new(j)));
-    let posted = Posted {
-        job: f,
-        ..Posted::default()
+/// `impl CaseForm`: the form type, its `Posted` field, its target, and
+/// the command its input becomes.
+macro_rules! case_form {
+    ($form:ty, $field:ident, $target:expr, $variant:ident, |$f:ident, $case:ident, $by:ident, $today:ident| $input:expr) => {
+        impl CaseForm for $form {
+            const TARGET: (&'static str, &'static str) = $target;
+            fn command(
+                &self,
+                $case: &str,
+                $by: &str,
+                $today: time::Date,
+            ) -> Result<Command, Vec<FieldError>> {
+                let $f = self;
+                $input.map(|i| Command::$variant(Box::new(i)))
+            }
+            fn into_posted(self) -> Posted {
+                Posted {
+                    $field: self,
+                    ..Posted::default()
+                }
+            }
+        }
     };
-    apply(
-        &s,
-        &web,
-        &staff,
-        &id,
-        command,
-        posted,
-        ("employer", "employment"),
-    )
-    .await
 }
 
-/// `POST /cases/{id}/job-ends`.
-pub async fn job_end(
-    State(s): State<WebApp>,
-    Web(web): Web,
-    staff: Staff,
-    Path(id): Path<String>,
-    CsrfForm(f): CsrfForm<JobEndForm>,
-) -> Response {
-    let today = s.engine.now().date();
-    let command = f
-        .command(&id, &staff.name, today)
-        .map(|j| Command::JobEnd(Box::new(j)));
-    let posted = Posted {
-        end: f,
-        ..Posted::default()
-    };
-    apply(
-        &s,
-        &web,
-        &staff,
-        &id,
-        command,
-        posted,
-        ("job_id", "employment"),
-    )
-    .await
-}
+case_form!(
+    AttemptForm,
+    attempt,
+    ("method", "outreach"),
+    OutreachAttempt,
+    |f, case, by, _today| f.command(case, by)
+);
+case_form!(
+    JobStartForm,
+    job,
+    ("employer", "employment"),
+    JobStart,
+    |f, case, by, today| f.command(case, by, today)
+);
+case_form!(
+    JobEndForm,
+    end,
+    ("job_id", "employment"),
+    JobEnd,
+    |f, case, by, today| f.command(case, by, today)
+);
+case_form!(
+    StatusForm,
+    status,
+    ("status", "employment"),
+    EmploymentStatus,
+    |f, case, by, today| f.command(case, by, today)
+);
 
-/// `POST /cases/{id}/employment-status`.
-pub async fn employment_status(
+/// `POST /cases/{id}/outreach-attempts`, `…/job-starts`, `…/job-ends`,
+/// `…/employment-status`: the form's command as the signed-in person.
+pub async fn submit<F: CaseForm>(
     State(s): State<WebApp>,
     Web(web): Web,
     staff: Staff,
     Path(id): Path<String>,
-    CsrfForm(f): CsrfForm<StatusForm>,
+    CsrfForm(f): CsrfForm<F>,
 ) -> Response {
-    let today = s.engine.now().date();
-    let command = f
-        .command(&id, &staff.name, today)
-        .map(|e| Command::EmploymentStatus(Box::new(e)));
-    let posted = Posted {
-        status: f,
-        ..Posted::default()
-    };
-    apply(
-        &s,
-        &web,
-        &staff,
-        &id,
-        command,
-        posted,
-        ("status", "employment"),
-    )
-    .await
+    let command = f.command(&id, &staff.name, s.engine.now().date());
+    apply(&s, &web, &staff, &id, command, f.into_posted(), F::TARGET).await
 }

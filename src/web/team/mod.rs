@@ -24,6 +24,7 @@ use crate::web::WebApp;
 use axum::Router;
 use axum::response::Response;
 use axum::routing::{get, post};
+use forms::{AttemptForm, JobEndForm, JobStartForm, StatusForm};
 use time::OffsetDateTime;
 
 pub(super) fn routes() -> Router<WebApp> {
@@ -32,13 +33,16 @@ pub(super) fn routes() -> Router<WebApp> {
         .route("/team", get(caseload::team))
         .route("/cases/{id}", get(case::show))
         .route("/cases/{id}/assign", post(case::assign))
-        .route("/cases/{id}/job-starts", post(case::job_start))
-        .route("/cases/{id}/job-ends", post(case::job_end))
+        .route("/cases/{id}/job-starts", post(case::submit::<JobStartForm>))
+        .route("/cases/{id}/job-ends", post(case::submit::<JobEndForm>))
         .route(
             "/cases/{id}/employment-status",
-            post(case::employment_status),
+            post(case::submit::<StatusForm>),
         )
-        .route("/cases/{id}/outreach-attempts", post(case::attempt))
+        .route(
+            "/cases/{id}/outreach-attempts",
+            post(case::submit::<AttemptForm>),
+        )
         .route("/referrals", get(referrals::list))
         .route("/referrals/{id}/decision", post(referrals::decide))
         .route("/outreach", get(outreach::board))
