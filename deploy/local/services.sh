@@ -87,18 +87,26 @@ ensure_sandbox_deps() {
   fi
 }
 
+# start_node_server VAR PIDVAR LOGFILE WHAT SCRIPT [ARGS...]: runs a Node server that
+# prints its URL as the first line of stdout; sets $VAR to that URL and $PIDVAR to its pid.
+start_node_server() {
+  local var="$1" pidvar="$2" log="$3" what="$4"; shift 4
+  local out; out=$(mktemp)
+  "$NODE" "$@" >"$out" 2>"${log:-/dev/null}" &
+  local pid=$!
+  printf -v "$pidvar" '%s' "$pid"
+  for _ in $(seq 1 120); do
+    if [ -s "$out" ]; then printf -v "$var" '%s' "$(head -1 "$out")"; rm -f "$out"; return 0; fi
+    kill -0 "$pid" 2>/dev/null || { echo "error: $what exited during start-up" >&2; return 1; }
+    sleep 0.25
+  done
+  echo "error: $what did not print its URL within 30 s" >&2; return 1
+}
+
 # start_sandbox VAR LOGFILE: starts the sandbox on a free port, sets $VAR to its base URL and SANDBOX_PID.
 start_sandbox() {
   ensure_sandbox_deps
-  local out; out=$(mktemp)
-  "$NODE" "$SANDBOX_DIR/server.mjs" --port 0 >"$out" 2>"${2:-/dev/null}" &
-  SANDBOX_PID=$!
-  for _ in $(seq 1 120); do
-    if [ -s "$out" ]; then printf -v "$1" '%s' "$(head -1 "$out")"; rm -f "$out"; return 0; fi
-    kill -0 "$SANDBOX_PID" 2>/dev/null || { echo "error: the FHIR sandbox exited during start-up" >&2; return 1; }
-    sleep 0.25
-  done
-  echo "error: the FHIR sandbox did not print its URL within 30 s" >&2; return 1
+  start_node_server "$1" SANDBOX_PID "${2:-}" "the FHIR sandbox" "$SANDBOX_DIR/server.mjs" --port 0
 }
 
 # --- Staff pages: OIDC provider, NHS.UK frontend / axe-core assets, headless Chromium ---
@@ -120,16 +128,8 @@ ensure_oidc_deps() {
 # ips-bridge-local-secret; users from users.json (default: users.example.json beside it).
 start_oidc_provider() {
   ensure_oidc_deps
-  local out; out=$(mktemp)
-  local users="${3:-$OIDC_DIR/users.example.json}"
-  "$NODE" "$OIDC_DIR/server.mjs" --port 0 --users "$users" >"$out" 2>"${2:-/dev/null}" &
-  OIDC_PID=$!
-  for _ in $(seq 1 120); do
-    if [ -s "$out" ]; then printf -v "$1" '%s' "$(head -1 "$out")"; rm -f "$out"; return 0; fi
-    kill -0 "$OIDC_PID" 2>/dev/null || { echo "error: the OIDC provider exited during start-up" >&2; return 1; }
-    sleep 0.25
-  done
-  echo "error: the OIDC provider did not print its issuer within 30 s" >&2; return 1
+  start_node_server "$1" OIDC_PID "${2:-}" "the OIDC provider" \
+    "$OIDC_DIR/server.mjs" --port 0 --users "${3:-$OIDC_DIR/users.example.json}"
 }
 
 # npm ci of the static assets: nhsuk-frontend (served by the daemon) and axe-core (tests).
