@@ -141,7 +141,7 @@ async fn staff_pages_in_a_browser() {
     d.send_applied(&Referral::new(&key_b, &nhs_b).bars_bundle())
         .await;
     let (ref_a, case_a) = referral_id(&d, &key_a, "awaiting-decision").await;
-    let (ref_b, _) = referral_id(&d, &key_b, "awaiting-decision").await;
+    let (ref_b, case_b) = referral_id(&d, &key_b, "awaiting-decision").await;
     let (st, v) = d
         .api
         .post(
@@ -243,6 +243,15 @@ async fn staff_pages_in_a_browser() {
         !b.source().await.contains(&format!("id=\"decide-{sb}\"")),
         "no longer awaiting"
     );
+
+    // Case B is nobody's yet: the specialist takes it from its page.
+    b.goto(&format!("{base}/cases/{case_b}")).await;
+    b.click("#take-case").await;
+    b.wait_for_url_prefix(&format!("{base}/cases/{case_b}#assignment"))
+        .await;
+    assert!(b.text("main").await.contains("You hold this case"));
+    let (_, v) = d.api.get(&format!("/api/cases/{case_b}")).await;
+    assert_eq!(v["employment"]["specialist"], "alice", "{v}");
 
     // The outreach board, then an attempt through the form, seen on the board.
     b.goto(&format!("{base}/outreach")).await;

@@ -56,6 +56,8 @@ struct CasePage {
     status: String,
     opened: String,
     specialist: Option<String>,
+    /// The signed-in person holds the case (nothing to take).
+    held_by_me: bool,
     roster: Vec<Choice>,
     referrals: Vec<(String, String, String)>,
     flag: Option<(String, String)>,
@@ -179,6 +181,7 @@ async fn page(
             case_id: c.id.clone(),
             status: c.status.as_str().to_owned(),
             opened: day(crate::engine::from_ms(c.opened_at)),
+            held_by_me: assigned.as_ref().is_some_and(|a| a.specialist == staff.sub),
             specialist: assigned.map(|a| name_of(&a.specialist)),
             roster: roster
                 .iter()
