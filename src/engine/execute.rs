@@ -41,6 +41,37 @@ impl Engine {
         Ok(results.pop().unwrap_or(Applied::Duplicate))
     }
 
+    /// A person's action, from the API or the pages: applied now, under a
+    /// fresh message id (an action is answered once, never deduplicated).
+    pub async fn execute_action(
+        &self,
+        command: super::command::Command,
+    ) -> Result<Applied, StoreError> {
+        self.execute_one(Inbound {
+            source: super::command::Source::Api,
+            message_id: uuid::Uuid::new_v4().to_string(),
+            received_at: self.now(),
+            command: Ok(command),
+        })
+        .await
+    }
+
+    /// The specialists a case can be given to, `(staff id, name)`: the
+    /// configured roster and everyone who signed in as a specialist.
+    pub async fn roster(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(
+            crate::store::roster(self.store.as_ref(), &self.ctx.team.roster())
+                .await?
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    /// The snapshot the reports and pages read, with that roster.
+    pub async fn team_snapshot(&self) -> Result<crate::domain::reports::Snapshot, StoreError> {
+        crate::store::team_snapshot(self.store.as_ref(), &self.ctx.team.roster()).await
+    }
+
     /// Fires the timers due now: claims them (`FOR UPDATE SKIP LOCKED` on
     /// PostgreSQL, so replicas share the work), applies each as a
     /// `TimerFired` command and deletes it, all in one transaction. A crash

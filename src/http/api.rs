@@ -7,7 +7,7 @@
 use super::AppState;
 use super::error::{ApiError, json_rejection_summary};
 use crate::domain::referral::{self, ReferralState};
-use crate::engine::command::{Command, DecisionInput, DecisionOutcome, Inbound, Source};
+use crate::engine::command::{Command, DecisionInput, DecisionOutcome};
 use crate::engine::{Applied, RejectCode, from_ms, rfc3339};
 use crate::store::{CaseRow, ReferralRow};
 use axum::Json;
@@ -233,14 +233,7 @@ pub async fn decide(
         decline_reason: req.decline_reason,
         decided_by: req.decided_by,
     });
-    let applied = engine
-        .execute_one(Inbound {
-            source: Source::Api,
-            message_id: uuid::Uuid::new_v4().to_string(),
-            received_at: now,
-            command: Ok(command),
-        })
-        .await?;
+    let applied = engine.execute_action(command).await?;
     let changed = match applied {
         Applied::Processed { .. } => true,
         Applied::Rejected(r) => {

@@ -14,7 +14,7 @@ use crate::engine::Applied;
 use crate::engine::command::{
     AssignInput, Command, EmploymentStatusInput, InvalidInput, JobEndInput, JobStartInput,
 };
-use crate::store::{JobRow, StatusRow, team_snapshot};
+use crate::store::{JobRow, StatusRow};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -138,14 +138,9 @@ pub async fn employment_status(
     Ok((created(&applied), Json(employment_view(&s, &id).await?)))
 }
 
-/// The staff ids a case can be given to (see `store::roster`).
+/// The staff ids a case can be given to (see `Engine::roster`).
 pub async fn roster(s: &AppState) -> Result<Vec<(String, String)>, ApiError> {
-    Ok(
-        crate::store::roster(s.engine.store.as_ref(), &s.engine.ctx.team.roster())
-            .await?
-            .into_iter()
-            .collect(),
-    )
+    Ok(s.engine.roster().await?)
 }
 
 /// Assigns a case after checking the specialist is on the roster.
@@ -202,7 +197,7 @@ pub async fn fidelity_report(
 ) -> Result<Json<Value>, ApiError> {
     let p = Period::of_dates(q.from.as_deref(), q.to.as_deref(), s.engine.now().date())
         .map_err(bad_period)?;
-    let snap = team_snapshot(s.engine.store.as_ref(), &s.engine.ctx.team.roster()).await?;
+    let snap = s.engine.team_snapshot().await?;
     let r = fidelity::report(&snap, p, CaseloadLimit(s.engine.ctx.team.caseload_limit()));
     Ok(Json(json!(r)))
 }
@@ -218,6 +213,6 @@ pub async fn ips_grow_report(
     Query(q): Query<QuarterQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let p = Period::quarter(&q.quarter).map_err(bad_period)?;
-    let snap = team_snapshot(s.engine.store.as_ref(), &s.engine.ctx.team.roster()).await?;
+    let snap = s.engine.team_snapshot().await?;
     Ok(Json(json!(ips_grow::report(&snap, &q.quarter, p))))
 }

@@ -7,9 +7,7 @@
 use super::AppState;
 use super::error::{ApiError, json_rejection_summary};
 use crate::domain::outreach::{AppointmentFact, CaseHistory, assess};
-use crate::engine::command::{
-    CloseCaseInput, Command, Inbound, OutreachAttemptInput, ResolveOutreachInput, Source,
-};
+use crate::engine::command::{CloseCaseInput, Command, OutreachAttemptInput, ResolveOutreachInput};
 use crate::engine::{Applied, RejectCode, from_ms, rfc3339};
 use crate::store::{AttemptRow, EpisodeRow, Store};
 use axum::Json;
@@ -198,15 +196,7 @@ pub(super) fn check_text(problems: &mut Vec<(String, String)>, field: &str, v: &
 
 /// Runs a person's command and maps a refusal to its HTTP status.
 pub(super) async fn run(s: &AppState, command: Command) -> Result<Applied, ApiError> {
-    let applied = s
-        .engine
-        .execute_one(Inbound {
-            source: Source::Api,
-            message_id: uuid::Uuid::new_v4().to_string(),
-            received_at: s.engine.now(),
-            command: Ok(command),
-        })
-        .await?;
+    let applied = s.engine.execute_action(command).await?;
     if let Applied::Rejected(r) = &applied {
         let status = match r.code {
             RejectCode::UnknownCase => StatusCode::NOT_FOUND,

@@ -17,9 +17,9 @@ mod referrals;
 mod reports;
 
 use crate::domain::reports::Snapshot;
-use crate::engine::command::{Command, Inbound, Source};
+use crate::engine::command::Command;
 use crate::engine::{Applied, RejectCode};
-use crate::store::{StoreError, team_snapshot};
+use crate::store::StoreError;
 use crate::web::WebApp;
 use axum::Router;
 use axum::response::Response;
@@ -53,29 +53,17 @@ pub(super) fn routes() -> Router<WebApp> {
 
 /// The snapshot every page reads, with the roster (configured and signed in).
 pub(super) async fn snapshot(s: &WebApp) -> Result<Snapshot, StoreError> {
-    team_snapshot(s.engine.store.as_ref(), &s.engine.ctx.team.roster()).await
+    s.engine.team_snapshot().await
 }
 
 /// The specialists a case can be given to, `(staff id, name)`.
 pub(super) async fn roster(s: &WebApp) -> Result<Vec<(String, String)>, StoreError> {
-    Ok(
-        crate::store::roster(s.engine.store.as_ref(), &s.engine.ctx.team.roster())
-            .await?
-            .into_iter()
-            .collect(),
-    )
+    s.engine.roster().await
 }
 
 /// A person's action through the engine, as the API runs it.
 pub(super) async fn run(s: &WebApp, command: Command) -> Result<Applied, StoreError> {
-    s.engine
-        .execute_one(Inbound {
-            source: Source::Api,
-            message_id: uuid::Uuid::new_v4().to_string(),
-            received_at: s.engine.now(),
-            command: Ok(command),
-        })
-        .await
+    s.engine.execute_action(command).await
 }
 
 /// What a person reads for a refusal the form could not foresee.
