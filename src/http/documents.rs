@@ -8,9 +8,8 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::outreach::{body, decode, from_path_only, run, time};
+use super::outreach::{body, created_or_repeat, decode, from_path_only, run, time};
 use crate::domain::documents::{DocumentKind, Draft, Problem};
-use crate::engine::Applied;
 use crate::engine::command::{
     CaseRef, Command, CompleteInput, NoteInput, SectionsBody, SectionsInput,
 };
@@ -22,8 +21,11 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 fn problems_error(code: &'static str, message: &str, problems: Vec<Problem>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-        .with_problems(problems.into_iter().map(|p| (p.field, p.message)).collect())
+    ApiError::unprocessable(
+        code,
+        message,
+        problems.into_iter().map(|p| (p.field, p.message)).collect(),
+    )
 }
 
 /// `vp` or `iwsp` from the path.
@@ -106,10 +108,7 @@ pub async fn complete(
     req.case_id = Some(id.clone());
     req.kind = Some(kind);
     let applied = run(&s, Command::DocumentComplete(Box::new(req))).await?;
-    let status = match applied {
-        Applied::Processed { .. } => StatusCode::CREATED,
-        _ => StatusCode::OK,
-    };
+    let status = created_or_repeat(&applied);
     Ok((status, Json(documents_view(&s, &id).await?)))
 }
 
@@ -133,10 +132,7 @@ pub async fn add_note(
     }
     req.case_id = Some(id.clone());
     let applied = run(&s, Command::Note(Box::new(req))).await?;
-    let status = match applied {
-        Applied::Processed { .. } => StatusCode::CREATED,
-        _ => StatusCode::OK,
-    };
+    let status = created_or_repeat(&applied);
     Ok((status, Json(documents_view(&s, &id).await?)))
 }
 

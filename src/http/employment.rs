@@ -7,7 +7,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::outreach::{body, decode, from_path_only, run};
+use super::outreach::{body, created_or_repeat, decode, from_path_only, run};
 use crate::domain::reports::caseload::CaseloadLimit;
 use crate::domain::reports::{Period, fidelity, ips_grow};
 use crate::engine::Applied;
@@ -38,24 +38,11 @@ fn with_case(mut v: Value, id: &str) -> Result<Value, ApiError> {
 }
 
 fn problems(what: &str, e: InvalidInput) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
+    ApiError::unprocessable(
         "invalid-employment-record",
         format!("the {what} has problems; see problems"),
+        e.into_fields(),
     )
-    .with_problems(
-        e.problems
-            .into_iter()
-            .map(|(f, m)| (f.to_owned(), m))
-            .collect(),
-    )
-}
-
-fn created(a: &Applied) -> StatusCode {
-    match a {
-        Applied::Processed { .. } => StatusCode::CREATED,
-        _ => StatusCode::OK,
-    }
 }
 
 pub fn job_view(j: &JobRow) -> Value {
@@ -107,7 +94,10 @@ pub async fn job_start(
         .validate(s.engine.now().date())
         .map_err(|e| problems("job start", e))?;
     let applied = run(&s, Command::JobStart(Box::new(input))).await?;
-    Ok((created(&applied), Json(employment_view(&s, &id).await?)))
+    Ok((
+        created_or_repeat(&applied),
+        Json(employment_view(&s, &id).await?),
+    ))
 }
 
 /// `POST /api/cases/{id}/job-ends`: `{"job_id", "end_date", "reason"?, "recorded_by"}`.
@@ -121,7 +111,10 @@ pub async fn job_end(
         .validate(s.engine.now().date())
         .map_err(|e| problems("job end", e))?;
     let applied = run(&s, Command::JobEnd(Box::new(input))).await?;
-    Ok((created(&applied), Json(employment_view(&s, &id).await?)))
+    Ok((
+        created_or_repeat(&applied),
+        Json(employment_view(&s, &id).await?),
+    ))
 }
 
 /// `POST /api/cases/{id}/employment-status`.
@@ -135,7 +128,10 @@ pub async fn employment_status(
         .validate(s.engine.now().date())
         .map_err(|e| problems("employment status", e))?;
     let applied = run(&s, Command::EmploymentStatus(Box::new(input))).await?;
-    Ok((created(&applied), Json(employment_view(&s, &id).await?)))
+    Ok((
+        created_or_repeat(&applied),
+        Json(employment_view(&s, &id).await?),
+    ))
 }
 
 /// The staff ids a case can be given to (see `Engine::roster`).

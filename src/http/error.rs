@@ -25,6 +25,15 @@ impl ApiError {
         }
     }
 
+    /// 422 with `error.problems[]`: each `(field, what is wrong)`.
+    pub fn unprocessable(
+        code: &'static str,
+        message: impl Into<String>,
+        problems: Vec<(String, String)>,
+    ) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_problems(problems)
+    }
+
     pub fn with_problems(mut self, problems: Vec<(String, String)>) -> Self {
         self.problems = problems;
         self

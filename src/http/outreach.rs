@@ -9,7 +9,7 @@ use super::error::{ApiError, json_rejection_summary};
 use crate::domain::outreach::{AppointmentFact, CaseHistory, assess};
 use crate::engine::command::{CloseCaseInput, Command, OutreachAttemptInput, ResolveOutreachInput};
 use crate::engine::{Applied, RejectCode, from_ms, rfc3339};
-use crate::store::{AttemptRow, EpisodeRow, Store};
+use crate::store::{AttemptRow, EpisodeRow, appointment_facts};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -70,22 +70,13 @@ fn dna_history(facts: &[AppointmentFact]) -> Value {
         .collect()
 }
 
-async fn facts(store: &dyn Store, case_id: &str) -> Result<Vec<AppointmentFact>, ApiError> {
-    Ok(store
-        .facts_for_case_read(case_id)
-        .await?
-        .iter()
-        .filter_map(|f| serde_json::from_str(f).ok())
-        .collect())
-}
-
 /// The outreach part of `GET /api/cases/{id}`: which rule would close the
 /// case and when (assessed now), its episodes, attempts, DNA history and
 /// closures by a source's rule.
 pub async fn case_outreach(s: &AppState, case_id: &str, opened_at: i64) -> Result<Value, ApiError> {
     let store = s.engine.store.as_ref();
     let now = s.engine.now();
-    let facts = facts(store, case_id).await?;
+    let facts = appointment_facts(store, case_id).await?;
     let attempts = store.attempts_for_case(case_id).await?;
     let last_contact = attempts
         .iter()
@@ -136,13 +127,13 @@ pub async fn board(
     let episodes = store.episodes_active(q.limit.clamp(1, 2000)).await?;
     let mut out = Vec::with_capacity(episodes.len());
     for e in &episodes {
-        let facts = facts(store, &e.case_id).await?;
+        let facts = appointment_facts(store, &e.case_id).await?;
         let attempts = store.attempts_for_case(&e.case_id).await?;
         let mut v = episode_view(&s, e);
         v["appointments"] = dna_history(&facts);
         v["attempts"] = attempts
             .iter()
-            .filter(|a| a.attempted_at >= e.opened_at || a.episode_id.as_deref() == Some(&e.id))
+            .filter(|a| e.covers(a))
             .map(|a| attempt_view(a, false))
             .collect();
         out.push(v);
@@ -191,6 +182,14 @@ pub(super) fn check_text(problems: &mut Vec<(String, String)>, field: &str, v: &
         problems.push((field.into(), format!("is longer than {max} characters")));
     } else if v.chars().any(|c| c.is_control()) {
         problems.push((field.into(), "contains control characters".into()));
+    }
+}
+
+/// 201 when the action recorded something new, 200 for a repeat.
+pub(super) fn created_or_repeat(a: &Applied) -> StatusCode {
+    match a {
+        Applied::Processed { .. } => StatusCode::CREATED,
+        _ => StatusCode::OK,
     }
 }
 
@@ -278,23 +277,14 @@ pub async fn record_attempt(
     }
     let input: OutreachAttemptInput = decode(v)?;
     if let Err(e) = input.validate() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(ApiError::unprocessable(
             "invalid-outreach-attempt",
             "the outreach attempt has problems; see problems",
-        )
-        .with_problems(
-            e.problems
-                .into_iter()
-                .map(|(f, m)| (f.to_owned(), m))
-                .collect(),
+            e.into_fields(),
         ));
     }
     let applied = run(&s, Command::OutreachAttempt(Box::new(input))).await?;
-    let status = match applied {
-        Applied::Processed { .. } => StatusCode::CREATED,
-        _ => StatusCode::OK,
-    };
+    let status = created_or_repeat(&applied);
     let attempts = s.engine.store.attempts_for_case(&id).await?;
     Ok((
         status,

@@ -15,13 +15,7 @@ pub enum Format {
     Csv,
 }
 
-fn num(v: f64) -> String {
-    if v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
-}
+use crate::domain::reports::fmt_num as num;
 
 pub fn fidelity(r: &FidelityReport, f: Format) -> String {
     match f {

@@ -35,6 +35,7 @@ pub use documents::{
 };
 pub use outreach::{
     AttemptRow, ClosureByRuleRow, EpisodeRow, EpisodeStatus, OutreachReads, OutreachTx,
+    appointment_facts,
 };
 pub use reads::Reads;
 pub use rekey::PatientHashes;

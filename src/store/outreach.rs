@@ -51,6 +51,28 @@ pub struct EpisodeRow {
     pub updated_at: i64,
 }
 
+impl EpisodeRow {
+    /// An attempt belongs to this episode when it was linked to it or made
+    /// after it opened.
+    pub fn covers(&self, a: &AttemptRow) -> bool {
+        a.attempted_at >= self.opened_at || a.episode_id.as_deref() == Some(self.id.as_str())
+    }
+}
+
+/// A case's appointment facts as the discharge rules see them (rows that do
+/// not parse are skipped, as the views always have).
+pub async fn appointment_facts(
+    store: &(impl OutreachReads + ?Sized),
+    case_id: &str,
+) -> Result<Vec<crate::domain::outreach::AppointmentFact>> {
+    Ok(store
+        .facts_for_case_read(case_id)
+        .await?
+        .iter()
+        .filter_map(|f| serde_json::from_str(f).ok())
+        .collect())
+}
+
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, PartialEq)]
 pub struct AttemptRow {
     pub id: String,

@@ -117,11 +117,11 @@ pub fn report(s: &Snapshot, quarter: &str, p: Period) -> IpsGrowReturn {
 
     // The caseload in the quarter: cases open at any time in it that had an
     // accepted referral by its end.
-    let (start, end) = (p.start(), p.end());
+    let end = p.end();
     let on_caseload: BTreeSet<&str> = s
         .cases
         .iter()
-        .filter(|c| c.opened_at < end && c.closed_at.is_none_or(|x| x >= start))
+        .filter(|c| c.open_during(p))
         .filter(|c| {
             s.referrals.iter().any(|r| {
                 r.case_id.as_deref() == Some(&c.id) && r.accepted_at().is_some_and(|t| t < end)

@@ -53,11 +53,10 @@ pub fn csv_field(s: &str) -> String {
 }
 
 pub fn rows(s: &Snapshot, month: Period) -> Vec<Mhs004Row> {
-    let (start, end) = (month.start(), month.end());
     let mut out: Vec<Mhs004Row> = s
         .cases
         .iter()
-        .filter(|c| c.opened_at < end && c.closed_at.is_none_or(|x| x >= start))
+        .filter(|c| c.open_during(month))
         .map(|c| {
             let latest = s
                 .statuses

@@ -59,6 +59,11 @@ impl CaseFacts {
     pub fn open_at(&self, t: OffsetDateTime) -> bool {
         self.opened_at <= t && self.closed_at.is_none_or(|c| c > t)
     }
+
+    /// Open at any time in the period.
+    pub fn open_during(&self, p: Period) -> bool {
+        self.opened_at < p.end() && self.closed_at.is_none_or(|c| c >= p.start())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -272,7 +277,8 @@ impl Measure {
     }
 }
 
-fn fmt_num(v: f64) -> String {
+/// A count as itself, anything else to one decimal place.
+pub fn fmt_num(v: f64) -> String {
     if v.fract() == 0.0 {
         format!("{v:.0}")
     } else {
@@ -280,35 +286,30 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// When the case first had contact: an attended appointment or an outreach
-/// attempt that reached the person.
-pub fn first_contact(s: &Snapshot, case_id: &str) -> Option<OffsetDateTime> {
+/// When the case had contact: attended appointments and outreach attempts
+/// that reached the person.
+fn contacts<'a>(s: &'a Snapshot, case_id: &'a str) -> impl Iterator<Item = OffsetDateTime> + 'a {
     let attended = s
         .attended
         .iter()
-        .filter(|(c, _)| c == case_id)
+        .filter(move |(c, _)| c == case_id)
         .map(|(_, t)| *t);
     let reached = s
         .attempts
         .iter()
-        .filter(|a| a.case_id == case_id && a.reached)
+        .filter(move |a| a.case_id == case_id && a.reached)
         .map(|a| a.attempted_at);
-    attended.chain(reached).min()
+    attended.chain(reached)
 }
 
-/// The last contact before `now` (attended appointment or attempt that reached).
+/// When the case first had contact.
+pub fn first_contact(s: &Snapshot, case_id: &str) -> Option<OffsetDateTime> {
+    contacts(s, case_id).min()
+}
+
+/// The last contact up to `now`.
 pub fn last_contact(s: &Snapshot, case_id: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
-    let attended = s
-        .attended
-        .iter()
-        .filter(|(c, t)| c == case_id && *t <= now)
-        .map(|(_, t)| *t);
-    let reached = s
-        .attempts
-        .iter()
-        .filter(|a| a.case_id == case_id && a.reached && a.attempted_at <= now)
-        .map(|a| a.attempted_at);
-    attended.chain(reached).max()
+    contacts(s, case_id).filter(|t| *t <= now).max()
 }
 
 /// A person's employment status at referral: the first status recorded

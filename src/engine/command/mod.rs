@@ -300,6 +300,14 @@ pub struct InvalidInput {
 }
 
 impl InvalidInput {
+    /// The problems as `(field, message)` pairs for an API error body.
+    pub fn into_fields(self) -> Vec<(String, String)> {
+        self.problems
+            .into_iter()
+            .map(|(f, m)| (f.to_owned(), m))
+            .collect()
+    }
+
     /// `field: message; field: message`.
     pub fn summary(&self) -> String {
         self.problems

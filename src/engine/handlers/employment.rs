@@ -2,7 +2,7 @@
 //! start or end published as an event (ids and codes only: the employer's
 //! name stays in the store).
 
-use super::{HandlerError, Outcome, audit, open_case, queue_event};
+use super::{HandlerError, Outcome, audit, content_key, open_case, queue_event};
 use crate::engine::command::{
     AssignInput, EmploymentStatusInput, InvalidInput, JobEndInput, JobStartInput,
 };
@@ -12,7 +12,6 @@ use crate::engine::rejection::{RejectCode, Rejection};
 use crate::engine::{Context, ms};
 use crate::store::{AssignmentRow, JobRow, StatusRow, Tx};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -21,17 +20,6 @@ fn invalid(what: &str, e: InvalidInput) -> HandlerError {
         RejectCode::InvalidEmploymentRecord,
         format!("{what}: {}", e.summary()),
     ))
-}
-
-/// A content key for a record sent without its own id: the same content
-/// sent twice is one record.
-fn content_key(case_id: &str, parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    format!("{case_id}:sha256:{}", hex::encode(h.finalize()))
 }
 
 fn job_key(case_id: &str, job_id: &str) -> String {

@@ -74,6 +74,19 @@ pub async fn handle(
     }
 }
 
+/// The key of a person's record sent without an id of its own (an
+/// attempt, a job, a status): `{case_id}:sha256:` over its parts, so the
+/// same content sent twice, by any channel, is one record.
+pub(super) fn content_key(case_id: &str, parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    format!("{case_id}:sha256:{}", hex::encode(h.finalize()))
+}
+
 /// Namespace for event ids derived from outbox dedupe keys.
 const EVENT_NS: Uuid = Uuid::from_u128(0x6a1f_3c0e_9d2b_4e55_8f00_1b2c_3d4e_5f60);
 

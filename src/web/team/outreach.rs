@@ -4,7 +4,7 @@
 
 use super::caseload::short_id;
 use super::{day, store_failed};
-use crate::domain::outreach::{AppointmentFact, Attendance};
+use crate::domain::outreach::Attendance;
 use crate::web::WebApp;
 use crate::web::page::{Chrome, Section, html};
 use crate::web::{Staff, Web};
@@ -72,17 +72,12 @@ pub async fn board(State(s): State<WebApp>, Web(web): Web, staff: Staff) -> Resp
     let loaded = async {
         let mut flags = vec![];
         for e in store.episodes_active(2000).await? {
-            let facts: Vec<AppointmentFact> = store
-                .facts_for_case_read(&e.case_id)
-                .await?
-                .iter()
-                .filter_map(|f| serde_json::from_str(f).ok())
-                .collect();
+            let facts = crate::store::appointment_facts(store, &e.case_id).await?;
             let attempts: Vec<_> = store
                 .attempts_for_case(&e.case_id)
                 .await?
                 .into_iter()
-                .filter(|a| a.attempted_at >= e.opened_at || a.episode_id.as_deref() == Some(&e.id))
+                .filter(|a| e.covers(a))
                 .collect();
             let risk: Value = serde_json::from_str(&e.risk).unwrap_or(Value::Null);
             let next = risk["next_appointment"].as_str().and_then(|s| {

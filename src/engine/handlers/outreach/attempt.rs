@@ -6,7 +6,7 @@ use super::records::{Queued, communication};
 use super::{Cause, reassess};
 use crate::engine::command::OutreachAttemptInput;
 use crate::engine::handlers::open_case;
-use crate::engine::handlers::{HandlerError, Outcome, audit, queue};
+use crate::engine::handlers::{HandlerError, Outcome, audit, content_key, queue};
 use crate::engine::outcome::{Applied, Signal};
 use crate::engine::rejection::{RejectCode, Rejection};
 use crate::engine::{Context, ms};
@@ -88,23 +88,18 @@ pub async fn handle(
 /// it came with: the sender's own id for it, else its content (two real
 /// attempts never share method, outcome, time, specialist and note).
 fn attempt_key(a: &OutreachAttemptInput) -> String {
-    use sha2::{Digest, Sha256};
     match &a.attempt_id {
         Some(id) => format!("{}:id:{id}", a.case_id),
-        None => {
-            let mut h = Sha256::new();
-            for part in [
+        None => content_key(
+            &a.case_id,
+            &[
                 a.case_id.as_str(),
                 a.method.into(),
                 a.outcome.into(),
                 &ms(a.attempted_at).to_string(),
                 &a.specialist,
                 a.note.as_deref().unwrap_or(""),
-            ] {
-                h.update(part.as_bytes());
-                h.update([0]);
-            }
-            format!("{}:sha256:{}", a.case_id, hex::encode(h.finalize()))
-        }
+            ],
+        ),
     }
 }
