@@ -39,6 +39,8 @@ pub enum StartError {
     Fhir(#[from] crate::fhir::FhirError),
     #[error("{0}")]
     Web(#[from] crate::web::WebError),
+    #[error("cannot build the MESH client: {0}")]
+    Mesh(#[from] crate::mesh::MeshError),
     #[error("cannot listen on {addr}: {source} (is another instance running? change http.listen)")]
     Listen {
         addr: SocketAddr,
@@ -63,6 +65,10 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         source,
     };
     let patient_key = settings.patient_key().ok_or(StartError::NoPatientKey)??;
+    let mesh = match settings.mesh.enabled {
+        true => Some(Arc::new(crate::mesh::MeshClient::new(&settings.mesh)?)),
+        false => None,
+    };
     let (store, dead_letters) = crate::store::dead_letters::connect(&settings.store)
         .await
         .map_err(store_err)?;
@@ -127,7 +133,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         engine: engine.clone(),
         reading: reading.clone(),
         health: broker,
-        dead_letters,
+        dead_letters: dead_letters.clone(),
     };
     tasks.spawn(consumer.run(shutdown.clone()));
 
@@ -139,6 +145,9 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         events: Arc::new(EventSink {
             publisher: publisher.clone(),
             exchange: settings.amqp.events_exchange.clone(),
+        }),
+        mesh: mesh.clone().map(|client| {
+            Arc::new(crate::mesh::sink::MeshSink { client }) as Arc<dyn crate::engine::outbox::Sink>
         }),
     };
     let dispatcher = Dispatcher::new(engine.clone(), sinks, settings.outbox.clone());
@@ -154,6 +163,17 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         interval: settings.store.housekeeping_interval,
     };
     tasks.spawn(housekeeping.run(shutdown.clone()));
+
+    if let Some(client) = mesh {
+        let inbox = crate::mesh::inbox::InboxPoller {
+            engine: engine.clone(),
+            client,
+            dead_letters,
+            interval: settings.mesh.poll_interval,
+            auth_backoff: settings.mesh.auth_backoff,
+        };
+        tasks.spawn(inbox.run(shutdown.clone()));
+    }
 
     if settings.poller.enabled {
         let poller = Poller {

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod fhir;
 pub mod http;
 pub mod ingest;
+pub mod mesh;
 pub mod render;
 pub mod store;
 pub mod telemetry;

@@ -36,6 +36,8 @@ fn dispatcher(e: &Engine, s: &Settings) -> Dispatcher {
             publisher: Arc::new(Publisher::new(&s.amqp, "t-outbox")),
             exchange: s.amqp.events_exchange.clone(),
         }),
+
+        mesh: None,
     };
     Dispatcher::new(e.clone(), sinks, s.outbox.clone())
 }

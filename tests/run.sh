@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite against real services: brings up RabbitMQ, PostgreSQL
-# and the FHIR sandbox's dependencies if missing, then runs unit, property,
-# contract and integration tests, the benchmarks in --quick mode (so they
-# cannot rot; they fail only on error, never on speed), and the demo.
+# and the FHIR and MESH sandboxes' dependencies if missing, then runs unit,
+# property, contract and integration tests, the benchmarks in --quick mode (so
+# they cannot rot; they fail only on error, never on speed), and the demo.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -13,10 +13,11 @@ command -v cargo >/dev/null || { echo "error: cargo is needed (install Rust with
 ensure_rabbitmq
 ensure_postgres
 ensure_sandbox_deps
+ensure_mesh_sandbox
 ensure_oidc_deps
 ensure_web_assets
 ensure_chromium
-export NODE
+export NODE MESH_SANDBOX_PYTHON
 
 # The tests declare many durable quorum queues; they live in a vhost of this
 # run's own, deleted at the end, so they never pile up on the broker. Vhosts

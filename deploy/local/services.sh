@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Shared by deploy/local/demo.sh, tests/run.sh and tests/perf/run.sh (source it).
 # Brings up what is missing on a Debian machine: RabbitMQ, PostgreSQL, a Node.js
-# new enough for the FHIR sandbox, and the sandbox's npm packages. Installs
-# Debian packages only when a service is absent (needs root or sudo).
+# new enough for the FHIR sandbox, and the sandbox's npm packages; the MESH
+# sandbox in a Python virtual environment. Installs Debian packages only when a
+# service is absent (needs root or sudo).
 
 IPS_ROOT="${IPS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 SANDBOX_DIR="$IPS_ROOT/deploy/local/fhir-sandbox"
@@ -147,4 +148,65 @@ ensure_chromium() {
   if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     apt_install chromium chromium-driver
   fi
+}
+
+# --- MESH: NHS England's mesh-sandbox (PyPI), the GP practice's side of the MESH sink ---
+
+MESH_SANDBOX_DIR="$IPS_ROOT/deploy/local/mesh-sandbox"
+MESH_VENV="$IPS_ROOT/deploy/local/.mesh-venv"
+# The sandbox's own default SHARED_KEY is "Banana"; ours is set explicitly so the
+# bridge's local config and the tests' harness (tests/common/mesh.rs) name it too.
+MESH_SHARED_KEY_DEFAULT="TestKey"
+
+# Creates deploy/local/.mesh-venv (python3 -m venv; Debian's python3-venv if venv is
+# missing) and pip installs mesh-sandbox with every dependency pinned
+# (deploy/local/mesh-sandbox/requirements.txt). A stamp holding the requirements'
+# hash skips the work when nothing changed. Exports MESH_SANDBOX_PYTHON.
+ensure_mesh_sandbox() {
+  local req="$MESH_SANDBOX_DIR/requirements.txt" stamp="$MESH_VENV/.requirements.sha256" want
+  want="$(sha256sum "$req" | cut -d' ' -f1)"
+  if [ ! -x "$MESH_VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    command -v python3 >/dev/null || apt_install python3 python3-venv
+    # mesh-sandbox 1.0.137 declares Python >= 3.11, < 3.14; say so rather than let pip
+    # report "no matching distribution".
+    if ! python3 -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] < (3, 14)))'; then
+      echo "error: the MESH sandbox needs Python 3.11 to 3.13; python3 is $(python3 -V 2>&1)" >&2
+      return 1
+    fi
+    say "installing the MESH sandbox (pip) into deploy/local/.mesh-venv"
+    rm -rf "$MESH_VENV"
+    if ! python3 -m venv "$MESH_VENV" >/dev/null 2>&1; then
+      # Debian ships venv's ensurepip separately.
+      rm -rf "$MESH_VENV"
+      apt_install python3-venv
+      python3 -m venv "$MESH_VENV" || return 1
+    fi
+    "$MESH_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" >&2 || return 1
+    printf '%s\n' "$want" >"$stamp"
+  fi
+  MESH_SANDBOX_PYTHON="$MESH_VENV/bin/python"; export MESH_SANDBOX_PYTHON
+}
+
+# start_mesh_sandbox PORT LOGFILE [SHARED_KEY]: starts the MESH sandbox on 127.0.0.1:PORT
+# in the background and prints its pid (also left in MESH_SANDBOX_PID when not called in
+# $(...)). In-memory store (the default "canned" store is read-only: sends answer 202 and
+# never arrive), AUTH_MODE=full (NHSMESH HMAC checked with SHARED_KEY, default TestKey;
+# no timestamp, nonce or client-certificate checks). Mailboxes X26ABC1, X26ABC2, X26ABC3,
+# password "password". LOGFILE gets everything it says, uvicorn's access log included
+# (one line a request: `INFO:     127.0.0.1:PORT - "POST /messageexchange/X26ABC1/outbox HTTP/1.1" 202 Accepted`).
+start_mesh_sandbox() {
+  local port="${1:-}" log="${2:-/dev/null}" key="${3:-$MESH_SHARED_KEY_DEFAULT}"
+  [ -n "$port" ] || { echo "usage: start_mesh_sandbox PORT LOGFILE [SHARED_KEY]" >&2; return 2; }
+  ensure_mesh_sandbox || return 1
+  if port_open "$port"; then echo "error: 127.0.0.1:$port is already in use (MESH sandbox)" >&2; return 1; fi
+  (cd "$MESH_VENV" && STORE_MODE=memory AUTH_MODE=full SHARED_KEY="$key" \
+    PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore \
+    exec "$MESH_SANDBOX_PYTHON" -m uvicorn mesh_sandbox.api:app --host 127.0.0.1 --port "$port") \
+    </dev/null >"$log" 2>&1 &
+  MESH_SANDBOX_PID=$!
+  if ! wait_port "$port" 60 "the MESH sandbox" || ! kill -0 "$MESH_SANDBOX_PID" 2>/dev/null; then
+    kill "$MESH_SANDBOX_PID" 2>/dev/null || true
+    return 1
+  fi
+  echo "$MESH_SANDBOX_PID"
 }

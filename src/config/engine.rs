@@ -27,6 +27,8 @@ impl OutboxSettings {
                 ("outbox.retry.fhir.max_delay", self.retry.fhir.max_delay),
                 ("outbox.retry.events.min_delay", self.retry.events.min_delay),
                 ("outbox.retry.events.max_delay", self.retry.events.max_delay),
+                ("outbox.retry.mesh.min_delay", self.retry.mesh.min_delay),
+                ("outbox.retry.mesh.max_delay", self.retry.mesh.max_delay),
             ],
             bad,
         );
@@ -34,6 +36,7 @@ impl OutboxSettings {
         positive("outbox.batch_size", self.batch_size as u64, bad);
         self.retry.fhir.check("outbox.retry.fhir", bad);
         self.retry.events.check("outbox.retry.events", bad);
+        self.retry.mesh.check("outbox.retry.mesh", bad);
         // The lease is renewed every third of itself while a row is in flight;
         // shorter than a second would be mostly renewals.
         if self.lease < Duration::from_secs(1) {
@@ -53,6 +56,10 @@ pub struct OutboxRetrySettings {
     pub fhir: RetrySettings,
     /// Publishes to the events exchange.
     pub events: RetrySettings,
+    /// Sends over MESH. Fewer and slower than FHIR writes: MESH asks
+    /// clients not to hammer it, and what MESH refuses for good (credentials,
+    /// recipient, size) is parked at once, never retried.
+    pub mesh: RetrySettings,
 }
 
 /// Exponential backoff with jitter between `min_delay` and `max_delay`;

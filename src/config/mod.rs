@@ -12,6 +12,7 @@ mod documents;
 mod engine;
 mod fhir;
 mod intake;
+mod mesh;
 mod outreach;
 mod service;
 mod store;
@@ -26,6 +27,7 @@ pub use engine::{
 };
 pub use fhir::{FhirAuthKind, FhirAuthSettings, FhirSettings, PolledResource, PollerSettings};
 pub use intake::{IntakeSettings, LimitsSettings};
+pub use mesh::{MeshSettings, RoutingSettings};
 pub use outreach::OutreachSettings;
 pub use service::{HttpSettings, LogFormat, LogSettings, ServiceSettings};
 pub use store::StoreSettings;
@@ -56,6 +58,8 @@ pub struct Settings {
     pub limits: LimitsSettings,
     pub outreach: OutreachSettings,
     pub documents: DocumentSettings,
+    pub routing: RoutingSettings,
+    pub mesh: MeshSettings,
     #[serde(default)]
     pub team: TeamSettings,
     pub web: WebSettings,
@@ -239,6 +243,18 @@ impl Settings {
             problems,
         );
         read(
+            "mesh.password",
+            &mut self.mesh.password,
+            &self.mesh.password_file.clone(),
+            problems,
+        );
+        read(
+            "mesh.shared_key",
+            &mut self.mesh.shared_key,
+            &self.mesh.shared_key_file.clone(),
+            problems,
+        );
+        read(
             "web.client_secret",
             &mut self.web.client_secret,
             &self.web.client_secret_file.clone(),
@@ -275,6 +291,8 @@ impl Settings {
         self.limits.check(&mut bad);
         self.outreach.check(&mut bad);
         self.documents.check(&mut bad);
+        self.routing.check(&self.mesh, &mut bad);
+        self.mesh.check(&mut bad);
         self.team.check(&mut bad);
         self.web.check(&mut bad);
     }
@@ -348,6 +366,8 @@ fn deserialize_collecting(
                 ("limits", check_section::<LimitsSettings>),
                 ("outreach", check_section::<OutreachSettings>),
                 ("documents", check_section::<DocumentSettings>),
+                ("routing", check_section::<RoutingSettings>),
+                ("mesh", check_section::<MeshSettings>),
                 ("team", check_section::<TeamSettings>),
                 ("web", check_section::<WebSettings>),
             ];

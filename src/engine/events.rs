@@ -41,6 +41,17 @@ pub enum EventType {
     /// A review was chased (one event per chase).
     #[strum(serialize = "document.overdue")]
     DocumentOverdue,
+    /// A document sent over MESH was acknowledged by the practice's system
+    /// (the first positive ITK acknowledgement; once per document).
+    #[strum(serialize = "document.delivered")]
+    DocumentDelivered,
+    /// A negative ITK acknowledgement or a MESH non-delivery report, or the
+    /// document could not be routed (no practice or mailbox known).
+    #[strum(serialize = "document.rejected")]
+    DocumentRejected,
+    /// No business acknowledgement within `mesh.ack_within`.
+    #[strum(serialize = "document.unacknowledged")]
+    DocumentUnacknowledged,
     /// A person started a job (IPS Grow counts every start).
     #[strum(serialize = "job.started")]
     JobStarted,

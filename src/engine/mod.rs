@@ -50,6 +50,41 @@ pub struct Context {
     pub documents: crate::config::DocumentSettings,
     /// The team: its care setting (caseload limit) and configured roster.
     pub team: crate::config::TeamSettings,
+    /// Which way documents go, and what MESH sends need (no credentials).
+    pub delivery: DeliveryContext,
+}
+
+/// Document routing and the MESH settings a handler needs to queue a send.
+#[derive(Debug, Clone)]
+pub struct DeliveryContext {
+    pub routing: crate::config::RoutingSettings,
+    pub mesh_enabled: bool,
+    /// The bridge's own mailbox (the message's source endpoint).
+    pub mailbox: String,
+    pub workflow_id: String,
+    pub ack_within: Duration,
+    /// Practice ODS code → mailbox id.
+    pub mailboxes: std::collections::BTreeMap<String, String>,
+}
+
+impl DeliveryContext {
+    pub fn from_settings(s: &Settings) -> Self {
+        DeliveryContext {
+            routing: s.routing.clone(),
+            mesh_enabled: s.mesh.enabled,
+            mailbox: s.mesh.mailbox.clone(),
+            workflow_id: s.mesh.workflow_id.clone(),
+            ack_within: s.mesh.ack_within,
+            mailboxes: s.mesh.mailboxes.clone(),
+        }
+    }
+
+    pub fn mailbox_for(&self, ods: &str) -> Option<&str> {
+        self.mailboxes
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(ods))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// The discharge rules and how outreach episodes are written.
@@ -113,6 +148,7 @@ impl Context {
             outreach: OutreachContext::from_settings(&s.outreach),
             documents: s.documents.clone(),
             team: s.team.clone(),
+            delivery: DeliveryContext::from_settings(s),
         }
     }
 

@@ -40,6 +40,10 @@ pub enum Signal {
         days: f64,
     },
     ReviewChased,
+    /// A MESH delivery changed state (acknowledged, rejected, overdue, unroutable).
+    Delivery {
+        state: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +140,9 @@ fn report_signals(signals: &[Signal]) {
             }
             Signal::ReviewChased => {
                 metrics::counter!("ips_document_reviews_chased_total").increment(1)
+            }
+            Signal::Delivery { state } => {
+                metrics::counter!("ips_document_deliveries_total", "state" => *state).increment(1)
             }
         }
     }

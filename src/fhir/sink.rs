@@ -57,9 +57,9 @@ impl Sink for FhirSink {
                     result: Some(format!("transaction: {reply} entries")),
                 });
             }
-            OutboxMessage::Event(_) => {
+            OutboxMessage::Event(_) | OutboxMessage::MeshSend(_) => {
                 return Err(SinkError::permanent(
-                    "the FHIR sink cannot deliver an event row",
+                    "the FHIR sink cannot deliver an event or MESH row",
                 ));
             }
         };

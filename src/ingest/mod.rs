@@ -11,6 +11,7 @@ pub mod bars;
 pub mod classify;
 pub mod fhir_view;
 pub mod guard;
+pub mod mesh;
 pub mod summary;
 
 pub use classify::classify;

@@ -15,6 +15,7 @@ pub mod documents;
 pub mod outreach;
 mod referral_ref;
 pub mod reports;
+pub mod send_document;
 
 pub use bars_response::BarsResponse;
 pub use communication::{CodedText, OutreachCommunication};

@@ -6,6 +6,7 @@
 //! must answer at once so a repeated command makes nothing twice.
 
 use super::Result;
+use crate::domain::documents::delivery::DeliveryState;
 use crate::domain::documents::{DocumentKind, ReviewStatus};
 use async_trait::async_trait;
 use serde::Serialize;
@@ -112,6 +113,43 @@ pub struct DraftRow {
     pub updated_at: i64,
 }
 
+/// A stored delivery state as the domain's enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct StoredDelivery(pub DeliveryState);
+
+impl TryFrom<String> for StoredDelivery {
+    type Error = super::StoreError;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+            .map(StoredDelivery)
+            .map_err(|_| super::StoreError::Corrupt(format!("unknown delivery state {s:?}")))
+    }
+}
+
+/// A document sent (or meant to be sent) over MESH, and what came back.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, PartialEq)]
+pub struct DeliveryRow {
+    /// `mex-LocalID`: the bridge's business id for the send.
+    pub local_id: String,
+    pub document_id: String,
+    pub case_id: String,
+    /// The ITK3 message id (the MessageHeader's id) acknowledgements quote.
+    pub itk_message_id: String,
+    /// The patient's GP practice (ODS code), when known.
+    pub recipient_ods: Option<String>,
+    pub mailbox: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub state: StoredDelivery,
+    pub delivered_before: bool,
+    /// `infrastructure`, `business` or `mesh-report`: what set the code.
+    pub ack_level: Option<String>,
+    pub ack_code: Option<String>,
+    pub ack_text: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// Document writes and reads inside a unit of work.
 #[async_trait]
 pub trait DocumentTx: Send {
@@ -138,6 +176,16 @@ pub trait DocumentTx: Send {
 
     /// Records a comment; `false` when its `comment_key` is known.
     async fn comment_insert(&mut self, c: &CommentRow) -> Result<bool>;
+
+    /// The patient's GP practice (ODS code) as the latest referral named it.
+    async fn practice_of(&mut self, case_id: &str) -> Result<Option<String>>;
+    async fn practice_set(&mut self, case_id: &str, ods: &str, now: i64) -> Result<()>;
+
+    async fn delivery_insert(&mut self, d: &DeliveryRow) -> Result<()>;
+    async fn delivery_by_local_id(&mut self, local_id: &str) -> Result<Option<DeliveryRow>>;
+    async fn delivery_by_itk_id(&mut self, itk_message_id: &str) -> Result<Option<DeliveryRow>>;
+    /// Writes `state`, `delivered_before`, the ack fields and `updated_at`.
+    async fn delivery_update(&mut self, d: &DeliveryRow) -> Result<()>;
 }
 
 /// Document reads for the API, outside any unit of work.
@@ -148,4 +196,7 @@ pub trait DocumentReads: Send + Sync {
     async fn comments_for_case(&self, case_id: &str) -> Result<Vec<CommentRow>>;
     /// Reviews still awaited whose due date is before `now`, for the gauge.
     async fn reviews_overdue(&self, now: i64) -> Result<i64>;
+    async fn deliveries_for_case(&self, case_id: &str) -> Result<Vec<DeliveryRow>>;
+    /// Deliveries by state, for the gauges.
+    async fn delivery_counts(&self) -> Result<Vec<(String, i64)>>;
 }

@@ -30,8 +30,8 @@ mod work;
 
 pub use admin::StoreAdmin;
 pub use documents::{
-    CommentRow, DocumentReads, DocumentRow, DocumentStatus, DocumentTx, DraftRow, StoredKind,
-    StoredReview,
+    CommentRow, DeliveryRow, DocumentReads, DocumentRow, DocumentStatus, DocumentTx, DraftRow,
+    StoredDelivery, StoredKind, StoredReview,
 };
 pub use outreach::{
     AttemptRow, ClosureByRuleRow, EpisodeRow, EpisodeStatus, OutreachReads, OutreachTx,

@@ -147,6 +147,8 @@ async fn dispatcher(svc: &Services, fhir_url: &str, rows: &[TaskRow]) -> anyhow:
             publisher: Arc::new(Publisher::new(&settings.amqp, "ips-bench")),
             exchange: settings.amqp.events_exchange.clone(),
         }),
+
+        mesh: None,
     };
     let d = Dispatcher::new(engine.clone(), sinks, settings.outbox.clone());
     let stop = tokio_util::sync::CancellationToken::new();

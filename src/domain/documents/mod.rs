@@ -9,6 +9,7 @@
 //! draft grows across sessions and when it may be completed ([`Draft`]), and
 //! when an unanswered review is chased ([`ReviewPolicy`]).
 
+pub mod delivery;
 mod draft;
 mod review;
 mod template;

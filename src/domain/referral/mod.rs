@@ -165,6 +165,9 @@ pub struct ReferralVersion {
     /// Hash of the referral content, so that re-reading a version changes nothing.
     pub content_hash: String,
     pub closure: Option<ClosureCause>,
+    /// The patient's registered GP practice (ODS code), when the referral
+    /// names it: where documents for the GP go.
+    pub gp_practice: Option<String>,
 }
 
 impl ReferralVersion {

@@ -21,6 +21,7 @@ fn version(nhs: &str, reason: bool) -> ReferralVersion {
         },
         content_hash: format!("{nhs}-{reason}"),
         closure: None,
+        gp_practice: None,
     }
 }
 

@@ -36,6 +36,8 @@ pub enum Source {
     Timer,
     /// The outbox dispatcher handing a write conflict back to its handler.
     Outbox,
+    /// The bridge's MESH inbox (acknowledgements, reports).
+    Mesh,
 }
 
 impl Source {
@@ -48,7 +50,7 @@ impl Source {
     /// the transaction that fires it, a conflict is handed back with the
     /// outbox row that raised it.
     pub fn deduplicates(self) -> bool {
-        matches!(self, Source::Amqp | Source::FhirPoll)
+        matches!(self, Source::Amqp | Source::FhirPoll | Source::Mesh)
     }
 }
 
@@ -92,6 +94,8 @@ pub enum Command {
     EmploymentStatus(Box<EmploymentStatusInput>),
     /// A case was given to a specialist.
     Assign(AssignInput),
+    /// An ITK3 acknowledgement or a MESH report about a document sent over MESH.
+    DeliveryAck(Box<AckInput>),
     TimerFired(TimerFired),
     /// The FHIR server refused an update queued by a handler because the
     /// resource changed meanwhile (412): the handler decides again.
@@ -119,6 +123,7 @@ impl Command {
             Command::JobEnd(_) => "job-end",
             Command::EmploymentStatus(_) => "employment-status",
             Command::Assign(_) => "case-assign",
+            Command::DeliveryAck(_) => "delivery-ack",
             Command::TimerFired(_) => "timer",
             Command::WriteConflict(_) => "write-conflict",
             Command::Ignore(_) => "ignored",
@@ -400,12 +405,32 @@ pub enum TimerKind {
     /// A published VP or IWSP's review is due (or overdue again): chase it
     /// if no comment came. Subject: the document id.
     ReviewChase,
+    /// A document sent over MESH should have been acknowledged by now.
+    /// Subject: the delivery's local id.
+    DeliveryAckDue,
 }
 
 impl TimerKind {
     pub fn as_str(self) -> &'static str {
         self.into()
     }
+}
+
+/// What a message in the bridge's MESH inbox says about a sent document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckInput {
+    pub answers: AckRef,
+    pub ack: crate::domain::documents::delivery::Ack,
+}
+
+/// Which sent message an acknowledgement is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckRef {
+    /// The ITK3 message id (the sent MessageHeader's id) that an ITK
+    /// acknowledgement's `response.identifier` quotes.
+    ItkMessage(String),
+    /// The `mex-LocalID` a MESH report carries back.
+    LocalId(String),
 }
 
 /// A due timer, claimed in the transaction that applies it.

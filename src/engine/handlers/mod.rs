@@ -69,6 +69,7 @@ pub async fn handle(
         Command::JobEnd(j) => employment::job_end(tx, ctx, j, now).await,
         Command::EmploymentStatus(e) => employment::employment_status(tx, ctx, e, now).await,
         Command::Assign(a) => employment::assign(tx, ctx, a, now).await,
+        Command::DeliveryAck(a) => documents::ack(tx, ctx, a, now).await,
         Command::TimerFired(t) => timer::handle(tx, ctx, t, now).await,
         Command::WriteConflict(c) => conflict::handle(tx, ctx, c, now).await,
     }

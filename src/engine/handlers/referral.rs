@@ -63,6 +63,7 @@ pub async fn handle(
                 origin: origin_json(input),
             };
             tx.referral_insert(&row).await?;
+            remember_practice(tx, row.case_id.as_deref(), v, now).await?;
             let mut signals = vec![Signal::ReferralReceived {
                 source_kind: v.source.kind.as_str(),
                 incomplete: !r.incomplete_reasons.is_empty(),
@@ -132,6 +133,7 @@ pub async fn handle(
             row.updated_at = ms(now);
             row.raw = input.raw.to_string();
             tx.referral_update(&row).await?;
+            remember_practice(tx, row.case_id.as_deref(), v, now).await?;
             let ordering = ordering_key(&row);
             let mut signals = vec![];
             if let Some(appt) = &input.feedback_appointment {
@@ -192,6 +194,20 @@ async fn closed(
         now,
     )
     .await
+}
+
+/// The patient's GP practice, as the latest referral that names one says:
+/// documents for the GP are routed by it.
+async fn remember_practice(
+    tx: &mut dyn Tx,
+    case_id: Option<&str>,
+    v: &crate::domain::referral::ReferralVersion,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    if let (Some(case_id), Some(ods)) = (case_id, v.gp_practice.as_deref()) {
+        tx.practice_set(case_id, ods, ms(now)).await?;
+    }
+    Ok(())
 }
 
 fn fhir_status(input: &ReferralInput) -> String {

@@ -25,6 +25,7 @@ pub async fn handle(
         TimerKind::WaitingListTarget => waiting_list_target(tx, ctx, t, now).await,
         TimerKind::OutreachCheck => outreach_check(tx, ctx, t, now).await,
         TimerKind::ReviewChase => super::documents::chase(tx, ctx, &t.subject, now).await,
+        TimerKind::DeliveryAckDue => super::documents::ack_due(tx, ctx, &t.subject, now).await,
     }
 }
 

@@ -136,7 +136,12 @@ impl Dispatcher {
                 // The semaphore is never closed, so acquiring cannot fail.
                 let _turn = permits.acquire_owned().await.ok();
                 let outcome = match OutboxMessage::decode(&row.kind, &row.payload) {
-                    Ok(msg) => sinks.for_message(&msg).deliver(&msg).await,
+                    Ok(msg) => match sinks.for_message(&msg) {
+                        Some(sink) => sink.deliver(&msg).await,
+                        None => Err(SinkError::transient(
+                            "MESH is not configured here (mesh.enabled = false); the message waits",
+                        )),
+                    },
                     Err(e) => Err(SinkError::permanent(e.to_string())),
                 };
                 Finished { row, outcome }

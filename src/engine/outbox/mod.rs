@@ -85,6 +85,25 @@ pub struct EventPublish {
     pub content_type: Option<String>,
 }
 
+/// A message sent over MESH (GP Connect Send Document to a GP practice).
+///
+/// `local_id` goes as `mex-LocalID`: before sending, the sink asks MESH's
+/// tracking endpoint whether a message with that id was already sent, so a
+/// repeat after a crash between the send and the record of it finds the
+/// first send instead of making a second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeshSend {
+    pub local_id: String,
+    /// The recipient's mailbox id.
+    pub to: String,
+    pub workflow_id: String,
+    /// `mex-Subject`: no patient data (MESH may show it to operators).
+    pub subject: String,
+    pub filename: String,
+    /// The message content as it goes (the ITK3 Bundle as JSON text).
+    pub content: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutboxMessage {
     FhirCreate(FhirCreate),
@@ -93,6 +112,7 @@ pub enum OutboxMessage {
     FhirAmend(FhirAmend),
     FhirTransaction(FhirTransaction),
     Event(EventPublish),
+    MeshSend(MeshSend),
 }
 
 /// The kind code stored beside the payload.
@@ -117,6 +137,7 @@ pub enum OutboxKind {
     FhirAmend,
     FhirTransaction,
     Event,
+    MeshSend,
 }
 
 impl OutboxKind {
@@ -146,6 +167,7 @@ impl OutboxMessage {
             OutboxMessage::FhirAmend(_) => OutboxKind::FhirAmend,
             OutboxMessage::FhirTransaction(_) => OutboxKind::FhirTransaction,
             OutboxMessage::Event(_) => OutboxKind::Event,
+            OutboxMessage::MeshSend(_) => OutboxKind::MeshSend,
         }
     }
 
@@ -157,6 +179,7 @@ impl OutboxMessage {
             OutboxMessage::FhirAmend(m) => serde_json::to_string(m),
             OutboxMessage::FhirTransaction(m) => serde_json::to_string(m),
             OutboxMessage::Event(m) => serde_json::to_string(m),
+            OutboxMessage::MeshSend(m) => serde_json::to_string(m),
         };
         // Serialising these plain structs of strings and JSON values cannot fail.
         v.unwrap_or_default()
@@ -181,6 +204,7 @@ impl OutboxMessage {
             OutboxKind::FhirAmend => OutboxMessage::FhirAmend(parse(payload)?),
             OutboxKind::FhirTransaction => OutboxMessage::FhirTransaction(parse(payload)?),
             OutboxKind::Event => OutboxMessage::Event(parse(payload)?),
+            OutboxKind::MeshSend => OutboxMessage::MeshSend(parse(payload)?),
         })
     }
 }
@@ -242,13 +266,17 @@ pub trait Sink: Send + Sync + 'static {
 pub struct Sinks {
     pub fhir: std::sync::Arc<dyn Sink>,
     pub events: std::sync::Arc<dyn Sink>,
+    /// `None` when MESH is off: a MESH row then waits (retried, not lost)
+    /// until a deployment with MESH configured delivers it.
+    pub mesh: Option<std::sync::Arc<dyn Sink>>,
 }
 
 impl Sinks {
-    pub fn for_message(&self, msg: &OutboxMessage) -> &dyn Sink {
+    pub fn for_message(&self, msg: &OutboxMessage) -> Option<&dyn Sink> {
         match msg {
-            OutboxMessage::Event(_) => self.events.as_ref(),
-            _ => self.fhir.as_ref(),
+            OutboxMessage::Event(_) => Some(self.events.as_ref()),
+            OutboxMessage::MeshSend(_) => self.mesh.as_deref(),
+            _ => Some(self.fhir.as_ref()),
         }
     }
 }
@@ -292,6 +320,14 @@ mod tests {
                 message_id: "m".into(),
                 body: json!({"a": 1}),
                 content_type: None,
+            }),
+            OutboxMessage::MeshSend(MeshSend {
+                local_id: "ips-doc-1".into(),
+                to: "X26ABC2".into(),
+                workflow_id: "GPCONNECT_SEND_DOCUMENT".into(),
+                subject: "s".into(),
+                filename: "f.json".into(),
+                content: "{}".into(),
             }),
         ];
         for m in msgs {

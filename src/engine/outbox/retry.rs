@@ -49,6 +49,7 @@ impl RetryPolicy {
 pub struct Policies {
     fhir: RetryPolicy,
     events: RetryPolicy,
+    mesh: RetryPolicy,
 }
 
 impl Policies {
@@ -56,12 +57,14 @@ impl Policies {
         Policies {
             fhir: RetryPolicy::new(&s.fhir),
             events: RetryPolicy::new(&s.events),
+            mesh: RetryPolicy::new(&s.mesh),
         }
     }
 
     pub fn for_kind(&self, kind: OutboxKind) -> &RetryPolicy {
         match kind {
             OutboxKind::Event => &self.events,
+            OutboxKind::MeshSend => &self.mesh,
             _ => &self.fhir,
         }
     }

@@ -68,6 +68,7 @@ pub(super) fn referral(
         source: src,
         content_hash: content_hash(&[&sr, patient.unwrap_or(&Value::Null)]),
         closure,
+        gp_practice: patient.and_then(|p| gp_practice(p, resolver)),
     };
     Ok(Some(ReferralInput {
         key,
@@ -164,6 +165,36 @@ fn requester(
         .map(|(_, c)| c)
         .collect();
     (kind, ods, types)
+}
+
+/// The patient's registered GP practice: `Patient.generalPractitioner`'s
+/// Organization (in the bundle, or by its ODS identifier on the reference).
+/// A Practitioner entry there names no practice and is skipped.
+fn gp_practice(patient: &Value, resolver: &Resolver) -> Option<String> {
+    array_at(patient, "generalPractitioner")
+        .iter()
+        .find_map(|gp| {
+            let resolved = resolver.resolve(patient, gp);
+            let is_org = resolved
+                .and_then(|r| str_at(r, "resourceType"))
+                .or_else(|| str_at(gp, "type"))
+                .or_else(|| str_at(gp, "reference").and_then(reference_type))
+                .is_none_or(|t| t == "Organization");
+            if !is_org {
+                return None;
+            }
+            resolved
+                .and_then(|o| identifier_value(o, ODS_SYSTEM))
+                .or_else(|| {
+                    gp.get("identifier").and_then(|i| {
+                        identifier_value(&serde_json::json!({"identifier": i}), ODS_SYSTEM)
+                    })
+                })
+                .map(|ods| ods.trim().to_ascii_uppercase())
+                .filter(|ods| {
+                    (3..=10).contains(&ods.len()) && ods.chars().all(|c| c.is_ascii_alphanumeric())
+                })
+        })
 }
 
 fn header_sender_ods(header: Option<&Value>, resolver: &Resolver) -> Option<String> {

@@ -12,6 +12,13 @@ macro_rules! comment_cols {
     };
 }
 
+macro_rules! delivery_cols {
+    () => {
+        "local_id, document_id, case_id, itk_message_id, recipient_ods, mailbox, state, delivered_before, \
+         ack_level, ack_code, ack_text, created_at, updated_at"
+    };
+}
+
 macro_rules! impl_documents {
     ($store:ident, $tx:ident) => {
         #[async_trait::async_trait]
@@ -110,6 +117,72 @@ macro_rules! impl_documents {
                     .await?;
                 Ok(r.rows_affected() == 1)
             }
+
+            async fn practice_of(&mut self, case_id: &str) -> $crate::store::Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT gp_ods FROM case_practices WHERE case_id = $1")
+                    .bind(case_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn practice_set(&mut self, case_id: &str, ods: &str, now: i64) -> $crate::store::Result<()> {
+                sqlx::query("INSERT INTO case_practices (case_id, gp_ods, updated_at) VALUES ($1, $2, $3) \
+                             ON CONFLICT (case_id) DO UPDATE SET gp_ods = excluded.gp_ods, updated_at = excluded.updated_at")
+                    .bind(case_id)
+                    .bind(ods)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delivery_insert(&mut self, d: &$crate::store::DeliveryRow) -> $crate::store::Result<()> {
+                sqlx::query(concat!("INSERT INTO document_deliveries (", $crate::store::sql::delivery_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+                    .bind(&d.local_id)
+                    .bind(&d.document_id)
+                    .bind(&d.case_id)
+                    .bind(&d.itk_message_id)
+                    .bind(&d.recipient_ods)
+                    .bind(&d.mailbox)
+                    .bind(d.state.0.as_str())
+                    .bind(d.delivered_before)
+                    .bind(&d.ack_level)
+                    .bind(&d.ack_code)
+                    .bind(&d.ack_text)
+                    .bind(d.created_at)
+                    .bind(d.updated_at)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delivery_by_local_id(&mut self, local_id: &str) -> $crate::store::Result<Option<$crate::store::DeliveryRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", $crate::store::sql::delivery_cols!(), " FROM document_deliveries WHERE local_id = $1"))
+                    .bind(local_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn delivery_by_itk_id(&mut self, itk_message_id: &str) -> $crate::store::Result<Option<$crate::store::DeliveryRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", $crate::store::sql::delivery_cols!(), " FROM document_deliveries WHERE lower(itk_message_id) = lower($1)"))
+                    .bind(itk_message_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn delivery_update(&mut self, d: &$crate::store::DeliveryRow) -> $crate::store::Result<()> {
+                sqlx::query("UPDATE document_deliveries SET state = $2, delivered_before = $3, ack_level = $4, ack_code = $5, ack_text = $6, updated_at = $7 WHERE local_id = $1")
+                    .bind(&d.local_id)
+                    .bind(d.state.0.as_str())
+                    .bind(d.delivered_before)
+                    .bind(&d.ack_level)
+                    .bind(&d.ack_code)
+                    .bind(&d.ack_text)
+                    .bind(d.updated_at)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
         }
 
         #[async_trait::async_trait]
@@ -141,8 +214,21 @@ macro_rules! impl_documents {
                     .fetch_one(&self.pool)
                     .await?)
             }
+
+            async fn deliveries_for_case(&self, case_id: &str) -> $crate::store::Result<Vec<$crate::store::DeliveryRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", $crate::store::sql::delivery_cols!(), " FROM document_deliveries WHERE case_id = $1 ORDER BY created_at, local_id"))
+                    .bind(case_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn delivery_counts(&self) -> $crate::store::Result<Vec<(String, i64)>> {
+                Ok(sqlx::query_as("SELECT state, COUNT(*) FROM document_deliveries GROUP BY state")
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
         }
     };
 }
 
-pub(crate) use {comment_cols, document_cols, impl_documents};
+pub(crate) use {comment_cols, delivery_cols, document_cols, impl_documents};

@@ -122,7 +122,7 @@ mod tx;
 mod work;
 
 pub(crate) use admin::{impl_admin, impl_unit_of_work};
-pub(crate) use documents::{comment_cols, document_cols, impl_documents};
+pub(crate) use documents::{comment_cols, delivery_cols, document_cols, impl_documents};
 pub(crate) use outreach::{attempt_cols, closure_cols, episode_cols, impl_outreach};
 pub(crate) use reads::impl_reads;
 pub(crate) use team::{impl_team, job_cols, status_cols};

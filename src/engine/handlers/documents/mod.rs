@@ -10,10 +10,13 @@
 //! conditional creates on business identifiers, `If-Match` amendments), so a
 //! crash anywhere in that sequence ends, after recovery, with one of each.
 
+mod delivery;
+mod mesh;
 mod publish;
 mod review;
 mod sections;
 
+pub use delivery::{ack, ack_due};
 pub use publish::{complete, note};
 pub use review::{chase, comment};
 pub use sections::sections;

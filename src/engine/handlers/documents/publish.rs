@@ -253,8 +253,11 @@ async fn publish(
     let referral = referral_of(tx, &case.id).await?;
     let ordering = case.id.as_str();
     let system = ctx.identifier_system.as_str();
+    let (route, practice) = super::mesh::route(tx, ctx, case, p.kind).await?;
+    let fhir = route.writes_fhir();
     // 1. The content, where the server takes a Binary with our id.
     let content = match settings.binary {
+        _ if !fhir => Content::Binary,
         BinaryMode::Put => {
             let binary = OutboxMessage::FhirPut(FhirPut {
                 resource: record::binary(&id, bytes),
@@ -295,14 +298,16 @@ async fn publish(
         identifier_value: document_identifier(&id),
         resource: spec.document_reference(content),
     });
-    queue(
-        tx,
-        format!("fhir-create:DocumentReference:{}", document_identifier(&id)),
-        ordering,
-        &doc_ref,
-        now,
-    )
-    .await?;
+    if fhir {
+        queue(
+            tx,
+            format!("fhir-create:DocumentReference:{}", document_identifier(&id)),
+            ordering,
+            &doc_ref,
+            now,
+        )
+        .await?;
+    }
     // 3. The version it replaces is superseded, and its review no longer awaited.
     if let Some(mut prev) = previous.filter(|d| d.status == DocumentStatus::Current) {
         prev.status = DocumentStatus::Superseded;
@@ -313,26 +318,32 @@ async fn publish(
         tx.document_update(&prev).await?;
         tx.timer_cancel(TimerKind::ReviewChase.as_str(), &prev.id)
             .await?;
-        let amend = OutboxMessage::FhirAmend(FhirAmend {
-            resource_type: "DocumentReference".into(),
-            identifier_system: system.to_owned(),
-            identifier_value: document_identifier(&prev.id),
-            change: Amendment::DocumentSuperseded,
-        });
-        queue(
-            tx,
-            format!(
-                "fhir-amend:DocumentReference:{}:superseded",
-                document_identifier(&prev.id)
-            ),
-            ordering,
-            &amend,
-            now,
-        )
-        .await?;
+        // Over MESH alone there is nothing on the FHIR server to mark: the
+        // practice files the new version the message carries.
+        if fhir {
+            let amend = OutboxMessage::FhirAmend(FhirAmend {
+                resource_type: "DocumentReference".into(),
+                identifier_system: system.to_owned(),
+                identifier_value: document_identifier(&prev.id),
+                change: Amendment::DocumentSuperseded,
+            });
+            queue(
+                tx,
+                format!(
+                    "fhir-amend:DocumentReference:{}:superseded",
+                    document_identifier(&prev.id)
+                ),
+                ordering,
+                &amend,
+                now,
+            )
+            .await?;
+        }
     }
-    // 4. The review Task, and the first chase should nobody answer.
-    if let Some(due) = due {
+    // 4. The review Task, and the first chase should nobody answer. Over
+    // MESH alone there is no Task to chase on (GP Connect has no channel for
+    // the GP's comment): the review is tracked here and on the team's pages.
+    if let Some(due) = due.filter(|_| fhir) {
         let due_text = rfc3339(due);
         let review = ReviewSpec {
             identifier_system: system,
@@ -363,7 +374,26 @@ async fn publish(
                 .await?;
         }
     }
-    // 5. The team hears of it.
+    // 5. The GP practice's copy, over MESH.
+    let mut signals = vec![Signal::DocumentPublished {
+        kind: p.kind.as_str(),
+    }];
+    if route.sends_mesh() {
+        let outgoing = super::mesh::Outgoing {
+            document_id: &id,
+            replaces: row.replaces_id.as_deref(),
+            kind: p.kind,
+            title: &rendered.title,
+            xhtml: &rendered.xhtml,
+            nhs_number: &nhs,
+            patient_name: p.patient_name,
+            date_of_birth: p.date_of_birth,
+            author: p.author,
+        };
+        signals
+            .extend(super::mesh::send(tx, ctx, case, practice.as_deref(), &outgoing, now).await?);
+    }
+    // 6. The team hears of it.
     queue_event(
         tx,
         EventType::DocumentPublished,
@@ -376,6 +406,7 @@ async fn publish(
             "version": version,
             "replaces": row.replaces_id,
             "review_due_at": due.map(rfc3339),
+            "route": route,
         }),
         now,
     )
@@ -392,8 +423,6 @@ async fn publish(
     .await?;
     Ok(Applied::Processed {
         kind: "document-publish",
-        signals: vec![Signal::DocumentPublished {
-            kind: p.kind.as_str(),
-        }],
+        signals,
     })
 }

@@ -1,0 +1,152 @@
+//! A published document on its way to the patient's GP practice over MESH.
+//!
+//! Routing is decided here, at publication, in the same transaction: the
+//! route (`[routing]`), the practice (the referral's
+//! `Patient.generalPractitioner`), its mailbox (`mesh.mailboxes`). The
+//! ITK3 message is built now from the same rendered XHTML the FHIR route
+//! writes, and queued whole as a `MeshSend` outbox row, so a send repeated
+//! after a crash carries the same bytes under the same `mex-LocalID` and
+//! ITK message id. A document that cannot be routed is recorded as such
+//! and announced (`document.rejected`), never silently dropped.
+
+use super::delivery::{announce_event, new_row};
+use crate::domain::documents::DocumentKind;
+use crate::domain::documents::delivery::{Announcement, DeliveryState, Route, route_for};
+use crate::engine::command::TimerKind;
+use crate::engine::handlers::{HandlerError, queue};
+use crate::engine::outbox::{MeshSend, OutboxMessage};
+use crate::engine::outcome::Signal;
+use crate::engine::{Context, ms, rfc3339};
+use crate::render::send_document::{self, SendDocument};
+use crate::store::{CaseRow, Tx};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+/// Names the ITK message ids the bridge makes (UUID v5 of the document id).
+const ITK_NS: Uuid = Uuid::from_u128(0x6d2b_1f0e_4c1a_4f3e_9a57_2b1d_8e0c_3a41);
+
+/// What the MESH route needs of a publication.
+pub(super) struct Outgoing<'a> {
+    pub document_id: &'a str,
+    pub replaces: Option<&'a str>,
+    pub kind: DocumentKind,
+    pub title: &'a str,
+    pub xhtml: &'a str,
+    pub nhs_number: &'a str,
+    pub patient_name: Option<&'a str>,
+    pub date_of_birth: Option<Date>,
+    pub author: &'a str,
+}
+
+/// Which way the case's document goes, and the patient's practice.
+pub(super) async fn route(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    case: &CaseRow,
+    kind: DocumentKind,
+) -> Result<(Route, Option<String>), HandlerError> {
+    let practice = tx.practice_of(&case.id).await?;
+    let r = &ctx.delivery.routing;
+    Ok((
+        route_for(&r.rules, r.default, kind, practice.as_deref()),
+        practice,
+    ))
+}
+
+/// Queues the send (or records why there is none); returns the signals.
+pub(super) async fn send(
+    tx: &mut dyn Tx,
+    ctx: &Context,
+    case: &CaseRow,
+    practice: Option<&str>,
+    doc: &Outgoing<'_>,
+    now: OffsetDateTime,
+) -> Result<Vec<Signal>, HandlerError> {
+    let d = &ctx.delivery;
+    let local_id = format!("ips-doc-{}", doc.document_id);
+    let itk_id = Uuid::new_v5(&ITK_NS, doc.document_id.as_bytes()).to_string();
+    let mailbox = practice.and_then(|p| d.mailbox_for(p));
+    let Some(mailbox) = mailbox.filter(|_| d.mesh_enabled) else {
+        let why = match (practice, d.mesh_enabled) {
+            (_, false) => "MESH is not enabled here (mesh.enabled = false)".to_owned(),
+            (None, _) => "the patient's GP practice is not known (no referral named Patient.generalPractitioner)".to_owned(),
+            (Some(p), _) => format!("no MESH mailbox is configured for practice {p} (mesh.mailboxes)"),
+        };
+        let mut row = new_row(
+            local_id,
+            doc.document_id,
+            &case.id,
+            itk_id,
+            practice,
+            None,
+            DeliveryState::Unroutable,
+            now,
+        );
+        row.ack_code = Some("unroutable".into());
+        row.ack_text = Some(why);
+        tx.delivery_insert(&row).await?;
+        announce_event(tx, &row, Announcement::Rejected, now).await?;
+        return Ok(vec![Signal::Delivery {
+            state: DeliveryState::Unroutable.as_str(),
+        }]);
+    };
+    let created = rfc3339(now);
+    let message = send_document::message(&SendDocument {
+        message_id: &itk_id,
+        document_id: doc.document_id,
+        replaces: doc.replaces,
+        identifier_system: &ctx.identifier_system,
+        kind: doc.kind,
+        title: doc.title,
+        xhtml: doc.xhtml,
+        nhs_number: doc.nhs_number,
+        patient_name: doc.patient_name,
+        date_of_birth: doc.date_of_birth,
+        author_name: doc.author,
+        service_name: &ctx.documents.service_name,
+        service_ods: &ctx.service_ods,
+        practice_ods: practice.unwrap_or_default(),
+        from_mailbox: &d.mailbox,
+        created: &created,
+    });
+    let send = OutboxMessage::MeshSend(MeshSend {
+        local_id: local_id.clone(),
+        to: mailbox.to_owned(),
+        workflow_id: d.workflow_id.clone(),
+        // Seen by MESH operators: the kind of document, nothing about the patient.
+        subject: format!("{} from {}", doc.kind.title(), ctx.service_ods),
+        filename: format!("{local_id}.json"),
+        content: message.to_string(),
+    });
+    // Its own ordering key: a MESH outage must not hold up the case's FHIR
+    // writes and events, while two versions for one case still go in order.
+    queue(
+        tx,
+        format!("mesh-send:{local_id}"),
+        &format!("mesh:{}", case.id),
+        &send,
+        now,
+    )
+    .await?;
+    let row = new_row(
+        local_id.clone(),
+        doc.document_id,
+        &case.id,
+        itk_id,
+        practice,
+        Some(mailbox),
+        DeliveryState::Sent,
+        now,
+    );
+    tx.delivery_insert(&row).await?;
+    tx.timer_set(
+        TimerKind::DeliveryAckDue.as_str(),
+        &local_id,
+        ms(now + d.ack_within),
+        "{}",
+    )
+    .await?;
+    Ok(vec![Signal::Delivery {
+        state: DeliveryState::Sent.as_str(),
+    }])
+}

@@ -1,0 +1,29 @@
+-- Documents sent to GP practices over MESH (GP Connect Send Document), and
+-- the patient's registered GP practice.
+
+-- One row per document sent (or meant to be sent) over MESH. The send
+-- itself is an outbox row (kind mesh-send) keyed by local_id.
+CREATE TABLE document_deliveries (
+    local_id          TEXT    PRIMARY KEY,      -- mex-LocalID
+    document_id       TEXT    NOT NULL,
+    case_id           TEXT    NOT NULL,
+    itk_message_id    TEXT    NOT NULL UNIQUE,  -- the ITK3 MessageHeader id acks quote
+    recipient_ods     TEXT,
+    mailbox           TEXT,
+    state             TEXT    NOT NULL,         -- sent | delivered | accepted | rejected | unacknowledged | unroutable
+    delivered_before  INTEGER NOT NULL DEFAULT 0,
+    ack_level         TEXT,
+    ack_code          TEXT,
+    ack_text          TEXT,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+);
+CREATE INDEX document_deliveries_case ON document_deliveries (case_id);
+
+-- The patient's registered GP practice as the latest referral named it
+-- (Patient.generalPractitioner): where a document for the practice goes.
+CREATE TABLE case_practices (
+    case_id     TEXT    PRIMARY KEY,
+    gp_ods      TEXT    NOT NULL,
+    updated_at  INTEGER NOT NULL
+);

@@ -1,0 +1,835 @@
+//! The MESH sandbox as a child process, and a small MESH client of the tests'
+//! own that plays the GP practice.
+//!
+//! The sandbox is NHS England's `mesh-sandbox` (PyPI, pinned in
+//! `deploy/local/mesh-sandbox/requirements.txt`, installed into
+//! `deploy/local/.mesh-venv` by `tests/run.sh`), run as
+//! `STORE_MODE=memory AUTH_MODE=full uvicorn mesh_sandbox.api:app`: the memory store is
+//! the only one that keeps what is sent (the default `canned` store answers 202 and
+//! drops the message), and `full` is the only auth mode that checks the NHSMESH HMAC.
+//! Each test gets its own process on a free port, so tests never see each other's
+//! messages, and its own log file, whose uvicorn access lines let a test count the
+//! requests the bridge made (a resend after a crash shows up as a second
+//! `POST …/outbox`).
+//!
+//! The client here is written from the sandbox's behaviour, not with the bridge's
+//! MESH code: a test that used the bridge's client to read what the bridge's client
+//! sent would pass however both were wrong in the same way.
+#![allow(dead_code)]
+
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The HMAC key the sandbox is started with (`SHARED_KEY`). The sandbox's own default
+/// is `Banana`; `deploy/local/services.sh` and these tests use this one.
+pub const DEFAULT_SHARED_KEY: &str = "TestKey";
+/// `Accept` for the v2 JSON shapes (`message_id`, `messages` + `links`, …). Without
+/// it the sandbox answers in v1 (`messageID`, …).
+pub const V2_JSON: &str = "application/vnd.mesh.v2+json";
+
+/// A mailbox and its password. The sandbox knows X26ABC1 (ODS X26), X26ABC2 (ODS X26)
+/// and X26ABC3 (ODS X27), all with password `password`; any other id is 403.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mailbox {
+    pub id: &'static str,
+    pub password: &'static str,
+}
+
+pub const X26ABC1: Mailbox = Mailbox {
+    id: "X26ABC1",
+    password: "password",
+};
+pub const X26ABC2: Mailbox = Mailbox {
+    id: "X26ABC2",
+    password: "password",
+};
+pub const X26ABC3: Mailbox = Mailbox {
+    id: "X26ABC3",
+    password: "password",
+};
+
+impl Mailbox {
+    /// The same mailbox with another password (a wrong one gives 403).
+    pub const fn with_password(self, password: &'static str) -> Mailbox {
+        Mailbox {
+            id: self.id,
+            password,
+        }
+    }
+}
+
+/// `NHSMESH {mailbox}:{nonce}:{count}:{timestamp}:{hmac}` with a fresh nonce, count 1
+/// and the current UTC time as `yyyyMMddHHmm`. See [`auth_header_with`].
+pub fn auth_header(mailbox: &str, password: &str, shared_key: &str) -> String {
+    let ts = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day][hour][minute]"
+        ))
+        .expect("format the MESH timestamp");
+    let nonce = uuid::Uuid::new_v4().to_string();
+    auth_header_with(mailbox, password, shared_key, &nonce, 1, &ts)
+}
+
+/// The header with every part given, for comparing with the bridge's own.
+///
+/// `hmac` is lower-case hex of HMAC-SHA256 keyed with the shared key over
+/// `{mailbox}:{nonce}:{count}:{password}:{timestamp}` — the order the sandbox's
+/// `generate_cipher_text` uses (password between count and timestamp, unlike the
+/// header). With `AUTH_MODE=full` the sandbox checks only that: five `:` parts, a
+/// numeric count, the mailbox equal to the one in the path (case-sensitive in the
+/// header), and the HMAC (hex compared case-insensitively). Neither the timestamp's
+/// age nor nonce reuse is checked, and there is no client certificate; real MESH
+/// checks more.
+pub fn auth_header_with(
+    mailbox: &str,
+    password: &str,
+    shared_key: &str,
+    nonce: &str,
+    count: u32,
+    timestamp: &str,
+) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(shared_key.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(format!("{mailbox}:{nonce}:{count}:{password}:{timestamp}").as_bytes());
+    let digest = hex::encode(mac.finalize().into_bytes());
+    format!("NHSMESH {mailbox}:{nonce}:{count}:{timestamp}:{digest}")
+}
+
+/// One response, whole. Header names are lower case (`mex-localid`).
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    /// The body as JSON (`Null` when it is not JSON, e.g. an empty v2 200).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One line of uvicorn's access log: `… - "POST /messageexchange/X26ABC1/outbox HTTP/1.1" 202 Accepted`.
+/// `path` includes the query string. The harness's own requests are logged too, so
+/// filter by the bridge's mailbox in the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLine {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
+/// A `mesh-sandbox` process of this test's own, killed (SIGKILL) on drop.
+pub struct MeshSandbox {
+    /// `http://127.0.0.1:PORT`; MESH paths are under `{url}/messageexchange/`.
+    pub url: String,
+    pub shared_key: String,
+    log: PathBuf,
+    child: Child,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl MeshSandbox {
+    /// Starts a sandbox with [`DEFAULT_SHARED_KEY`] and waits until it answers.
+    pub async fn start() -> MeshSandbox {
+        Self::start_with_key(DEFAULT_SHARED_KEY).await
+    }
+
+    pub async fn start_with_key(shared_key: &str) -> MeshSandbox {
+        let python = Self::python();
+        let dir = tempfile::tempdir().expect("temp dir for the MESH sandbox");
+        let log = dir.path().join("mesh-sandbox.log");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            // The sandbox closes the connection after a 500 (a gzip chunk it cannot
+            // decompress); a fresh connection a request keeps that from failing the next one.
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("HTTP client");
+        // A free port can be taken between our probe and uvicorn's bind: try again then.
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut child = spawn(&python, dir.path(), &log, port, shared_key);
+            let url = format!("http://127.0.0.1:{port}");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    if text.contains("address already in use") {
+                        break;
+                    }
+                    panic!("the MESH sandbox exited ({status}) during start-up:\n{text}");
+                }
+                if let Ok(r) = http.get(format!("{url}/health")).send().await
+                    && r.status() == 200
+                {
+                    return MeshSandbox {
+                        url,
+                        shared_key: shared_key.to_owned(),
+                        log,
+                        child,
+                        http,
+                        _dir: dir,
+                    };
+                }
+                if tokio::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "the MESH sandbox did not answer on {url} within 60 s:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        panic!("the MESH sandbox could not bind a free port in 5 attempts");
+    }
+
+    /// The venv's python: `MESH_SANDBOX_PYTHON` (set by tests/run.sh), else
+    /// `deploy/local/.mesh-venv/bin/python`.
+    pub fn python() -> PathBuf {
+        let p = std::env::var_os("MESH_SANDBOX_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/local/.mesh-venv/bin/python")
+            });
+        assert!(
+            p.exists(),
+            "no MESH sandbox at {}: run tests/run.sh once (or \
+             `source deploy/local/services.sh && ensure_mesh_sandbox`), which installs \
+             mesh-sandbox into deploy/local/.mesh-venv",
+            p.display()
+        );
+        p
+    }
+
+    // --- the process's log ---
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// Everything the sandbox said so far (its own log and uvicorn's access log).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Every request served so far, in order. A line is written before the response
+    /// goes out, so it is there once the client has its answer.
+    pub fn access_log(&self) -> Vec<AccessLine> {
+        self.log().lines().filter_map(parse_access_line).collect()
+    }
+
+    /// How many requests with this method (case-insensitive) had a path containing
+    /// `path_contains`. `requests("POST", "/messageexchange/X26ABC1/outbox")` counts
+    /// sends from X26ABC1 *and* its chunk uploads (`…/outbox/{id}/{n}`); use
+    /// [`MeshSandbox::access_log`] for exact paths or statuses.
+    pub fn requests(&self, method: &str, path_contains: &str) -> usize {
+        self.access_log()
+            .iter()
+            .filter(|l| l.method.eq_ignore_ascii_case(method) && l.path.contains(path_contains))
+            .count()
+    }
+
+    // --- raw requests ---
+
+    /// A request to `{url}{path}` with exactly these headers (no auth added).
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(
+                HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                HeaderValue::from_str(v).expect("header value"),
+            );
+        }
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{}", self.url, path))
+            .headers(map);
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let r = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path} to the MESH sandbox: {e}"));
+        let status = r.status().as_u16();
+        let headers = r
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `{url}/messageexchange/{mb.id}{rest}` as `mb` (fresh NHSMESH header,
+    /// `Accept: application/vnd.mesh.v2+json`); `headers` add to or replace those.
+    pub async fn request(
+        &self,
+        method: Method,
+        mb: Mailbox,
+        rest: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let auth = auth_header(mb.id, mb.password, &self.shared_key);
+        let mut all: Vec<(&str, &str)> =
+            vec![("authorization", auth.as_str()), ("accept", V2_JSON)];
+        for &(k, v) in headers {
+            all.retain(|(d, _)| !d.eq_ignore_ascii_case(k));
+            all.push((k, v));
+        }
+        self.raw(
+            method,
+            &format!("/messageexchange/{}{}", mb.id, rest),
+            &all,
+            body,
+        )
+        .await
+    }
+
+    // --- the MESH API, as a GP practice's client uses it ---
+
+    /// `POST /messageexchange/{mb}` with the three `mex-` headers the sandbox requires.
+    /// 200 with an empty body in v2 (`{"mailboxId"}` in v1); 403 for a wrong password.
+    pub async fn handshake(&self, mb: Mailbox) -> Resp {
+        self.request(
+            Method::POST,
+            mb,
+            "",
+            &[
+                ("mex-ClientVersion", "ips-bridge-tests==1"),
+                ("mex-OSName", "Linux"),
+                ("mex-OSVersion", "tests"),
+            ],
+            None,
+        )
+        .await
+    }
+
+    /// Message ids waiting in `mb`'s inbox (accepted, not yet acknowledged), oldest
+    /// first; follows `links.next`.
+    pub async fn inbox(&self, mb: Mailbox) -> Vec<String> {
+        let mut out = vec![];
+        let mut path = "/inbox".to_owned();
+        loop {
+            let r = self.request(Method::GET, mb, &path, &[], None).await;
+            assert_eq!(r.status, 200, "inbox of {}: {}", mb.id, r.text());
+            let v = r.json();
+            out.extend(
+                v["messages"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.as_str().map(str::to_owned)),
+            );
+            match v["links"]["next"].as_str() {
+                Some(next) => {
+                    let prefix = format!("/messageexchange/{}", mb.id);
+                    path = next.strip_prefix(&prefix).unwrap_or(next).to_owned();
+                }
+                None => return out,
+            }
+        }
+    }
+
+    /// Polls `mb`'s inbox until it holds at least `n` messages (the bridge sends in
+    /// the background); panics after `timeout`.
+    pub async fn wait_for_inbox(&self, mb: Mailbox, n: usize, timeout: Duration) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let ids = self.inbox(mb).await;
+            if ids.len() >= n {
+                return ids;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {n} message(s) in {}'s inbox (has {})",
+                mb.id,
+                ids.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Downloads a whole message: chunk 1 (`GET inbox/{id}`), then `inbox/{id}/{n}` up
+    /// to `mex-Total-Chunks`, concatenated. Returns chunk 1's headers (lower-case names:
+    /// `mex-localid`, `mex-from`, `mex-workflowid`, `mex-messagetype` DATA/REPORT,
+    /// `mex-chunk-range` `1:N`, `mex-linkedmsgid` on reports, …) and the bytes as the
+    /// sender meant them.
+    ///
+    /// Gzip: when the sender uploaded with `Content-Encoding: gzip`, the sandbox
+    /// stores the bytes as sent and un-gzips each chunk on its own for a client that
+    /// does not accept gzip — which fails (500) when one gzip stream was split into
+    /// chunks, as MESH clients do. So a HEAD first: for a gzip message the chunks are
+    /// fetched raw with `Accept-Encoding: gzip`, joined, and un-gzipped here (by the
+    /// sandbox's own Python: no gzip crate in Cargo.toml); the returned headers then
+    /// keep `content-encoding: gzip`, telling the test the sender compressed. Other
+    /// messages are fetched with `Accept-Encoding: identity`, as the sandbox would
+    /// otherwise gzip a v2 download itself.
+    pub async fn download(&self, mb: Mailbox, id: &str) -> (BTreeMap<String, String>, Vec<u8>) {
+        let head = self
+            .request(Method::HEAD, mb, &format!("/inbox/{id}"), &[], None)
+            .await;
+        assert_eq!(head.status, 200, "HEAD inbox/{id} as {}", mb.id);
+        let gzipped = head.header("content-encoding") == Some("gzip");
+        let accept = [("accept-encoding", if gzipped { "gzip" } else { "identity" })];
+        let first = self
+            .request(Method::GET, mb, &format!("/inbox/{id}"), &accept, None)
+            .await;
+        assert!(
+            first.status == 200 || first.status == 206,
+            "download {id} as {}: {} {}",
+            mb.id,
+            first.status,
+            first.text()
+        );
+        let total: usize = first
+            .header("mex-total-chunks")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(1);
+        let mut body = first.body.clone();
+        for n in 2..=total {
+            let r = self
+                .request(Method::GET, mb, &format!("/inbox/{id}/{n}"), &accept, None)
+                .await;
+            assert!(
+                r.status == 200 || r.status == 206,
+                "download {id} chunk {n}/{total} as {}: {} {}",
+                mb.id,
+                r.status,
+                r.text()
+            );
+            body.extend_from_slice(&r.body);
+        }
+        if first.header("content-encoding") == Some("gzip") {
+            body = gunzip(&body).await;
+        }
+        (first.headers, body)
+    }
+
+    /// `PUT inbox/{id}/status/acknowledged`: the message leaves the inbox list (it can
+    /// still be downloaded) and the sender's tracking says `Acknowledged`.
+    pub async fn acknowledge(&self, mb: Mailbox, id: &str) {
+        let r = self
+            .request(
+                Method::PUT,
+                mb,
+                &format!("/inbox/{id}/status/acknowledged"),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "acknowledge {id} as {}: {}", mb.id, r.text());
+    }
+
+    /// `POST outbox` from `from` to `to`; `extra_headers` e.g. `("mex-LocalID", …)`,
+    /// `("mex-FileName", …)`, `("mex-Subject", …)`, `("Content-Type", …)`.
+    pub async fn try_send(
+        &self,
+        from: Mailbox,
+        to: &str,
+        workflow_id: &str,
+        body: &[u8],
+        extra_headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut h = vec![("mex-To", to), ("mex-WorkflowID", workflow_id)];
+        h.extend_from_slice(extra_headers);
+        self.request(Method::POST, from, "/outbox", &h, Some(body.to_vec()))
+            .await
+    }
+
+    /// As [`MeshSandbox::try_send`], asserting 202; returns the new `message_id`.
+    pub async fn send(
+        &self,
+        from: Mailbox,
+        to: Mailbox,
+        workflow_id: &str,
+        body: &[u8],
+        extra_headers: &[(&str, &str)],
+    ) -> String {
+        let r = self
+            .try_send(from, to.id, workflow_id, body, extra_headers)
+            .await;
+        assert_eq!(r.status, 202, "send {} -> {}: {}", from.id, to.id, r.text());
+        r.json()["message_id"]
+            .as_str()
+            .expect("message_id in the send response")
+            .to_owned()
+    }
+
+    /// Sends `chunks` as one chunked message: `POST outbox` with
+    /// `mex-Chunk-Range: 1:N` and chunk 1, then `POST outbox/{id}/{n}` for the rest.
+    pub async fn send_chunked(
+        &self,
+        from: Mailbox,
+        to: Mailbox,
+        workflow_id: &str,
+        chunks: &[&[u8]],
+        extra_headers: &[(&str, &str)],
+    ) -> String {
+        let total = chunks.len();
+        assert!(total >= 1, "at least one chunk");
+        let range = format!("1:{total}");
+        let mut h = vec![("mex-Chunk-Range", range.as_str())];
+        h.extend_from_slice(extra_headers);
+        let id = self.send(from, to, workflow_id, chunks[0], &h).await;
+        let encoding: Vec<(&str, &str)> = extra_headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("content-encoding"))
+            .copied()
+            .collect();
+        for (i, chunk) in chunks.iter().enumerate().skip(1) {
+            let s = self
+                .upload_chunk(from, &id, i + 1, total, chunk, &encoding)
+                .await;
+            assert_eq!(s, 202, "chunk {}/{total} of {id}", i + 1);
+        }
+        id
+    }
+
+    /// `POST outbox/{id}/{n}` with `mex-Chunk-Range: n:total`; returns the status:
+    /// 202; 417 for a range that is not `n:total` with 1 <= n <= total, or a
+    /// `Content-Encoding` other than the first POST's; 403 not the sender; 404 unknown
+    /// id; 423 the message is no longer uploading (its last chunk came already); 406
+    /// n beyond the message's chunk count. Uploading the last chunk completes the
+    /// message even if a middle one never came (that chunk's download is then 404).
+    pub async fn upload_chunk(
+        &self,
+        from: Mailbox,
+        id: &str,
+        n: usize,
+        total: usize,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> u16 {
+        let range = format!("{n}:{total}");
+        let mut h = vec![("mex-Chunk-Range", range.as_str())];
+        h.extend_from_slice(headers);
+        self.request(
+            Method::POST,
+            from,
+            &format!("/outbox/{id}/{n}"),
+            &h,
+            Some(body.to_vec()),
+        )
+        .await
+        .status
+    }
+
+    /// `GET outbox/tracking/{local_id}` as the sender: 200 with the v1 tracking object
+    /// (`messageId`, `localId`, `status` `Uploading`/`Accepted`/`Acknowledged`/`Error`,
+    /// `statusSuccess`, `downloadTimestamp`, `chunkCount`, `fileSize`, …), 404 when no
+    /// message has that local id, 300 when several have.
+    pub async fn tracking(&self, mb: Mailbox, local_id: &str) -> (u16, Value) {
+        let r = self
+            .request(
+                Method::GET,
+                mb,
+                &format!("/outbox/tracking/{local_id}"),
+                &[],
+                None,
+            )
+            .await;
+        (r.status, r.json())
+    }
+
+    /// `GET outbox/tracking?messageID={id}` as the sender (v2 object: `message_id`,
+    /// `local_id`, `status` lower case, `status_success` bool, …); 404 when unknown
+    /// or not the sender's.
+    pub async fn tracking_by_id(&self, mb: Mailbox, message_id: &str) -> (u16, Value) {
+        let r = self
+            .request(
+                Method::GET,
+                mb,
+                &format!("/outbox/tracking?messageID={message_id}"),
+                &[],
+                None,
+            )
+            .await;
+        (r.status, r.json())
+    }
+
+    /// `GET /messageexchange/endpointlookup/{ods}/{workflow}` (no auth), v2:
+    /// `{"results": [{"mailbox_id", "mailbox_name"}]}`.
+    pub async fn endpoint_lookup(&self, ods: &str, workflow_id: &str) -> Value {
+        self.raw(
+            Method::GET,
+            &format!("/messageexchange/endpointlookup/{ods}/{workflow_id}"),
+            &[("accept", V2_JSON)],
+            None,
+        )
+        .await
+        .json()
+    }
+
+    // --- testing-only admin endpoints (not in real MESH) ---
+
+    /// Empties every mailbox (`DELETE /messageexchange/admin/reset`).
+    pub async fn reset(&self) {
+        let r = self
+            .raw(Method::DELETE, "/messageexchange/admin/reset", &[], None)
+            .await;
+        assert_eq!(r.status, 200, "reset: {}", r.text());
+    }
+
+    /// Empties one mailbox's inbox, outbox and local ids.
+    pub async fn reset_mailbox(&self, mb: Mailbox) {
+        let r = self
+            .raw(
+                Method::DELETE,
+                &format!("/messageexchange/admin/reset/{}", mb.id),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "reset {}: {}", mb.id, r.text());
+    }
+
+    /// `POST /messageexchange/admin/report` with `body` as is (fields `mailbox_id`,
+    /// `code`, `description`, `workflow_id` required; `status` `undeliverable`
+    /// (default) or `error`; `subject`, `local_id`, `file_name`, `linked_message_id`).
+    /// Puts a REPORT message in `mailbox_id`'s inbox; returns its message id. The
+    /// linked message's own tracking does not change (see [`MeshSandbox::add_event`]).
+    pub async fn inject_report(&self, body: &Value) -> String {
+        let r = self
+            .raw(
+                Method::POST,
+                "/messageexchange/admin/report",
+                &[("content-type", "application/json")],
+                Some(serde_json::to_vec(body).unwrap()),
+            )
+            .await;
+        assert_eq!(r.status, 200, "report injection: {}", r.text());
+        r.json()["message_id"].as_str().unwrap().to_owned()
+    }
+
+    /// A non-delivery report to `to` about `linked_message_id`, as MESH sends a sender
+    /// when the recipient never collected: in the inbox with `mex-messagetype: REPORT`,
+    /// `mex-linkedmsgid`, `mex-statuscode: 14`, `mex-statusevent: SEND`,
+    /// `mex-statussuccess: ERROR`, `mex-statusdescription: Message not collected by
+    /// recipient after 5 days`, `mex-subject: NDR`, no `mex-from`, empty body.
+    pub async fn inject_undeliverable(
+        &self,
+        to: Mailbox,
+        linked_message_id: &str,
+        workflow_id: &str,
+    ) -> String {
+        self.inject_report(&json!({
+            "mailbox_id": to.id,
+            "code": "14",
+            "description": "Message not collected by recipient after 5 days",
+            "workflow_id": workflow_id,
+            "linked_message_id": linked_message_id,
+        }))
+        .await
+    }
+
+    /// An error report (`status: error`): `mex-statusevent: TRANSFER` with the given
+    /// `mex-statuscode` and `mex-statusdescription`.
+    pub async fn inject_error_report(
+        &self,
+        to: Mailbox,
+        linked_message_id: &str,
+        workflow_id: &str,
+        code: &str,
+        description: &str,
+    ) -> String {
+        self.inject_report(&json!({
+            "mailbox_id": to.id,
+            "status": "error",
+            "code": code,
+            "description": description,
+            "workflow_id": workflow_id,
+            "linked_message_id": linked_message_id,
+        }))
+        .await
+    }
+
+    /// Appends a status event to a message (`POST /messageexchange/admin/message/{id}/event`),
+    /// e.g. `("error", "14", "SEND", "not collected")`: its tracking then says
+    /// `status: Error`, `statusSuccess: ERROR`, `failureDiagnostic`, and the recipient
+    /// can no longer download it (410).
+    pub async fn add_event(
+        &self,
+        message_id: &str,
+        status: &str,
+        code: &str,
+        event: &str,
+        description: &str,
+    ) {
+        let r = self
+            .raw(
+                Method::POST,
+                &format!("/messageexchange/admin/message/{message_id}/event"),
+                &[("content-type", "application/json")],
+                Some(
+                    serde_json::to_vec(&json!({
+                        "status": status, "code": code, "event": event,
+                        "description": description, "linked_message_id": message_id,
+                    }))
+                    .unwrap(),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 200, "add event to {message_id}: {}", r.text());
+    }
+
+    /// Everything the sandbox holds about a message, whoever sent it
+    /// (`GET /messageexchange/admin/message/{id}`); `None` if unknown.
+    pub async fn message_details(&self, message_id: &str) -> Option<Value> {
+        let r = self
+            .raw(
+                Method::GET,
+                &format!("/messageexchange/admin/message/{message_id}"),
+                &[],
+                None,
+            )
+            .await;
+        (r.status == 200).then(|| r.json())
+    }
+}
+
+impl Drop for MeshSandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on right now (bind port 0, read it, let it go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
+fn spawn(python: &Path, dir: &Path, log: &Path, port: u16, shared_key: &str) -> Child {
+    let out = std::fs::File::create(log).expect("MESH sandbox log file");
+    let mut cmd = Command::new(python);
+    cmd.args([
+        "-m",
+        "uvicorn",
+        "mesh_sandbox.api:app",
+        "--host",
+        "127.0.0.1",
+    ])
+    .arg("--port")
+    .arg(port.to_string())
+    .current_dir(dir)
+    .stdin(Stdio::null())
+    .stdout(out.try_clone().expect("log file"))
+    .stderr(out);
+    // Only what we set configures it.
+    for k in [
+        "ENV",
+        "BUILD_LABEL",
+        "MAILBOXES_DATA_DIR",
+        "FILE_STORE_DIR",
+        "MESSAGE_EXPIRY_DAYS",
+        "INBOX_EXPIRY_DAYS",
+        "PYTHONPATH",
+        "PYTHONHOME",
+    ] {
+        cmd.env_remove(k);
+    }
+    cmd.env("STORE_MODE", "memory")
+        .env("AUTH_MODE", "full")
+        .env("SHARED_KEY", shared_key)
+        .env("PYTHONUNBUFFERED", "1")
+        // FastAPI's deprecation warnings about the sandbox's own code: noise in the log.
+        .env("PYTHONWARNINGS", "ignore");
+    // If the test process dies without running destructors, the sandbox dies too.
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("start the MESH sandbox with {}: {e}", python.display()))
+}
+
+fn parse_access_line(line: &str) -> Option<AccessLine> {
+    let start = line.find(" - \"")? + 4;
+    let rest = &line[start..];
+    let end = rest.find('"')?;
+    let mut req = rest[..end].split_whitespace();
+    let (method, path, proto) = (req.next()?, req.next()?, req.next()?);
+    if !proto.starts_with("HTTP/") {
+        return None;
+    }
+    let status = rest[end + 1..].split_whitespace().next()?.parse().ok()?;
+    Some(AccessLine {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        status,
+    })
+}
+
+/// Un-gzips with the sandbox's Python (`gzip.decompress`, which also takes several
+/// gzip members back to back): Cargo.toml has no gzip crate, and a test-only
+/// dependency for this one use is not worth it.
+async fn gunzip(data: &[u8]) -> Vec<u8> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(MeshSandbox::python())
+        .args([
+            "-c",
+            "import gzip,sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python for gunzip");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(data).await.expect("gunzip input");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("gunzip");
+    assert!(
+        out.status.success(),
+        "gunzip of a MESH download failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
