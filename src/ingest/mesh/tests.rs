@@ -47,10 +47,10 @@ fn every_published_itk3_response_reads_with_its_level_and_outcome() {
         // The published positives: 20013 Success, 30001 and 30004 patient known.
         let positive = matches!(code.as_str(), "20013" | "30001" | "30004");
         assert_eq!(a.ack.positive, positive, "{name}");
-        assert!(
-            matches!(a.answers, AckRef::ItkMessage(ref id) if id.len() == 36),
-            "{name}"
-        );
+        // 10009 answers a message it could not read, so it cannot name it:
+        // the engine dead-letters it as unmatched; it is not lost.
+        let named = matches!(a.answers, AckRef::ItkMessage(ref id) if id.len() == 36);
+        assert_eq!(named, code != "10009", "{name}");
         assert!(a.ack.text.is_some(), "{name}");
         seen += 1;
     }
