@@ -13,7 +13,7 @@ use crate::domain::documents::{DocumentKind, Draft, Problem};
 use crate::engine::command::{
     CaseRef, Command, CompleteInput, NoteInput, SectionsBody, SectionsInput,
 };
-use crate::store::{CommentRow, DocumentRow, DraftRow};
+use crate::store::{CommentRow, DeliveryRow, DocumentRow, DraftRow, OutboxRow};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -199,6 +199,31 @@ fn document_view(d: &DocumentRow, comments: &[CommentRow]) -> Value {
     })
 }
 
+/// A document sent over MESH: where it went, what came back, and the send
+/// itself as the outbox holds it (a parked send shows its reason here).
+fn delivery_view(d: &DeliveryRow, send: Option<&OutboxRow>) -> Value {
+    json!({
+        "document_id": d.document_id,
+        "route": "mesh",
+        "recipient_ods": d.recipient_ods,
+        "mailbox": d.mailbox,
+        "state": d.state,
+        "acknowledgement": d.ack_level,
+        "code": d.ack_code,
+        "text": d.ack_text,
+        "mesh_local_id": d.local_id,
+        "itk_message_id": d.itk_message_id,
+        "sent_at": time(Some(d.created_at)),
+        "updated_at": time(Some(d.updated_at)),
+        "send": send.map(|o| json!({
+            "status": o.status,
+            "attempts": o.attempts,
+            "error": o.last_error,
+            "result": o.result,
+        })),
+    })
+}
+
 fn comment_view(c: &CommentRow) -> Value {
     json!({
         "id": c.id,
@@ -216,9 +241,17 @@ pub async fn documents_view(s: &AppState, case_id: &str) -> Result<Value, ApiErr
     let mut docs = store.documents_for_case(case_id).await?;
     docs.reverse();
     let comments = store.comments_for_case(case_id).await?;
+    let mut deliveries = Vec::new();
+    for d in store.deliveries_for_case(case_id).await? {
+        let send = store
+            .outbox_by_key(&format!("mesh-send:{}", d.local_id))
+            .await?;
+        deliveries.push(delivery_view(&d, send.as_ref()));
+    }
     Ok(json!({
         "case_id": case_id,
         "drafts": drafts.iter().map(|d| draft_view(s, d)).collect::<Vec<_>>(),
         "documents": docs.iter().map(|d| document_view(d, &comments)).collect::<Vec<_>>(),
+        "deliveries": deliveries,
     }))
 }

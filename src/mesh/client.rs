@@ -168,8 +168,13 @@ impl MeshClient {
         let res = self.call("track", self.request(Method::GET, &path)).await?;
         match res.status() {
             StatusCode::NOT_FOUND => Ok(None),
-            // 300: more than one message has this local id; they were ours.
-            s if s.is_success() || s == StatusCode::MULTIPLE_CHOICES => {
+            // 300: more than one message has this local id. They were
+            // ours; sending yet another would only add to them.
+            StatusCode::MULTIPLE_CHOICES => Ok(Some(Tracked {
+                message_id: "(several)".into(),
+                status: Some("multiple".into()),
+            })),
+            s if s.is_success() => {
                 let body: Value = res
                     .json()
                     .await
@@ -254,6 +259,18 @@ impl MeshClient {
             .to_owned();
         self.send_chunks(&message_id, &chunks, 2).await?;
         Ok(message_id)
+    }
+
+    /// Finishes a chunked message whose first request went through before
+    /// a crash: uploads chunks 2..=N again (MESH overwrites a chunk sent
+    /// twice, and the last one completes the message).
+    pub async fn resume(&self, m: &MeshSend, message_id: &str) -> Result<(), MeshError> {
+        let chunks: Vec<&[u8]> = m
+            .content
+            .as_bytes()
+            .chunks(usize::try_from(self.chunk_bytes).unwrap_or(usize::MAX))
+            .collect();
+        self.send_chunks(message_id, &chunks, 2).await
     }
 
     /// Uploads chunks `from..=N` of a chunked message already started.

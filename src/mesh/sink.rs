@@ -41,6 +41,16 @@ impl Sink for MeshSink {
             return Err(sink_error(e));
         }
         if let Some(t) = self.client.track(&m.local_id).await.map_err(sink_error)? {
+            if t.status.as_deref() == Some("uploading") {
+                // The first chunk went, the rest did not: finish it.
+                self.client
+                    .resume(m, &t.message_id)
+                    .await
+                    .map_err(sink_error)?;
+                return Ok(Delivered::Done {
+                    result: Some(format!("mesh:{} (chunks resumed)", t.message_id)),
+                });
+            }
             tracing::info!(
                 mesh_message_id = %t.message_id,
                 status = t.status.as_deref().unwrap_or("unknown"),

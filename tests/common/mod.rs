@@ -8,6 +8,8 @@ pub mod browser;
 pub mod daemon;
 pub mod effects;
 pub mod fixtures;
+pub mod mesh;
+pub mod mesh_proxy;
 pub mod oidc;
 
 use ips_bridge::config::Settings;

@@ -1,0 +1,436 @@
+//! Documents to GP practices over MESH, against NHS England's MESH sandbox
+//! (`mesh-sandbox`, memory store, full NHSMESH auth), RabbitMQ and the real
+//! binary. The tests play the GP practice's system: they read what arrived
+//! in the practice's mailbox through the sandbox with a MESH client of their
+//! own, and answer with ITK3 acknowledgements built from NHS England's
+//! published response examples. Effects are counted where they land: in
+//! the mailbox, on the events exchange, in the sandbox's access log.
+
+mod common;
+
+use base64::Engine as _;
+use common::daemon::Daemon;
+use common::fixtures::*;
+use common::mesh::{DEFAULT_SHARED_KEY, Mailbox, MeshSandbox, X26ABC1, X26ABC2};
+use common::mesh_proxy::MeshProxy;
+use common::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(25);
+const QUIET: Duration = Duration::from_millis(2500);
+const PRACTICE: &str = "A81001";
+const ACK_WORKFLOW: &str = "GPCONNECT_SEND_DOCUMENT_ACK";
+const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+
+/// The bridge on mailbox X26ABC1, the practice A81001 on X26ABC2, every
+/// document routed to MESH. `extra` overrides.
+async fn bridge(mesh_url: &str, extra: &[(&str, &str)]) -> Daemon {
+    let mut all = vec![
+        ("IPS__MESH__ENABLED", "true"),
+        ("IPS__MESH__URL", mesh_url),
+        ("IPS__MESH__MAILBOX", X26ABC1.id),
+        ("IPS__MESH__PASSWORD", "password"),
+        ("IPS__MESH__SHARED_KEY", DEFAULT_SHARED_KEY),
+        ("IPS__MESH__POLL_INTERVAL", "300ms"),
+        ("IPS__MESH__MAILBOXES__A81001", X26ABC2.id),
+        ("IPS__ROUTING__DEFAULT", "mesh"),
+        ("IPS__OUTBOX__RETRY__MESH__MIN_DELAY", "200ms"),
+        ("IPS__OUTBOX__RETRY__MESH__MAX_DELAY", "1s"),
+    ];
+    all.extend_from_slice(extra);
+    Daemon::start(&all).await
+}
+
+/// A referral whose patient is registered at `PRACTICE` (by the ODS
+/// identifier on `Patient.generalPractitioner`, as UK Core allows).
+async fn open_case(d: &Daemon, nhs: &str) -> String {
+    let mut bundle = Referral::new(&format!("mesh-{}", uid()), nhs).bars_bundle();
+    for e in bundle["entry"].as_array_mut().unwrap() {
+        if e["resource"]["resourceType"] == "Patient" {
+            e["resource"]["generalPractitioner"] =
+                json!([{"type": "Organization", "identifier": {"system": ODS, "value": PRACTICE}}]);
+        }
+    }
+    d.send_applied(&bundle).await;
+    eventually(WAIT, "the case", || async {
+        let (_, v) = d.api.get("/api/cases").await;
+        v["cases"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await
+}
+
+/// A VP, every section in one session, completed: the document id.
+async fn complete_vp(d: &Daemon, case: &str) -> String {
+    let sections = [
+        (
+            "work-goal",
+            "Work in a café kitchen, about 16 hours a week.",
+        ),
+        ("work-history", "Kitchen porter 2019–2021."),
+        ("education-training", "Food hygiene level 2."),
+        ("job-preferences", "Mornings."),
+        ("strengths-skills", "Reliable."),
+        ("barriers", "Gaps in CV."),
+        ("health-coping", "Walks help."),
+        ("benefits-finances", "Universal Credit."),
+        ("disclosure", "Happy to disclose."),
+        ("support-wanted", "CV & interview practice."),
+    ];
+    let list: Vec<Value> = sections
+        .iter()
+        .map(|(id, text)| json!({"id": id, "text": text}))
+        .collect();
+    let (status, v) = d
+        .api
+        .post(
+            &format!("/api/cases/{case}/documents/vp/sections"),
+            &json!({"session_date": "2026-11-30", "specialist": "Sam Specialist", "sections": list}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = d
+        .api
+        .post(
+            &format!("/api/cases/{case}/documents/vp/complete"),
+            &json!({"specialist": "Sam Specialist", "patient_name": "Jo Example", "date_of_birth": "1990-01-01"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    v["documents"][0]["id"].as_str().unwrap().to_owned()
+}
+
+async fn post_note(d: &Daemon, case: &str, note_id: &str) -> String {
+    let (status, v) = d
+        .api
+        .post(
+            &format!("/api/cases/{case}/notes"),
+            &json!({"contact_date": "2026-11-30", "text": "Met at the job centre; CV started.",
+                    "specialist": "Sam Specialist", "note_id": note_id}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    v["documents"][0]["id"].as_str().unwrap().to_owned()
+}
+
+async fn delivery(d: &Daemon, case: &str) -> Value {
+    let (_, v) = d.api.get(&format!("/api/cases/{case}/documents")).await;
+    v["deliveries"][0].clone()
+}
+
+async fn delivery_in(d: &Daemon, case: &str, state: &str) -> Value {
+    eventually(WAIT, &format!("the delivery {state}"), || async {
+        let v = delivery(d, case).await;
+        (v["state"] == state).then_some(v)
+    })
+    .await
+}
+
+/// An ITK3 response as NHS England publishes it, answering `message_id`.
+fn itk_response(code: &str, message_id: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/gpconnect/itk3-responses/itk3-response-{code}.xml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let start = text.find("<response>").unwrap();
+    let id_at = start + text[start..].find("<identifier value=\"").unwrap() + 19;
+    let end = id_at + text[id_at..].find('"').unwrap();
+    format!("{}{message_id}{}", &text[..id_at], &text[end..]).into_bytes()
+}
+
+fn resources(bundle: &Value) -> Vec<Value> {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"].clone())
+        .collect()
+}
+
+fn of(bundle: &Value, t: &str) -> Value {
+    resources(bundle)
+        .into_iter()
+        .find(|r| r["resourceType"] == t)
+        .unwrap_or_else(|| panic!("no {t} in {bundle}"))
+}
+
+/// The must-shows 1 and 2: a completed VP for a patient whose practice is
+/// routed to MESH is one message in the practice's mailbox, parsing as the
+/// Send Document Bundle with the rendered document, NHS number, practice
+/// and author; the practice's infrastructure and business acknowledgements
+/// make it accepted with one `document.delivered`, however often they come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vp_reaches_the_practice_mailbox_and_its_acks_make_it_accepted_once() {
+    let mesh = MeshSandbox::start().await;
+    let d = bridge(&mesh.url, &[]).await;
+    let delivered = d.p.watch(&d.n.events, "document.delivered").await;
+    let nhs = nhs_number(6100);
+    let case = open_case(&d, &nhs).await;
+    let doc = complete_vp(&d, &case).await;
+
+    let ids = mesh.wait_for_inbox(X26ABC2, 1, WAIT).await;
+    assert_eq!(ids.len(), 1);
+    let (headers, body) = mesh.download(X26ABC2, &ids[0]).await;
+    assert_eq!(headers["mex-workflowid"], "GPCONNECT_SEND_DOCUMENT");
+    assert_eq!(headers["mex-from"], X26ABC1.id);
+    assert_eq!(headers["mex-localid"], format!("ips-doc-{doc}"));
+    assert!(
+        !headers["mex-subject"].contains(&nhs),
+        "the subject names no patient"
+    );
+    let message: Value = serde_json::from_slice(&body).expect("the payload is JSON");
+    assert_eq!(message["type"], "message");
+    assert_eq!(
+        message["meta"]["profile"][0],
+        "https://fhir.nhs.uk/STU3/StructureDefinition/ITK-Message-Bundle-1"
+    );
+    let header = of(&message, "MessageHeader");
+    assert_eq!(header["event"]["code"], "ITK007C");
+    assert_eq!(header["source"]["endpoint"], X26ABC1.id);
+    let document = resources(&message)
+        .into_iter()
+        .find(|r| r["type"] == "document")
+        .unwrap();
+    let patient = of(&document, "Patient");
+    assert_eq!(patient["identifier"][0]["value"], nhs.as_str());
+    assert_eq!(patient["birthDate"], "1990-01-01");
+    assert_eq!(
+        of(&document, "Practitioner")["name"][0]["text"],
+        "Sam Specialist"
+    );
+    let practices: Vec<Value> = resources(&document)
+        .into_iter()
+        .filter(|r| r["resourceType"] == "Organization")
+        .map(|o| o["identifier"][0]["value"].clone())
+        .collect();
+    assert!(practices.contains(&json!(PRACTICE)), "{practices:?}");
+    let binary = of(&document, "Binary");
+    let xhtml = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(binary["content"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(xhtml.contains("Food hygiene level 2."), "{xhtml}");
+    assert!(
+        xhtml.contains(&nhs[..3]),
+        "the NHS number is in the document"
+    );
+    mesh.acknowledge(X26ABC2, &ids[0]).await;
+
+    // The practice's system answers: infrastructure ack, business ack, and
+    // the business ack again (a practice system resending).
+    let message_id = header["id"].as_str().unwrap();
+    for code in ["20013", "30001", "30001"] {
+        mesh.send(
+            X26ABC2,
+            X26ABC1,
+            ACK_WORKFLOW,
+            &itk_response(code, message_id),
+            &[("mex-LocalID", PRACTICE)],
+        )
+        .await;
+        if code == "20013" {
+            delivery_in(&d, &case, "delivered").await;
+        }
+    }
+    let v = delivery_in(&d, &case, "accepted").await;
+    assert_eq!(v["code"], "30001");
+    assert_eq!(v["acknowledgement"], "business");
+    assert_eq!(v["recipient_ods"], PRACTICE);
+    assert_eq!(v["send"]["status"], "done");
+    // The bridge took every acknowledgement off its inbox.
+    eventually(WAIT, "the bridge's inbox emptied", || async {
+        mesh.inbox(X26ABC1).await.is_empty().then_some(())
+    })
+    .await;
+    tokio::time::sleep(QUIET).await;
+    let events = d.p.drain(&delivered, 1, WAIT).await;
+    assert_eq!(events.len(), 1, "document.delivered once");
+    let e: Value = serde_json::from_slice(&events[0].delivery.data).unwrap();
+    assert_eq!(e["document_id"], doc.as_str());
+    assert!(
+        !e.to_string().contains(&nhs),
+        "no patient data in the event"
+    );
+    assert!(d.p.drain(&delivered, 1, QUIET).await.is_empty());
+    // Still one message ever sent to the practice.
+    assert_eq!(mesh.requests("POST", "/messageexchange/X26ABC1/outbox"), 1);
+}
+
+/// A negative business acknowledgement: `document.rejected` with its code,
+/// and the case API shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_negative_ack_rejects_the_document_with_its_code() {
+    let mesh = MeshSandbox::start().await;
+    let d = bridge(&mesh.url, &[]).await;
+    let rejected = d.p.watch(&d.n.events, "document.rejected").await;
+    let case = open_case(&d, &nhs_number(6200)).await;
+    let doc = post_note(&d, &case, "n-neg").await;
+    let ids = mesh.wait_for_inbox(X26ABC2, 1, WAIT).await;
+    let (_, body) = mesh.download(X26ABC2, &ids[0]).await;
+    let message: Value = serde_json::from_slice(&body).unwrap();
+    let message_id = of(&message, "MessageHeader")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    mesh.send(
+        X26ABC2,
+        X26ABC1,
+        ACK_WORKFLOW,
+        &itk_response("30003", &message_id),
+        &[],
+    )
+    .await;
+    let v = delivery_in(&d, &case, "rejected").await;
+    assert_eq!(v["code"], "30003");
+    assert_eq!(v["text"], "Patient no longer at this clinical setting");
+    let events = d.p.drain(&rejected, 1, WAIT).await;
+    assert_eq!(events.len(), 1);
+    let e: Value = serde_json::from_slice(&events[0].delivery.data).unwrap();
+    assert_eq!(
+        (e["document_id"].as_str(), e["code"].as_str()),
+        (Some(doc.as_str()), Some("30003"))
+    );
+    // A late positive ack changes nothing.
+    mesh.send(
+        X26ABC2,
+        X26ABC1,
+        ACK_WORKFLOW,
+        &itk_response("30001", &message_id),
+        &[],
+    )
+    .await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(delivery(&d, &case).await["state"], "rejected");
+    // An ack for a message the bridge never sent is kept as a dead letter.
+    mesh.send(
+        X26ABC2,
+        X26ABC1,
+        ACK_WORKFLOW,
+        &itk_response("30001", "00000000-0000-4000-8000-000000000000"),
+        &[],
+    )
+    .await;
+    eventually(WAIT, "the stray ack dead-lettered", || async {
+        let out = cli(&d.n, &d.db, &["dlq", "list"]);
+        out.contains("unknown-document").then_some(())
+    })
+    .await;
+    eventually(WAIT, "the bridge's inbox emptied", || async {
+        mesh.inbox(X26ABC1).await.is_empty().then_some(())
+    })
+    .await;
+}
+
+/// SIGKILL after MESH took the message and before the bridge recorded it:
+/// after the restart the send is found by tracking, not repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_the_send_before_it_is_recorded_leaves_one_message() {
+    let mesh = MeshSandbox::start().await;
+    let proxy = MeshProxy::start(&mesh.url, Duration::from_secs(30)).await;
+    let mut d = bridge(&proxy.url, &[("IPS__OUTBOX__LEASE", "2s")]).await;
+    let case = open_case(&d, &nhs_number(6300)).await;
+    proxy.hold_sends(true);
+    let doc = post_note(&d, &case, "n-kill").await;
+    // The practice has it; the bridge is still waiting for MESH's reply.
+    let ids = mesh.wait_for_inbox(X26ABC2, 1, WAIT).await;
+    assert_eq!(ids.len(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(delivery(&d, &case).await["send"]["status"], "pending");
+    d.sigkill();
+    proxy.hold_sends(false);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    d.restart().await;
+    let v = eventually(WAIT, "the send recorded after the restart", || async {
+        let v = delivery(&d, &case).await;
+        (v["send"]["status"] == "done").then_some(v)
+    })
+    .await;
+    assert!(
+        v["send"]["result"]
+            .as_str()
+            .unwrap()
+            .contains("found by tracking"),
+        "{v}"
+    );
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(mesh.inbox(X26ABC2).await.len(), 1, "still one message");
+    assert_eq!(mesh.requests("POST", "/messageexchange/X26ABC1/outbox"), 1);
+    assert_eq!(
+        mesh.requests("GET", &format!("/outbox/tracking/ips-doc-{doc}")),
+        2,
+        "tracked before the send and again after the restart"
+    );
+}
+
+/// MESH refusing for good (credentials, recipient, size): the send is
+/// parked at once with the reason, in the case API and the metrics, and
+/// never retried (the sandbox's access log counts the requests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_park_the_send_with_the_reason_and_no_retry_storm() {
+    struct Case {
+        extra: Vec<(&'static str, &'static str)>,
+        reason: &'static str,
+        tracks: usize,
+        sends: usize,
+    }
+    let wrong = Mailbox {
+        id: "X26ABC1",
+        password: "wrong",
+    };
+    let cases = [
+        Case {
+            extra: vec![
+                ("IPS__MESH__PASSWORD", wrong.password),
+                ("IPS__MESH__AUTH_BACKOFF", "1h"),
+            ],
+            reason: "refused the bridge's credentials (HTTP 403",
+            tracks: 1,
+            sends: 0,
+        },
+        Case {
+            extra: vec![("IPS__MESH__MAILBOXES__A81001", "X26ZZZ9")],
+            reason: "does not know the recipient mailbox",
+            tracks: 1,
+            sends: 1,
+        },
+        Case {
+            extra: vec![("IPS__MESH__MAX_MESSAGE_BYTES", "2000")],
+            reason: "too large for MESH",
+            tracks: 0,
+            sends: 0,
+        },
+    ];
+    for c in cases {
+        let mesh = MeshSandbox::start().await;
+        let d = bridge(&mesh.url, &c.extra).await;
+        let case = open_case(&d, &nhs_number(6400)).await;
+        let doc = post_note(&d, &case, "n-bad").await;
+        let v = eventually(WAIT, "the send parked", || async {
+            let v = delivery(&d, &case).await;
+            (v["send"]["status"] == "failed").then_some(v)
+        })
+        .await;
+        let error = v["send"]["error"].as_str().unwrap();
+        assert!(error.contains(c.reason), "{error}");
+        assert_eq!(v["send"]["attempts"], 1, "{v}");
+        assert!(!error.contains(&doc), "{error}");
+        let parked = d
+            .counter("ips_outbox_parked_total", &[("kind", "mesh-send")])
+            .await;
+        assert_eq!(parked, 1.0);
+        // No retry storm: the same count after a while.
+        tokio::time::sleep(QUIET).await;
+        let outbox = "/messageexchange/X26ABC1/outbox";
+        let tracking = format!("/outbox/tracking/ips-doc-{doc}");
+        assert_eq!(mesh.requests("GET", &tracking), c.tracks, "{}", c.reason);
+        assert_eq!(mesh.requests("POST", outbox), c.sends, "{}", c.reason);
+        if c.reason.contains("403") {
+            // The inbox is not hammered either: one look, then the backoff.
+            assert!(mesh.requests("GET", "/messageexchange/X26ABC1/inbox") <= 1);
+        }
+        assert_eq!(mesh.inbox(X26ABC2).await.len(), 0);
+    }
+}
