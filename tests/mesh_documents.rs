@@ -434,3 +434,20 @@ async fn refusals_park_the_send_with_the_reason_and_no_retry_storm() {
         assert_eq!(mesh.inbox(X26ABC2).await.len(), 0);
     }
 }
+
+/// No acknowledgement within `mesh.ack_within`: the delivery is
+/// `unacknowledged`, with one `document.unacknowledged`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_practice_makes_the_delivery_unacknowledged_once() {
+    let mesh = MeshSandbox::start().await;
+    let d = bridge(&mesh.url, &[("IPS__MESH__ACK_WITHIN", "2s")]).await;
+    let silent = d.p.watch(&d.n.events, "document.unacknowledged").await;
+    let case = open_case(&d, &nhs_number(6500)).await;
+    let doc = post_note(&d, &case, "n-silent").await;
+    mesh.wait_for_inbox(X26ABC2, 1, WAIT).await;
+    let v = delivery_in(&d, &case, "unacknowledged").await;
+    assert_eq!(v["document_id"], doc.as_str());
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(d.p.drain(&silent, 1, WAIT).await.len(), 1);
+    assert!(d.p.drain(&silent, 1, QUIET).await.is_empty());
+}

@@ -26,6 +26,12 @@ PIDS=("$SANDBOX_PID")
 ensure_web_assets
 start_oidc_provider OIDC_URL "$STATE/oidc.log"
 PIDS+=("$OIDC_PID")
+# GP practices get documents over MESH: NHS England's MESH sandbox, the bridge on
+# mailbox X26ABC1, practice A81001 (the samples' registered practice) on X26ABC2.
+MESH_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+start_mesh_sandbox "$MESH_PORT" "$STATE/mesh.log" >/dev/null
+PIDS+=("$MESH_SANDBOX_PID")
+MESH_URL="http://127.0.0.1:$MESH_PORT"
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
@@ -44,7 +50,10 @@ export IPS__FHIR__BASE_URL="$FHIR_URL" IPS__STORE__URL="sqlite://$STATE/bridge.d
   IPS__WEB__ENABLED=true IPS__WEB__ISSUER="$OIDC_URL" IPS__WEB__CLIENT_ID=ips-bridge \
   IPS__WEB__CLIENT_SECRET=ips-bridge-local-secret IPS__WEB__REDIRECT_URL="http://127.0.0.1:$PORT/auth/callback" \
   IPS__WEB__COOKIE_SECURE=false IPS__WEB__ASSETS_DIR="$ROOT/deploy/local/web-assets/node_modules/nhsuk-frontend/dist/nhsuk" \
-  IPS__TEAM__SPECIALISTS="alice=Alice Specialist,bob=Bob Specialist"
+  IPS__TEAM__SPECIALISTS="alice=Alice Specialist,bob=Bob Specialist" \
+  IPS__MESH__ENABLED=true IPS__MESH__URL="$MESH_URL" IPS__MESH__MAILBOX=X26ABC1 IPS__MESH__PASSWORD=password \
+  IPS__MESH__SHARED_KEY="$MESH_SHARED_KEY_DEFAULT" IPS__MESH__POLL_INTERVAL=1s IPS__MESH__MAILBOXES__A81001=X26ABC2 \
+  IPS__ROUTING__DEFAULT=both
 "$BIN" --config config/local.toml check-config >/dev/null
 "$BIN" --config config/local.toml migrate
 "$BIN" --config config/local.toml run >"$STATE/bridge.log" 2>&1 &
@@ -105,6 +114,18 @@ for i in $(seq 1 40); do
 done
 say "documents in the record (DocumentReference, its Binary, the GP's review Task)"
 curl -s "$FHIR_URL/DocumentReference" | json '(j.entry||[]).map(e=>`  DocumentReference/${e.resource.id} (${e.resource.status}): ${e.resource.description}, ${e.resource.content[0].attachment.size} bytes at ${e.resource.content[0].attachment.url}`).join("\n")||"  (none)"'
+say "the GP practice's MESH mailbox: GP Connect Send Document, answered with a business acknowledgement"
+for i in $(seq 1 40); do
+  [ "$(api "http://127.0.0.1:$PORT/api/cases/$CASE/documents" | json '(j.deliveries||[]).filter(d=>d.send&&d.send.status==="done").length')" -ge 1 ] && break; sleep 0.25
+done
+"$MESH_SANDBOX_PYTHON" deploy/local/mesh-sandbox/practice.py "$MESH_URL" "$MESH_SHARED_KEY_DEFAULT"
+for i in $(seq 1 40); do
+  [ "$(api "http://127.0.0.1:$PORT/api/cases/$CASE/documents" | json '(j.deliveries||[]).filter(d=>d.state==="accepted").length')" -ge 1 ] && break; sleep 0.25
+done
+say "deliveries of case $CASE (GET /api/cases/$CASE/documents)"
+api "http://127.0.0.1:$PORT/api/cases/$CASE/documents" | json '(j.deliveries||[]).map(d=>`  ${d.document_id} -> ${d.recipient_ods} (${d.mailbox}): ${d.state} ${d.code||""} ${d.text||""}`).join("\n")||"  (none)"'
+ACCEPTED=$(api "http://127.0.0.1:$PORT/api/cases/$CASE/documents" | json '(j.deliveries||[]).filter(d=>d.state==="accepted").length')
+[ "$ACCEPTED" -ge 1 ] || { echo "error: no document was accepted over MESH; see $STATE/bridge.log and $STATE/mesh.log" >&2; exit 1; }
 say "dead-lettered: $(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^ips_dead_letters_total' || echo none)"
 
 TASKS=$(curl -s "$FHIR_URL/Task" | json '(j.entry||[]).length')

@@ -175,7 +175,7 @@ mod tests {
     #[test]
     fn mailbox_lookup_ignores_the_case_of_the_ods_code() {
         let mut s: MeshSettings = toml::from_str(
-            &crate::config::DEFAULT_TOML
+            crate::config::DEFAULT_TOML
                 .split("[mesh]")
                 .nth(1)
                 .and_then(|t| t.split("\n[").next())

@@ -250,6 +250,16 @@ impl Dispatcher {
             metrics::gauge!("ips_outreach_flags_active").set(active as f64);
             metrics::gauge!("ips_outreach_closures_by_rule").set(closures as f64);
         }
+        // Documents sent over MESH, by state (sent, delivered, accepted,
+        // rejected, unacknowledged, unroutable): a growing `unacknowledged`
+        // or `rejected` is what to alert on.
+        if let Ok(counts) = self.engine.store.delivery_counts().await {
+            for (state, n) in counts {
+                if let Ok(s) = state.parse::<crate::domain::documents::delivery::DeliveryState>() {
+                    metrics::gauge!("ips_document_deliveries", "state" => s.as_str()).set(n as f64);
+                }
+            }
+        }
         let now = ms(self.engine.now());
         if let Ok(overdue) = self.engine.store.reviews_overdue(now).await {
             metrics::gauge!("ips_document_reviews_overdue").set(overdue as f64);

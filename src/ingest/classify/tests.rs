@@ -214,6 +214,10 @@ fn bars_examples_without_id_key_by_full_url_scoped_to_the_requester() {
     const KEY: &str = "ServiceRequest/236bb75d-90ef-461f-b71e-fde7f899802c@https://fhir.nhs.uk/Id/dos-service-id%7C2222222222";
     let req = example_referral("REFREQ01");
     assert_eq!(req.key, KEY);
+    // The patient's registered practice, from Patient.generalPractitioner
+    // (an Organization in the bundle, ODS system spelt with `/id/`): where
+    // documents for the GP are routed.
+    assert_eq!(req.version.gp_practice.as_deref(), Some("G82080"));
     // The update and the delete (fullUrl only) and the DNA feedback (id
     // only, sent by the receiver back to the requester) meet on it.
     for later in ["SERVREQ01", "SERVREQ02", "REFRESP01"] {

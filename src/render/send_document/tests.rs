@@ -22,7 +22,7 @@ fn sample() -> SendDocument<'static> {
     }
 }
 
-fn resources<'a>(bundle: &'a Value) -> Vec<&'a Value> {
+fn resources(bundle: &Value) -> Vec<&Value> {
     bundle["entry"]
         .as_array()
         .unwrap()

@@ -150,15 +150,12 @@ pub(super) async fn announce_event(
     .await
 }
 
-/// A fresh delivery row for a document about to be sent.
+/// A fresh delivery row (`sent`, no recipient yet) for a document about to go.
 pub(super) fn new_row(
     local_id: String,
+    itk_message_id: String,
     document_id: &str,
     case_id: &str,
-    itk_message_id: String,
-    recipient_ods: Option<&str>,
-    mailbox: Option<&str>,
-    state: DeliveryState,
     now: OffsetDateTime,
 ) -> DeliveryRow {
     DeliveryRow {
@@ -166,9 +163,9 @@ pub(super) fn new_row(
         document_id: document_id.to_owned(),
         case_id: case_id.to_owned(),
         itk_message_id,
-        recipient_ods: recipient_ods.map(str::to_owned),
-        mailbox: mailbox.map(str::to_owned),
-        state: StoredDelivery(state),
+        recipient_ods: None,
+        mailbox: None,
+        state: StoredDelivery(DeliveryState::Sent),
         delivered_before: false,
         ack_level: None,
         ack_code: None,

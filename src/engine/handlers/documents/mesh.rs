@@ -18,7 +18,7 @@ use crate::engine::outbox::{MeshSend, OutboxMessage};
 use crate::engine::outcome::Signal;
 use crate::engine::{Context, ms, rfc3339};
 use crate::render::send_document::{self, SendDocument};
-use crate::store::{CaseRow, Tx};
+use crate::store::{CaseRow, StoredDelivery, Tx};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -72,16 +72,9 @@ pub(super) async fn send(
             (None, _) => "the patient's GP practice is not known (no referral named Patient.generalPractitioner)".to_owned(),
             (Some(p), _) => format!("no MESH mailbox is configured for practice {p} (mesh.mailboxes)"),
         };
-        let mut row = new_row(
-            local_id,
-            doc.document_id,
-            &case.id,
-            itk_id,
-            practice,
-            None,
-            DeliveryState::Unroutable,
-            now,
-        );
+        let mut row = new_row(local_id, itk_id, doc.document_id, &case.id, now);
+        row.recipient_ods = practice.map(str::to_owned);
+        row.state = StoredDelivery(DeliveryState::Unroutable);
         row.ack_code = Some("unroutable".into());
         row.ack_text = Some(why);
         tx.delivery_insert(&row).await?;
@@ -128,16 +121,9 @@ pub(super) async fn send(
         now,
     )
     .await?;
-    let row = new_row(
-        local_id.clone(),
-        doc.document_id,
-        &case.id,
-        itk_id,
-        practice,
-        Some(mailbox),
-        DeliveryState::Sent,
-        now,
-    );
+    let mut row = new_row(local_id.clone(), itk_id, doc.document_id, &case.id, now);
+    row.recipient_ods = practice.map(str::to_owned);
+    row.mailbox = Some(mailbox.to_owned());
     tx.delivery_insert(&row).await?;
     tx.timer_set(
         TimerKind::DeliveryAckDue.as_str(),
