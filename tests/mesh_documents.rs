@@ -139,20 +139,23 @@ fn itk_response(code: &str, message_id: &str) -> Vec<u8> {
     format!("{}{message_id}{}", &text[..id_at], &text[end..]).into_bytes()
 }
 
-fn resources(bundle: &Value) -> Vec<Value> {
-    bundle["entry"]
-        .as_array()
-        .unwrap()
+/// The `value` attributes at `path` below every `resource` element, in
+/// document order (FHIR XML: primitives are `value` attributes).
+fn values(x: &roxmltree::Document<'_>, resource: &str, path: &[&str]) -> Vec<String> {
+    let mut nodes: Vec<roxmltree::Node<'_, '_>> = x
+        .descendants()
+        .filter(|n| n.has_tag_name(resource))
+        .collect();
+    for p in path {
+        nodes = nodes
+            .iter()
+            .flat_map(|n| n.children().filter(|c| c.has_tag_name(*p)))
+            .collect();
+    }
+    nodes
         .iter()
-        .map(|e| e["resource"].clone())
+        .filter_map(|n| n.attribute("value").map(str::to_owned))
         .collect()
-}
-
-fn of(bundle: &Value, t: &str) -> Value {
-    resources(bundle)
-        .into_iter()
-        .find(|r| r["resourceType"] == t)
-        .unwrap_or_else(|| panic!("no {t} in {bundle}"))
 }
 
 /// The must-shows 1 and 2: a completed VP for a patient whose practice is
@@ -179,36 +182,36 @@ async fn a_vp_reaches_the_practice_mailbox_and_its_acks_make_it_accepted_once() 
         !headers["mex-subject"].contains(&nhs),
         "the subject names no patient"
     );
-    let message: Value = serde_json::from_slice(&body).expect("the payload is JSON");
-    assert_eq!(message["type"], "message");
+    // FHIR STU3 XML, as ITK3 receivers must take it.
+    let text = String::from_utf8(body).expect("UTF-8");
+    let x = roxmltree::Document::parse(&text).expect("the payload is well-formed XML");
+    assert_eq!(x.root_element().tag_name().name(), "Bundle");
     assert_eq!(
-        message["meta"]["profile"][0],
+        x.root_element().tag_name().namespace(),
+        Some("http://hl7.org/fhir")
+    );
+    let one = |resource: &str, path: &[&str]| -> String {
+        let all = values(&x, resource, path);
+        assert!(!all.is_empty(), "no {resource}/{}", path.join("/"));
+        all[0].clone()
+    };
+    assert_eq!(one("Bundle", &["type"]), "message");
+    assert_eq!(
+        one("Bundle", &["meta", "profile"]),
         "https://fhir.nhs.uk/STU3/StructureDefinition/ITK-Message-Bundle-1"
     );
-    let header = of(&message, "MessageHeader");
-    assert_eq!(header["event"]["code"], "ITK007C");
-    assert_eq!(header["source"]["endpoint"], X26ABC1.id);
-    let document = resources(&message)
-        .into_iter()
-        .find(|r| r["type"] == "document")
-        .unwrap();
-    let patient = of(&document, "Patient");
-    assert_eq!(patient["identifier"][0]["value"], nhs.as_str());
-    assert_eq!(patient["birthDate"], "1990-01-01");
-    assert_eq!(
-        of(&document, "Practitioner")["name"][0]["text"],
-        "Sam Specialist"
-    );
-    let practices: Vec<Value> = resources(&document)
-        .into_iter()
-        .filter(|r| r["resourceType"] == "Organization")
-        .map(|o| o["identifier"][0]["value"].clone())
-        .collect();
-    assert!(practices.contains(&json!(PRACTICE)), "{practices:?}");
-    let binary = of(&document, "Binary");
+    assert_eq!(values(&x, "Bundle", &["type"]), ["message", "document"]);
+    assert_eq!(one("MessageHeader", &["event", "code"]), "ITK007C");
+    assert_eq!(one("MessageHeader", &["source", "endpoint"]), X26ABC1.id);
+    assert_eq!(one("Patient", &["identifier", "value"]), nhs);
+    assert_eq!(one("Patient", &["birthDate"]), "1990-01-01");
+    assert_eq!(one("Practitioner", &["name", "text"]), "Sam Specialist");
+    let odss = values(&x, "Organization", &["identifier", "value"]);
+    assert!(odss.iter().any(|o| o == PRACTICE), "{odss:?}");
+    assert_eq!(one("Binary", &["contentType"]), "text/html");
     let xhtml = String::from_utf8(
         base64::engine::general_purpose::STANDARD
-            .decode(binary["content"].as_str().unwrap())
+            .decode(one("Binary", &["content"]))
             .unwrap(),
     )
     .unwrap();
@@ -217,17 +220,17 @@ async fn a_vp_reaches_the_practice_mailbox_and_its_acks_make_it_accepted_once() 
         xhtml.contains(&nhs[..3]),
         "the NHS number is in the document"
     );
+    let message_id = one("MessageHeader", &["id"]);
     mesh.acknowledge(X26ABC2, &ids[0]).await;
 
     // The practice's system answers: infrastructure ack, business ack, and
     // the business ack again (a practice system resending).
-    let message_id = header["id"].as_str().unwrap();
     for code in ["20013", "30001", "30001"] {
         mesh.send(
             X26ABC2,
             X26ABC1,
             ACK_WORKFLOW,
-            &itk_response(code, message_id),
+            &itk_response(code, &message_id),
             &[("mex-LocalID", PRACTICE)],
         )
         .await;
@@ -270,11 +273,9 @@ async fn a_negative_ack_rejects_the_document_with_its_code() {
     let doc = post_note(&d, &case, "n-neg").await;
     let ids = mesh.wait_for_inbox(X26ABC2, 1, WAIT).await;
     let (_, body) = mesh.download(X26ABC2, &ids[0]).await;
-    let message: Value = serde_json::from_slice(&body).unwrap();
-    let message_id = of(&message, "MessageHeader")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let text = String::from_utf8(body).unwrap();
+    let x = roxmltree::Document::parse(&text).unwrap();
+    let message_id = values(&x, "MessageHeader", &["id"]).remove(0);
     mesh.send(
         X26ABC2,
         X26ABC1,

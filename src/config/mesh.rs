@@ -29,6 +29,9 @@ pub struct MeshSettings {
     pub client_cert_file: String,
     pub client_key_file: String,
     pub ca_cert_file: String,
+    /// How the ITK3 message is written: `xml` (ITK3 receivers SHALL take
+    /// it) or `json`.
+    pub format: crate::render::send_document::Format,
     /// `mex-WorkflowID` of a sent document, and of the acknowledgements that come back.
     pub workflow_id: String,
     pub ack_workflow_id: String,

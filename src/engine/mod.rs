@@ -62,6 +62,7 @@ pub struct DeliveryContext {
     /// The bridge's own mailbox (the message's source endpoint).
     pub mailbox: String,
     pub workflow_id: String,
+    pub format: crate::render::send_document::Format,
     pub ack_within: Duration,
     /// Practice ODS code → mailbox id.
     pub mailboxes: std::collections::BTreeMap<String, String>,
@@ -74,6 +75,7 @@ impl DeliveryContext {
             mesh_enabled: s.mesh.enabled,
             mailbox: s.mesh.mailbox.clone(),
             workflow_id: s.mesh.workflow_id.clone(),
+            format: s.mesh.format,
             ack_within: s.mesh.ack_within,
             mailboxes: s.mesh.mailboxes.clone(),
         }

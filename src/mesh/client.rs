@@ -235,6 +235,9 @@ impl MeshClient {
                 format!("SHA256:{}", hex::encode(Sha256::digest(bytes))),
             )
             .body(first.to_vec());
+        if let Some(ct) = &m.content_type {
+            req = req.header("mex-Content-Type", ct);
+        }
         if total > 1 {
             req = req.header("mex-Chunk-Range", format!("1:{total}"));
         }

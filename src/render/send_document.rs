@@ -252,5 +252,29 @@ fn document_bundle(s: &SendDocument<'_>) -> Value {
     })
 }
 
+/// How the message travels. ITK3 receivers SHALL take XML; JSON is there
+/// for a receiver that asks for it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum Format {
+    Xml,
+    Json,
+}
+
+impl Format {
+    /// The message as text, its content type and a file name extension.
+    pub fn encode(self, message: &Value) -> (String, &'static str, &'static str) {
+        match self {
+            Format::Xml => (xml::to_xml(message), "application/fhir+xml", "xml"),
+            Format::Json => (message.to_string(), "application/fhir+json", "json"),
+        }
+    }
+}
+
+mod xml;
+
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,9 @@ import json
 import sys
 import urllib.request
 import uuid
+import xml.etree.ElementTree as ET
+
+F = "{http://hl7.org/fhir}"
 
 URL = sys.argv[1].rstrip("/")
 KEY = sys.argv[2] if len(sys.argv) > 2 else "TestKey"
@@ -55,18 +58,29 @@ print(f"  {len(ids)} message(s) in {ME}")
 for mid in ids:
     headers, body = call("GET", f"/inbox/{mid}")
     headers = {k.lower(): v for k, v in headers.items()}
-    bundle = json.loads(body)
-    res = [e["resource"] for e in bundle["entry"]]
-    header = next(r for r in res if r["resourceType"] == "MessageHeader")
-    doc = next(r for r in res if r.get("type") == "document")
-    inner = [e["resource"] for e in doc["entry"]]
-    binary = next(r for r in inner if r["resourceType"] == "Binary")
-    title = next(r for r in inner if r["resourceType"] == "Composition")["title"]
+    # FHIR STU3 XML (ITK3), or JSON when the bridge is set to mesh.format = "json".
+    if body.lstrip().startswith(b"<"):
+        root = ET.fromstring(body)
+        value = lambda node, path: node.find("/".join(F + p for p in path)).get("value")
+        header = root.find(f".//{F}MessageHeader")
+        event = (value(header, ["event", "code"]), value(header, ["event", "display"]))
+        header_id = value(header, ["id"])
+        title = value(root.find(f".//{F}Composition"), ["title"])
+        binary = root.find(f".//{F}Binary")
+        content, content_type = value(binary, ["content"]), value(binary, ["contentType"])
+    else:
+        bundle = json.loads(body)
+        res = [e["resource"] for e in bundle["entry"]]
+        h = next(r for r in res if r["resourceType"] == "MessageHeader")
+        event, header_id = (h["event"]["code"], h["event"]["display"]), h["id"]
+        inner = [e["resource"] for e in next(r for r in res if r.get("type") == "document")["entry"]]
+        b = next(r for r in inner if r["resourceType"] == "Binary")
+        content, content_type = b["content"], b["contentType"]
+        title = next(r for r in inner if r["resourceType"] == "Composition")["title"]
     print(f"  from {headers.get('mex-from')} workflow {headers.get('mex-workflowid')} local id {headers.get('mex-localid')}")
-    print(f"    {header['event']['code']} {header['event']['display']}: \"{title}\", "
-          f"{len(base64.b64decode(binary['content']))} bytes of {binary['contentType']}")
+    print(f"    {event[0]} {event[1]}: \"{title}\", {len(base64.b64decode(content))} bytes of {content_type}")
     call("PUT", f"/inbox/{mid}/status/acknowledged")
-    call("POST", "/outbox", business_ack(header["id"]),
+    call("POST", "/outbox", business_ack(header_id),
          {"mex-To": headers["mex-from"], "mex-WorkflowID": "GPCONNECT_SEND_DOCUMENT_ACK",
           "Content-Type": "application/fhir+json"})
     print("    acknowledged to MESH; business acknowledgement 30001 sent back")

@@ -100,7 +100,10 @@ pub struct MeshSend {
     /// `mex-Subject`: no patient data (MESH may show it to operators).
     pub subject: String,
     pub filename: String,
-    /// The message content as it goes (the ITK3 Bundle as JSON text).
+    /// `mex-Content-Type`: `application/fhir+xml` or `application/fhir+json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// The message content as it goes (the ITK3 Bundle as XML or JSON text).
     pub content: String,
 }
 
@@ -327,6 +330,7 @@ mod tests {
                 workflow_id: "GPCONNECT_SEND_DOCUMENT".into(),
                 subject: "s".into(),
                 filename: "f.json".into(),
+                content_type: Some("application/fhir+json".into()),
                 content: "{}".into(),
             }),
         ];

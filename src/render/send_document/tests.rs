@@ -201,3 +201,82 @@ fn patient_practice_author_and_document_are_what_was_published() {
     // Built twice, the same bytes: a resend after a crash is identical.
     assert_eq!(message(&s).to_string(), ours.to_string());
 }
+
+/// Which child element comes before which, per parent element name: every
+/// `(parent, earlier, later)` seen in any one element.
+fn child_pairs(x: &roxmltree::Document<'_>) -> std::collections::HashSet<(String, String, String)> {
+    let mut out = std::collections::HashSet::new();
+    for n in x.descendants().filter(|n| n.is_element()) {
+        let names: Vec<&str> = n
+            .children()
+            .filter(|c| c.is_element())
+            .map(|c| c.tag_name().name())
+            .collect();
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                if a != b {
+                    out.insert((
+                        n.tag_name().name().to_owned(),
+                        (*a).to_owned(),
+                        (*b).to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_xml_orders_elements_as_the_published_example_does() {
+    let ours_text = Format::Xml.encode(&message(&sample())).0;
+    let ours = roxmltree::Document::parse(&ours_text).expect("well-formed");
+    assert_eq!(
+        ours.root_element().tag_name().namespace(),
+        Some("http://hl7.org/fhir")
+    );
+    let theirs_text = published();
+    let theirs = roxmltree::Document::parse(&theirs_text).unwrap();
+    let (ours_pairs, theirs_pairs) = (child_pairs(&ours), child_pairs(&theirs));
+    // No two children in the opposite order to the published example's.
+    for (parent, a, b) in &ours_pairs {
+        assert!(
+            !theirs_pairs.contains(&(parent.clone(), b.clone(), a.clone())),
+            "{parent}: ours puts {a} before {b}, the published example {b} before {a}"
+        );
+    }
+    let shared = ours_pairs.intersection(&theirs_pairs).count();
+    assert!(shared > 40, "only {shared} orderings compared");
+    // The XML says what the JSON says: the same patient, document and ids.
+    let json = message(&sample());
+    let value = |rt: &str, path: &[&str]| -> Option<String> {
+        let mut cur = ours.descendants().find(|n| n.has_tag_name(rt))?;
+        for p in path {
+            cur = cur.children().find(|c| c.has_tag_name(*p))?;
+        }
+        cur.attribute("value").map(str::to_owned)
+    };
+    assert_eq!(
+        value("MessageHeader", &["id"]).as_deref(),
+        json["entry"][0]["resource"]["id"].as_str()
+    );
+    assert_eq!(
+        value("Patient", &["identifier", "value"]).as_deref(),
+        Some("9912003888")
+    );
+    assert_eq!(
+        value("Binary", &["contentType"]).as_deref(),
+        Some(CONTENT_TYPE)
+    );
+    let handling = ours
+        .descendants()
+        .find(|n| n.attribute("url") == Some(MESSAGE_HANDLING))
+        .expect("the handling extension, url as an attribute");
+    assert_eq!(
+        handling
+            .children()
+            .filter(|c| c.has_tag_name("extension"))
+            .count(),
+        6
+    );
+}

@@ -102,14 +102,16 @@ pub(super) async fn send(
         from_mailbox: &d.mailbox,
         created: &created,
     });
+    let (content, content_type, ext) = d.format.encode(&message);
     let send = OutboxMessage::MeshSend(MeshSend {
         local_id: local_id.clone(),
         to: mailbox.to_owned(),
         workflow_id: d.workflow_id.clone(),
         // Seen by MESH operators: the kind of document, nothing about the patient.
         subject: format!("{} from {}", doc.kind.title(), ctx.service_ods),
-        filename: format!("{local_id}.json"),
-        content: message.to_string(),
+        filename: format!("{local_id}.{ext}"),
+        content_type: Some(content_type.to_owned()),
+        content,
     });
     // Its own ordering key: a MESH outage must not hold up the case's FHIR
     // writes and events, while two versions for one case still go in order.
