@@ -452,3 +452,52 @@ async fn a_silent_practice_makes_the_delivery_unacknowledged_once() {
     assert_eq!(d.p.drain(&silent, 1, WAIT).await.len(), 1);
     assert!(d.p.drain(&silent, 1, QUIET).await.is_empty());
 }
+
+/// Over `mesh.chunk_bytes` the message goes in chunks; when the chunks
+/// after the first are lost (the proxy answers 503 without passing them
+/// on), the retry finds the half-sent message by tracking and finishes it
+/// instead of starting a second one. The practice gets one whole message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_document_goes_in_chunks_and_a_broken_upload_is_finished_not_repeated() {
+    let mesh = MeshSandbox::start().await;
+    let proxy = MeshProxy::start(&mesh.url, Duration::from_secs(1)).await;
+    let d = bridge(&proxy.url, &[("IPS__MESH__CHUNK_BYTES", "1500")]).await;
+    let case = open_case(&d, &nhs_number(6600)).await;
+    proxy.fail_chunks(1);
+    complete_vp(&d, &case).await;
+    let ids = mesh.wait_for_inbox(X26ABC2, 1, WAIT).await;
+    let v = eventually(WAIT, "the send recorded", || async {
+        let v = delivery(&d, &case).await;
+        (v["send"]["status"] == "done").then_some(v)
+    })
+    .await;
+    assert!(
+        v["send"]["result"]
+            .as_str()
+            .unwrap()
+            .contains("chunks resumed"),
+        "{v}"
+    );
+    assert_eq!(v["send"]["attempts"], 2, "{v}");
+    let (headers, body) = mesh.download(X26ABC2, &ids[0]).await;
+    let chunks: usize = headers["mex-chunk-range"]
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(chunks >= 3, "{headers:?}");
+    assert!(body.len() > 1500 * (chunks - 1), "every chunk arrived");
+    let text = String::from_utf8(body).unwrap();
+    let x = roxmltree::Document::parse(&text).expect("the chunks join into the whole message");
+    assert_eq!(values(&x, "MessageHeader", &["event", "code"]), ["ITK007C"]);
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(mesh.inbox(X26ABC2).await.len(), 1, "one message");
+    // One message started (the first chunk), never a second.
+    let starts = mesh
+        .access_log()
+        .iter()
+        .filter(|l| l.method == "POST" && l.path.ends_with("/messageexchange/X26ABC1/outbox"))
+        .count();
+    assert_eq!(starts, 1);
+}

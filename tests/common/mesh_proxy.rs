@@ -3,7 +3,10 @@
 //! come back (the window in which a crash leaves the sender not knowing
 //! whether its send went through). Everything is forwarded to the real
 //! sandbox unchanged; while `hold_sends` is set, the reply to a send
-//! (`POST …/outbox`) is held back after the sandbox has taken the message.
+//! (`POST …/outbox`) is held back after the sandbox has taken the message;
+//! `fail_chunks(n)` answers the next `n` chunk uploads (`POST
+//! …/outbox/{id}/{n}`) with 503 without passing them on (a connection lost
+//! between the first chunk and the rest).
 #![allow(dead_code)]
 
 use axum::body::Bytes;
@@ -11,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 #[derive(Clone)]
@@ -20,18 +23,22 @@ struct Shared {
     http: reqwest::Client,
     hold: Arc<AtomicBool>,
     held_for: Duration,
+    fail_chunks: Arc<AtomicUsize>,
 }
 
 pub struct MeshProxy {
     pub url: String,
     hold: Arc<AtomicBool>,
+    fail_chunks: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl MeshProxy {
     pub async fn start(upstream: &str, held_for: Duration) -> MeshProxy {
         let hold = Arc::new(AtomicBool::new(false));
+        let fail_chunks = Arc::new(AtomicUsize::new(0));
         let shared = Shared {
+            fail_chunks: fail_chunks.clone(),
             upstream: upstream.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
             hold: hold.clone(),
@@ -46,12 +53,17 @@ impl MeshProxy {
         MeshProxy {
             url: format!("http://{addr}"),
             hold,
+            fail_chunks,
             task,
         }
     }
 
     pub fn hold_sends(&self, on: bool) {
         self.hold.store(on, Ordering::SeqCst);
+    }
+
+    pub fn fail_chunks(&self, n: usize) {
+        self.fail_chunks.store(n, Ordering::SeqCst);
     }
 }
 
@@ -69,6 +81,20 @@ async fn forward(
     body: Bytes,
 ) -> Response {
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let is_chunk = method == Method::POST
+        && uri.path().contains("/outbox/")
+        && uri
+            .path()
+            .rsplit('/')
+            .next()
+            .is_some_and(|n| n.parse::<u32>().is_ok());
+    if is_chunk
+        && s.fail_chunks
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "injected: connection lost").into_response();
+    }
     let mut req = s.http.request(
         reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
         format!("{}{path}", s.upstream),
