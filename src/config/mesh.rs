@@ -60,10 +60,7 @@ pub struct MeshSettings {
 impl MeshSettings {
     /// The practice's mailbox, by its ODS code in any case.
     pub fn mailbox_for(&self, ods: &str) -> Option<&str> {
-        self.mailboxes
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(ods))
-            .map(|(_, v)| v.as_str())
+        mailbox_in(&self.mailboxes, ods)
     }
 
     pub(super) fn check(&self, bad: &mut dyn FnMut(&str, String)) {
@@ -122,6 +119,14 @@ impl MeshSettings {
             }
         }
     }
+}
+
+/// A practice's mailbox in an ODS-code-to-mailbox map. ODS codes are
+/// compared without regard to case (environment variables arrive in lower case).
+pub fn mailbox_in<'a>(map: &'a BTreeMap<String, String>, ods: &str) -> Option<&'a str> {
+    map.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(ods))
+        .map(|(_, v)| v.as_str())
 }
 
 fn valid_mailbox(s: &str) -> bool {

@@ -27,7 +27,7 @@ pub use engine::{
 };
 pub use fhir::{FhirAuthKind, FhirAuthSettings, FhirSettings, PolledResource, PollerSettings};
 pub use intake::{IntakeSettings, LimitsSettings};
-pub use mesh::{MeshSettings, RoutingSettings};
+pub use mesh::{MeshSettings, RoutingSettings, mailbox_in};
 pub use outreach::OutreachSettings;
 pub use service::{HttpSettings, LogFormat, LogSettings, ServiceSettings};
 pub use store::StoreSettings;

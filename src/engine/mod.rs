@@ -82,10 +82,7 @@ impl DeliveryContext {
     }
 
     pub fn mailbox_for(&self, ods: &str) -> Option<&str> {
-        self.mailboxes
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(ods))
-            .map(|(_, v)| v.as_str())
+        crate::config::mailbox_in(&self.mailboxes, ods)
     }
 }
 

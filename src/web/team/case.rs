@@ -5,11 +5,12 @@
 use super::caseload::short_id;
 use super::forms::{AttemptForm, JobEndForm, JobStartForm, StatusForm, local_now, method_label};
 use super::{day, refusal_message, roster, run, store_failed};
+use crate::domain::documents::delivery::DeliveryState;
 use crate::domain::employment::{EmploymentStatus, HoursBand};
 use crate::domain::outreach::{AttemptMethod, AttemptOutcome};
 use crate::engine::Applied;
 use crate::engine::command::{AssignInput, Command};
-use crate::store::{AttemptRow, DocumentRow, JobRow, StatusRow};
+use crate::store::{AttemptRow, DeliveryRow, DocumentRow, JobRow, StatusRow};
 use crate::web::WebApp;
 use crate::web::page::{Chrome, FieldError, Section, html_status, see_other};
 use crate::web::{CsrfForm, Staff, Web};
@@ -63,6 +64,7 @@ struct CasePage {
     flag: Option<(String, String)>,
     attempts: Vec<AttemptRow>,
     documents: Vec<DocumentRow>,
+    deliveries: Vec<DeliveryRow>,
     jobs: Vec<JobRow>,
     statuses: Vec<StatusRow>,
     methods: Vec<Choice>,
@@ -73,6 +75,32 @@ struct CasePage {
 }
 
 impl CasePage {
+    /// Where a document went over MESH and what came back, for people.
+    fn delivery_of(&self, document_id: &str) -> Option<String> {
+        let d = self
+            .deliveries
+            .iter()
+            .find(|d| d.document_id == document_id)?;
+        let practice = d
+            .recipient_ods
+            .as_deref()
+            .unwrap_or("the patient's GP practice");
+        let state = match d.state.0 {
+            DeliveryState::Sent => "sent, no acknowledgement yet",
+            DeliveryState::Delivered => "delivered to the practice's system",
+            DeliveryState::Accepted => "accepted by the practice",
+            DeliveryState::Rejected => "rejected",
+            DeliveryState::Unacknowledged => "not acknowledged in time",
+            DeliveryState::Unroutable => "not sent",
+        };
+        let why = match (&d.ack_code, &d.ack_text) {
+            (Some(c), Some(t)) => format!(" ({c}: {t})"),
+            (None, Some(t)) => format!(" ({t})"),
+            _ => String::new(),
+        };
+        Some(format!("GP practice {practice} over MESH: {state}{why}"))
+    }
+
     fn method_label(&self, code: &str) -> String {
         code.parse::<AttemptMethod>()
             .map(method_label)
@@ -132,27 +160,29 @@ async fn page(
         let episodes = store.episodes_for_case(case_id).await?;
         let attempts = store.attempts_for_case(case_id).await?;
         let documents = store.documents_for_case(case_id).await?;
+        let deliveries = store.deliveries_for_case(case_id).await?;
         let jobs = store.jobs_for_case(case_id).await?;
         let statuses = store.statuses_for_case(case_id).await?;
         let assigned = store.assignment_of(case_id).await?;
         Ok::<_, crate::store::StoreError>(Some((
-            c, refs, episodes, attempts, documents, jobs, statuses, assigned,
+            c, refs, episodes, attempts, documents, deliveries, jobs, statuses, assigned,
         )))
     }
     .await;
-    let (c, refs, episodes, attempts, documents, jobs, statuses, assigned) = match loaded {
-        Ok(Some(x)) => x,
-        Ok(None) => {
-            return crate::web::MessagePage::new(
-                web.chrome(staff, Section::None),
-                "Case not found",
-                &["There is no case with this address. It may have been mistyped."],
-            )
-            .link("/caseload", "Go to your caseload")
-            .respond(StatusCode::NOT_FOUND);
-        }
-        Err(e) => return store_failed(&e),
-    };
+    let (c, refs, episodes, attempts, documents, deliveries, jobs, statuses, assigned) =
+        match loaded {
+            Ok(Some(x)) => x,
+            Ok(None) => {
+                return crate::web::MessagePage::new(
+                    web.chrome(staff, Section::None),
+                    "Case not found",
+                    &["There is no case with this address. It may have been mistyped."],
+                )
+                .link("/caseload", "Go to your caseload")
+                .respond(StatusCode::NOT_FOUND);
+            }
+            Err(e) => return store_failed(&e),
+        };
     let roster = roster(s).await.unwrap_or_default();
     let name_of = |id: &str| {
         roster
@@ -203,6 +233,7 @@ async fn page(
             flag,
             attempts,
             documents,
+            deliveries,
             jobs,
             statuses,
             methods: choices(AttemptMethod::iter(), |m| {
