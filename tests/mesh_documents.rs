@@ -45,11 +45,15 @@ async fn bridge(mesh_url: &str, extra: &[(&str, &str)]) -> Daemon {
 /// A referral whose patient is registered at `PRACTICE` (by the ODS
 /// identifier on `Patient.generalPractitioner`, as UK Core allows).
 async fn open_case(d: &Daemon, nhs: &str) -> String {
+    open_case_at(d, nhs, PRACTICE).await
+}
+
+async fn open_case_at(d: &Daemon, nhs: &str, practice: &str) -> String {
     let mut bundle = Referral::new(&format!("mesh-{}", uid()), nhs).bars_bundle();
     for e in bundle["entry"].as_array_mut().unwrap() {
         if e["resource"]["resourceType"] == "Patient" {
             e["resource"]["generalPractitioner"] =
-                json!([{"type": "Organization", "identifier": {"system": ODS, "value": PRACTICE}}]);
+                json!([{"type": "Organization", "identifier": {"system": ODS, "value": practice}}]);
         }
     }
     d.send_applied(&bundle).await;
@@ -393,7 +397,7 @@ async fn refusals_park_the_send_with_the_reason_and_no_retry_storm() {
         },
         Case {
             extra: vec![("IPS__MESH__MAILBOXES__A81001", "X26ZZZ9")],
-            reason: "does not know the recipient mailbox",
+            reason: "does not know the recipient mailbox or it does not take this workflow (HTTP 417, error code 12)",
             tracks: 1,
             sends: 1,
         },
@@ -500,4 +504,39 @@ async fn a_large_document_goes_in_chunks_and_a_broken_upload_is_finished_not_rep
         .filter(|l| l.method == "POST" && l.path.ends_with("/messageexchange/X26ABC1/outbox"))
         .count();
     assert_eq!(starts, 1);
+}
+
+/// `mesh.patient_routing`: a practice with no configured mailbox is
+/// addressed by the patient's details (MESH's automated routing). The
+/// sandbox has no such routing, so it refuses the address (417): the send
+/// shows it went that way and is parked with the reason. Without a date of
+/// birth the document cannot be addressed and is `unroutable`, with why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patient_based_routing_addresses_the_patient_when_the_practice_has_no_mailbox() {
+    let mesh = MeshSandbox::start().await;
+    let d = bridge(&mesh.url, &[("IPS__MESH__PATIENT_ROUTING", "true")]).await;
+    let rejected = d.p.watch(&d.n.events, "document.rejected").await;
+    let case = open_case_at(&d, &nhs_number(6700), "B82002").await;
+    post_note(&d, &case, "n-no-dob").await;
+    let v = delivery_in(&d, &case, "unroutable").await;
+    assert!(v["text"].as_str().unwrap().contains("date of birth"), "{v}");
+    assert_eq!(d.p.drain(&rejected, 1, WAIT).await.len(), 1);
+    complete_vp(&d, &case).await;
+    let v = eventually(WAIT, "the VP's send parked", || async {
+        let (_, v) = d.api.get(&format!("/api/cases/{case}/documents")).await;
+        v["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["send"]["status"] == "failed")
+            .cloned()
+    })
+    .await;
+    assert_eq!(v["mailbox"], "patient-routing");
+    assert_eq!(v["recipient_ods"], "B82002");
+    assert!(
+        v["send"]["error"].as_str().unwrap().contains("HTTP 417"),
+        "{v}"
+    );
+    assert_eq!(mesh.requests("POST", "/messageexchange/X26ABC1/outbox"), 1);
 }

@@ -52,6 +52,10 @@ pub struct MeshSettings {
     /// `unacknowledged` (event, metric, case API).
     #[serde(with = "humantime_serde")]
     pub ack_within: Duration,
+    /// A practice with no mailbox in `mailboxes` (or no practice known) is
+    /// addressed with MESH's automated routing to the patient's registered
+    /// practice (`mex-To` of NHS number, date of birth and surname).
+    pub patient_routing: bool,
     /// GP practice ODS code → that practice's MESH mailbox id.
     #[serde(default)]
     pub mailboxes: BTreeMap<String, String>,
@@ -158,6 +162,7 @@ impl RoutingSettings {
             }
             if r.route.sends_mesh()
                 && mesh.enabled
+                && !mesh.patient_routing
                 && let Some(p) = &r.practice
                 && mesh.mailbox_for(p).is_none()
             {

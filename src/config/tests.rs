@@ -221,3 +221,64 @@ fn poller_resources_from_the_environment_are_checked() {
         );
     }
 }
+
+#[test]
+fn mesh_and_routing_problems_are_all_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("mesh.toml");
+    std::fs::write(
+        &f,
+        r#"
+[routing]
+default = "fhir"
+[[routing.rules]]
+kind = "vp"
+practice = "A81001"
+route = "mesh"
+[[routing.rules]]
+practice = "!"
+route = "both"
+"#,
+    )
+    .unwrap();
+    // MESH used by a route but off.
+    let err = Settings::load_from(Some(&f), env(&[])).unwrap_err();
+    assert!(err.0.iter().any(|p| p.key == "routing"), "{err}");
+    // On, but with nothing set: every missing piece named at once, and the
+    // rule's practice without a mailbox.
+    let err = Settings::load_from(Some(&f), env(&[("IPS__MESH__ENABLED", "true")])).unwrap_err();
+    let keys: Vec<&str> = err.0.iter().map(|p| p.key.as_str()).collect();
+    for k in [
+        "mesh.mailbox",
+        "mesh.password",
+        "mesh.shared_key",
+        "routing.rules[0]",
+        "routing.rules[1].practice",
+    ] {
+        assert!(keys.contains(&k), "{k} missing from {err}");
+    }
+    // A wrong route or an unknown key in a rule is named too.
+    std::fs::write(
+        &f,
+        "[routing]\ndefault = \"pigeon\"\n[[routing.rules]]\nroute = \"fhir\"\npractise = \"A81001\"\n",
+    )
+    .unwrap();
+    let err = Settings::load_from(Some(&f), env(&[])).unwrap_err();
+    assert!(err.0.iter().any(|p| p.key.starts_with("routing")), "{err}");
+    // A complete MESH setting validates, and its secrets never print.
+    let ok = Settings::load_from(
+        None,
+        env(&[
+            ("IPS__MESH__ENABLED", "true"),
+            ("IPS__MESH__MAILBOX", "X26ABC1"),
+            ("IPS__MESH__PASSWORD", "mesh-secret-1"),
+            ("IPS__MESH__SHARED_KEY", "mesh-secret-2"),
+            ("IPS__MESH__MAILBOXES__A81001", "X26ABC2"),
+            ("IPS__ROUTING__DEFAULT", "both"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(ok.mesh.mailbox_for("a81001"), Some("X26ABC2"));
+    let shown = ok.redacted_toml();
+    assert!(!shown.contains("mesh-secret"), "{shown}");
+}

@@ -63,6 +63,7 @@ pub struct DeliveryContext {
     pub mailbox: String,
     pub workflow_id: String,
     pub format: crate::render::send_document::Format,
+    pub patient_routing: bool,
     pub ack_within: Duration,
     /// Practice ODS code → mailbox id.
     pub mailboxes: std::collections::BTreeMap<String, String>,
@@ -76,6 +77,7 @@ impl DeliveryContext {
             mailbox: s.mesh.mailbox.clone(),
             workflow_id: s.mesh.workflow_id.clone(),
             format: s.mesh.format,
+            patient_routing: s.mesh.patient_routing,
             ack_within: s.mesh.ack_within,
             mailboxes: s.mesh.mailboxes.clone(),
         }

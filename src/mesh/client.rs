@@ -132,13 +132,16 @@ impl MeshClient {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         let body: Value = res.json().await.unwrap_or(Value::Null);
-        let code = ["errorCode", "error_code", "errorEvent"]
-            .iter()
-            .find_map(|k| body.get(*k))
+        // v2: {"detail": [{"event", "code", "msg"}]}; v1: {"errorCode", …}.
+        let code = body
+            .pointer("/detail/0/code")
+            .or_else(|| body.get("errorCode"))
+            .or_else(|| body.get("error_code"))
             .map(|v| match v {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
-            });
+            })
+            .filter(|c| !c.is_empty());
         MeshError::from_status(status, code, retry_after)
     }
 

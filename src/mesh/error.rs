@@ -82,7 +82,9 @@ impl MeshError {
         // is not repeated.
         let code = error_code
             .filter(|c| {
-                c.len() <= 20 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                c.len() <= 20
+                    && c.chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
             })
             .map(|c| format!(", error code {c}"))
             .unwrap_or_default();
@@ -123,7 +125,7 @@ mod tests {
             None,
         );
         assert!(!e.to_string().contains("9912003888"), "{e}");
-        let e = MeshError::from_status(StatusCode::FORBIDDEN, Some("EPL_151".into()), None);
-        assert!(e.to_string().contains("EPL_151"), "{e}");
+        let e = MeshError::from_status(StatusCode::FORBIDDEN, Some("EPL-151".into()), None);
+        assert!(e.to_string().contains("EPL-151"), "{e}");
     }
 }

@@ -55,7 +55,9 @@ pub struct SendDocument<'a> {
     pub author_name: &'a str,
     pub service_name: &'a str,
     pub service_ods: &'a str,
-    pub practice_ods: &'a str,
+    /// The patient's GP practice, when known (with MESH's patient-based
+    /// routing the bridge may not know it).
+    pub practice_ods: Option<&'a str>,
     pub from_mailbox: &'a str,
     pub identifier_system: &'a str,
     /// RFC 3339.
@@ -206,8 +208,10 @@ fn document_bundle(s: &SendDocument<'_>) -> Value {
             "system": NHS_NUMBER,
             "value": s.nhs_number
         }],
-        "generalPractitioner": [reference(&practice_id)]
     });
+    if s.practice_ods.is_some() {
+        patient["generalPractitioner"] = json!([reference(&practice_id)]);
+    }
     if let Some(name) = s.patient_name.filter(|n| !n.trim().is_empty()) {
         patient["name"] = json!([{"use": "official", "text": name.trim()}]);
     }
@@ -232,6 +236,20 @@ fn document_bundle(s: &SendDocument<'_>) -> Value {
         "contentType": CONTENT_TYPE,
         "content": base64::engine::general_purpose::STANDARD.encode(s.xhtml.as_bytes())
     });
+    let mut entries = vec![
+        entry(composition),
+        entry(patient),
+        entry(organization(
+            &custodian_id,
+            s.service_ods,
+            Some(s.service_name),
+        )),
+    ];
+    if let Some(ods) = s.practice_ods {
+        entries.push(entry(organization(&practice_id, ods, None)));
+    }
+    entries.push(entry(practitioner));
+    entries.push(entry(binary));
     json!({
         "resourceType": "Bundle",
         "id": bundle_id,
@@ -241,15 +259,34 @@ fn document_bundle(s: &SendDocument<'_>) -> Value {
         },
         "identifier": {"system": "https://tools.ietf.org/html/rfc4122", "value": bundle_id},
         "type": "document",
-        "entry": [
-            entry(composition),
-            entry(patient),
-            entry(organization(&custodian_id, s.service_ods, Some(s.service_name))),
-            entry(organization(&practice_id, s.practice_ods, None)),
-            entry(practitioner),
-            entry(binary),
-        ]
+        "entry": entries
     })
+}
+
+/// MESH's automated routing to the patient's registered practice:
+/// `GPPROVIDER_{NHS number}_{date of birth ddMMyyyy}_{surname}`, as the
+/// published GP Connect control-file example gives it. `None` without a
+/// date of birth or a name.
+pub fn patient_address(
+    nhs_number: &str,
+    date_of_birth: Option<Date>,
+    name: Option<&str>,
+) -> Option<String> {
+    let dob = date_of_birth?;
+    // The bridge keeps a name as one string: its last word is taken as the surname.
+    let surname = name?.split_whitespace().last()?;
+    if !surname
+        .chars()
+        .all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+    {
+        return None;
+    }
+    Some(format!(
+        "GPPROVIDER_{nhs_number}_{:02}{:02}{:04}_{surname}",
+        dob.day(),
+        u8::from(dob.month()),
+        dob.year()
+    ))
 }
 
 /// How the message travels. ITK3 receivers SHALL take XML; JSON is there

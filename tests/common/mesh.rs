@@ -861,16 +861,17 @@ impl MeshSandbox {
         let python = Self::python();
         let dir = tempfile::tempdir().expect("temp dir for the MESH sandbox");
         let log = dir.path().join("mesh-sandbox.log");
-        let read = |p: &Path| {
-            std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-        };
+        let read =
+            |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
         let mut identity = read(&tls.client_cert);
         identity.push(b'\n');
         identity.extend(read(&tls.client_key));
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(0)
-            .identity(reqwest::Identity::from_pem(&identity).expect("the harness's client identity"))
+            .identity(
+                reqwest::Identity::from_pem(&identity).expect("the harness's client identity"),
+            )
             .tls_certs_only([
                 reqwest::Certificate::from_pem(&read(&tls.ca_cert)).expect("the sandbox's CA")
             ])

@@ -15,7 +15,7 @@ fn sample() -> SendDocument<'static> {
         author_name: "Alice Specialist",
         service_name: "IPS service",
         service_ods: "RX1",
-        practice_ods: "A81001",
+        practice_ods: Some("A81001"),
         from_mailbox: "X26ABC1",
         identifier_system: "https://ips-bridge.nhs.example/Id",
         created: "2026-12-01T09:00:00Z",
@@ -279,4 +279,29 @@ fn the_xml_orders_elements_as_the_published_example_does() {
             .count(),
         6
     );
+}
+
+#[test]
+fn the_patient_address_is_number_birth_date_and_surname() {
+    let dob = Some(time::macros::date!(1955 - 01 - 09));
+    assert_eq!(
+        patient_address("1234567890", dob, Some("Richard Smith")).as_deref(),
+        Some("GPPROVIDER_1234567890_09011955_Smith")
+    );
+    assert_eq!(
+        patient_address("1234567890", None, Some("Richard Smith")),
+        None
+    );
+    assert_eq!(patient_address("1234567890", dob, None), None);
+    assert_eq!(patient_address("1234567890", dob, Some("Smith_X")), None);
+}
+
+#[test]
+fn without_a_known_practice_the_message_names_none() {
+    let mut s = sample();
+    s.practice_ods = None;
+    let m = message(&s);
+    let text = m.to_string();
+    assert!(!text.contains("A81001"));
+    assert!(!text.contains("generalPractitioner"));
 }

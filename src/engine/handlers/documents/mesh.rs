@@ -22,6 +22,9 @@ use crate::store::{CaseRow, StoredDelivery, Tx};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+/// What a delivery's mailbox says when MESH routed by the patient's details.
+const PATIENT_ROUTING: &str = "patient-routing";
+
 /// Names the ITK message ids the bridge makes (UUID v5 of the document id).
 const ITK_NS: Uuid = Uuid::from_u128(0x6d2b_1f0e_4c1a_4f3e_9a57_2b1d_8e0c_3a41);
 
@@ -65,12 +68,22 @@ pub(super) async fn send(
     let d = &ctx.delivery;
     let local_id = format!("ips-doc-{}", doc.document_id);
     let itk_id = Uuid::new_v5(&ITK_NS, doc.document_id.as_bytes()).to_string();
-    let mailbox = practice.and_then(|p| d.mailbox_for(p));
-    let Some(mailbox) = mailbox.filter(|_| d.mesh_enabled) else {
-        let why = match (practice, d.mesh_enabled) {
-            (_, false) => "MESH is not enabled here (mesh.enabled = false)".to_owned(),
-            (None, _) => "the patient's GP practice is not known (no referral named Patient.generalPractitioner)".to_owned(),
-            (Some(p), _) => format!("no MESH mailbox is configured for practice {p} (mesh.mailboxes)"),
+    // The practice's mailbox, else MESH's routing by the patient's details.
+    let to = match practice.and_then(|p| d.mailbox_for(p)) {
+        Some(mb) => Some((mb.to_owned(), mb.to_owned())),
+        None if d.patient_routing => {
+            send_document::patient_address(doc.nhs_number, doc.date_of_birth, doc.patient_name)
+                // Shown and stored as the method, not the address (it holds patient data).
+                .map(|address| (address, PATIENT_ROUTING.to_owned()))
+        }
+        None => None,
+    };
+    let Some((mailbox, shown)) = to.filter(|_| d.mesh_enabled) else {
+        let why = match (practice, d.mesh_enabled, d.patient_routing) {
+            (_, false, _) => "MESH is not enabled here (mesh.enabled = false)".to_owned(),
+            (_, _, true) => "MESH patient-based routing needs the patient's date of birth and name on the completion".to_owned(),
+            (None, _, _) => "the patient's GP practice is not known (no referral named Patient.generalPractitioner)".to_owned(),
+            (Some(p), _, _) => format!("no MESH mailbox is configured for practice {p} (mesh.mailboxes)"),
         };
         let mut row = new_row(local_id, itk_id, doc.document_id, &case.id, now);
         row.recipient_ods = practice.map(str::to_owned);
@@ -98,14 +111,14 @@ pub(super) async fn send(
         author_name: doc.author,
         service_name: &ctx.documents.service_name,
         service_ods: &ctx.service_ods,
-        practice_ods: practice.unwrap_or_default(),
+        practice_ods: practice,
         from_mailbox: &d.mailbox,
         created: &created,
     });
     let (content, content_type, ext) = d.format.encode(&message);
     let send = OutboxMessage::MeshSend(MeshSend {
         local_id: local_id.clone(),
-        to: mailbox.to_owned(),
+        to: mailbox,
         workflow_id: d.workflow_id.clone(),
         // Seen by MESH operators: the kind of document, nothing about the patient.
         subject: format!("{} from {}", doc.kind.title(), ctx.service_ods),
@@ -125,7 +138,7 @@ pub(super) async fn send(
     .await?;
     let mut row = new_row(local_id.clone(), itk_id, doc.document_id, &case.id, now);
     row.recipient_ods = practice.map(str::to_owned);
-    row.mailbox = Some(mailbox.to_owned());
+    row.mailbox = Some(shown);
     tx.delivery_insert(&row).await?;
     tx.timer_set(
         TimerKind::DeliveryAckDue.as_str(),
