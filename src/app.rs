@@ -39,7 +39,8 @@ pub enum StartError {
     Fhir(#[from] crate::fhir::FhirError),
     #[error("{0}")]
     Web(#[from] crate::web::WebError),
-    #[error("cannot build the MESH client: {0}")]
+    /// The cause follows in the error chain (`main` prints it whole).
+    #[error("cannot build the MESH client")]
     Mesh(#[from] crate::mesh::MeshError),
     #[error("cannot listen on {addr}: {source} (is another instance running? change http.listen)")]
     Listen {

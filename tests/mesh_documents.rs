@@ -291,6 +291,10 @@ async fn a_negative_ack_rejects_the_document_with_its_code() {
     let v = delivery_in(&d, &case, "rejected").await;
     assert_eq!(v["code"], "30003");
     assert_eq!(v["text"], "Patient no longer at this clinical setting");
+    // The case itself says so (GET /api/cases/{id}).
+    let (_, whole) = d.api.get(&format!("/api/cases/{case}")).await;
+    assert_eq!(whole["documents"]["deliveries"][0]["state"], "rejected");
+    assert_eq!(whole["documents"]["deliveries"][0]["code"], "30003");
     let events = d.p.drain(&rejected, 1, WAIT).await;
     assert_eq!(events.len(), 1);
     let e: Value = serde_json::from_slice(&events[0].delivery.data).unwrap();

@@ -8,10 +8,9 @@
 //! requirements.txt changed), an auth header computed in another order, or a
 //! harness that loses chunks, leaves bytes gzipped, or miscounts requests.
 
-#[path = "common/mesh.rs"]
-mod mesh;
+mod common;
 
-use mesh::*;
+use common::mesh::*;
 use reqwest::Method;
 
 const WORKFLOW: &str = "GPCONNECT_SEND_DOCUMENT";

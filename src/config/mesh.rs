@@ -95,6 +95,26 @@ impl MeshSettings {
                 "set both mesh.client_cert_file and mesh.client_key_file, or neither".into(),
             );
         }
+        // The files are read here so `check-config` finds a wrong path or
+        // a file that holds no PEM before `run` does.
+        for (key, path, wants) in [
+            (
+                "mesh.client_cert_file",
+                &self.client_cert_file,
+                "CERTIFICATE",
+            ),
+            ("mesh.client_key_file", &self.client_key_file, "PRIVATE KEY"),
+            ("mesh.ca_cert_file", &self.ca_cert_file, "CERTIFICATE"),
+        ] {
+            if path.is_empty() {
+                continue;
+            }
+            match std::fs::read_to_string(path) {
+                Ok(text) if text.contains("-----BEGIN") && text.contains(wants) => {}
+                Ok(_) => bad(key, format!("{path} holds no PEM {wants}")),
+                Err(e) => bad(key, format!("cannot read {path}: {e}")),
+            }
+        }
         for (key, id) in [
             ("mesh.workflow_id", &self.workflow_id),
             ("mesh.ack_workflow_id", &self.ack_workflow_id),

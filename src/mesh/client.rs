@@ -26,6 +26,9 @@ pub struct MeshClient {
     shared_key: Secret,
     chunk_bytes: u64,
     max_bytes: u64,
+    /// A client certificate is configured: a connection MESH drops may be
+    /// its refusal of the certificate, which TLS does not name.
+    cert_hint: bool,
 }
 
 /// What the tracking endpoint knows of a message the bridge sent.
@@ -59,23 +62,36 @@ impl MeshClient {
             .timeout(s.timeout)
             .connect_timeout(s.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("ips-bridge/", env!("CARGO_PKG_VERSION")));
-        if !s.client_cert_file.is_empty() {
+        let with_identity = !s.client_cert_file.is_empty();
+        if with_identity {
             let mut pem = read(&s.client_cert_file, "mesh.client_cert_file")?;
+            // A certificate file without a final newline would run into
+            // the key's BEGIN line, and the key would not be found.
+            pem.push(b'\n');
             pem.extend(read(&s.client_key_file, "mesh.client_key_file")?);
             let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                MeshError::Transport(format!("mesh.client_cert_file / client_key_file: {e}"))
+                MeshError::Config(format!(
+                    "mesh.client_cert_file / mesh.client_key_file: {}",
+                    transport(&e)
+                ))
             })?;
             b = b.identity(id);
         }
         if !s.ca_cert_file.is_empty() {
             let pem = read(&s.ca_cert_file, "mesh.ca_cert_file")?;
             let ca = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| MeshError::Transport(format!("mesh.ca_cert_file: {e}")))?;
+                .map_err(|e| MeshError::Config(format!("mesh.ca_cert_file: {}", transport(&e))))?;
             b = b.add_root_certificate(ca);
         }
-        let http = b
-            .build()
-            .map_err(|e| MeshError::Transport(format!("cannot build the HTTP client: {e}")))?;
+        let http = b.build().map_err(|e| {
+            let setting = if with_identity {
+                "mesh.client_cert_file / mesh.client_key_file (does the key match the certificate?)"
+            } else {
+                "[mesh]"
+            };
+            MeshError::Config(format!("{setting}: {}", transport(&e)))
+        })?;
+        let cert_hint = with_identity;
         Ok(MeshClient {
             http,
             base: s.url.trim_end_matches('/').to_owned(),
@@ -84,6 +100,7 @@ impl MeshClient {
             shared_key: s.shared_key.clone(),
             chunk_bytes: s.chunk_bytes.max(1),
             max_bytes: s.max_message_bytes,
+            cert_hint,
         })
     }
 
@@ -119,7 +136,13 @@ impl MeshClient {
         metrics::counter!("ips_mesh_requests_total", "op" => op, "status" => outcome).increment(1);
         metrics::histogram!("ips_mesh_request_seconds", "op" => op)
             .record(started.elapsed().as_secs_f64());
-        res.map_err(|e| MeshError::Transport(transport(&e)))
+        res.map_err(|e| {
+            let mut msg = transport(&e);
+            if self.cert_hint && (e.is_connect() || msg.contains("close_notify")) {
+                msg.push_str(" (if MESH refused the client certificate: check mesh.client_cert_file and mesh.ca_cert_file)");
+            }
+            MeshError::Transport(msg)
+        })
     }
 
     /// Sorts a non-success response into a [`MeshError`].
@@ -390,7 +413,7 @@ impl MeshClient {
 }
 
 fn read(path: &str, key: &str) -> Result<Vec<u8>, MeshError> {
-    std::fs::read(path).map_err(|e| MeshError::Transport(format!("{key}: cannot read {path}: {e}")))
+    std::fs::read(path).map_err(|e| MeshError::Config(format!("{key}: cannot read {path}: {e}")))
 }
 
 /// The error and its causes (the URL names only the mailbox and message ids).

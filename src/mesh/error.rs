@@ -34,6 +34,10 @@ pub enum MeshError {
     /// Connection, TLS or timeout.
     #[error("cannot reach MESH: {0}")]
     Transport(String),
+    /// A setting the client cannot be built from (a certificate file that
+    /// is missing or does not parse); nothing was sent.
+    #[error("{0}")]
+    Config(String),
     /// A 2xx whose body is not what the MESH API documents.
     #[error("MESH answered in an unexpected shape: {0}")]
     Protocol(String),
@@ -48,6 +52,7 @@ impl MeshError {
                 | MeshError::UnknownRecipient { .. }
                 | MeshError::TooLarge { .. }
                 | MeshError::Refused { .. }
+                | MeshError::Config(_)
         )
     }
 
@@ -67,6 +72,7 @@ impl MeshError {
             MeshError::Refused { .. } => "refused",
             MeshError::Unavailable { .. } => "unavailable",
             MeshError::Transport(_) => "transport",
+            MeshError::Config(_) => "config",
             MeshError::Protocol(_) => "protocol",
         }
     }
