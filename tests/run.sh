@@ -17,6 +17,8 @@ ensure_mesh_sandbox
 ensure_oidc_deps
 ensure_web_assets
 ensure_chromium
+# The MESH mutual-TLS tests make their certificates with the openssl command line.
+command -v openssl >/dev/null || apt_install openssl
 export NODE MESH_SANDBOX_PYTHON
 
 # The tests declare many durable quorum queues; they live in a vhost of this
