@@ -262,6 +262,9 @@ async fn a_vp_reaches_the_practice_mailbox_and_its_acks_make_it_accepted_once() 
         "no patient data in the event"
     );
     assert!(d.p.drain(&delivered, 1, QUIET).await.is_empty());
+    // Routed to MESH alone: nothing of it on the FHIR server.
+    assert!(d.sb.search_all("DocumentReference").await.is_empty());
+    assert!(d.sb.search_all("Binary").await.is_empty());
     // Still one message ever sent to the practice.
     assert_eq!(mesh.requests("POST", "/messageexchange/X26ABC1/outbox"), 1);
 }

@@ -45,7 +45,8 @@ contract!(
     unit_of_work_reads_its_own_writes_and_flushes_them,
     outreach_state_is_read_once_and_follows_its_writes,
     purge_keeps_recent_rows_and_pending_work,
-    team_records_round_trip_into_the_snapshot
+    team_records_round_trip_into_the_snapshot,
+    mesh_deliveries_practices_and_kept_content
 );
 
 fn inbox(id: &str) -> InboxEntry<'_> {
@@ -811,4 +812,75 @@ async fn team_records_round_trip_into_the_snapshot(s: Arc<dyn Store>) {
         ],
         "configured and signed-in specialists"
     );
+}
+
+/// MESH bookkeeping on both back-ends: the patient's practice (latest wins),
+/// a delivery found by local id and by ITK id (any case), its update, the
+/// counts by state, and a document's kept content (written once).
+async fn mesh_deliveries_practices_and_kept_content(s: Arc<dyn Store>) {
+    use ips_bridge::domain::documents::delivery::DeliveryState;
+    use ips_bridge::store::{DeliveryRow, StoredDelivery};
+    let row = DeliveryRow {
+        local_id: "ips-doc-d1".into(),
+        document_id: "d1".into(),
+        case_id: "case-m".into(),
+        itk_message_id: "6F1C2A34-5B6D-4E7F-8A9B-0C1D2E3F4A5B".into(),
+        recipient_ods: Some("A81001".into()),
+        mailbox: Some("X26ABC2".into()),
+        state: StoredDelivery(DeliveryState::Sent),
+        delivered_before: false,
+        ack_level: None,
+        ack_code: None,
+        ack_text: None,
+        created_at: 1,
+        updated_at: 1,
+    };
+    let mut tx = s.begin().await.unwrap();
+    assert_eq!(tx.practice_of("case-m").await.unwrap(), None);
+    tx.practice_set("case-m", "A81001", 1).await.unwrap();
+    tx.practice_set("case-m", "B82002", 2).await.unwrap();
+    assert_eq!(
+        tx.practice_of("case-m").await.unwrap().as_deref(),
+        Some("B82002")
+    );
+    tx.delivery_insert(&row).await.unwrap();
+    tx.content_insert("d1", "<html>first</html>", 1)
+        .await
+        .unwrap();
+    tx.content_insert("d1", "<html>second</html>", 2)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = s.begin().await.unwrap();
+    let mut found = tx
+        .delivery_by_itk_id("6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b")
+        .await
+        .unwrap()
+        .expect("found by the ITK id in another case");
+    assert_eq!(found, row);
+    found.state = StoredDelivery(DeliveryState::Accepted);
+    found.delivered_before = true;
+    found.ack_level = Some("business".into());
+    found.ack_code = Some("30001".into());
+    found.ack_text = Some("Patient known here".into());
+    found.updated_at = 5;
+    tx.delivery_update(&found).await.unwrap();
+    assert_eq!(
+        tx.delivery_by_local_id("ips-doc-d1").await.unwrap(),
+        Some(found.clone())
+    );
+    assert_eq!(tx.delivery_by_local_id("ips-doc-none").await.unwrap(), None);
+    tx.commit().await.unwrap();
+
+    assert_eq!(s.deliveries_for_case("case-m").await.unwrap(), vec![found]);
+    assert_eq!(
+        s.delivery_counts().await.unwrap(),
+        vec![("accepted".to_owned(), 1)]
+    );
+    assert_eq!(
+        s.document_content("d1").await.unwrap().as_deref(),
+        Some("<html>first</html>")
+    );
+    assert_eq!(s.document_content("d2").await.unwrap(), None);
 }

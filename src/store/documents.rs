@@ -181,6 +181,9 @@ pub trait DocumentTx: Send {
     async fn practice_of(&mut self, case_id: &str) -> Result<Option<String>>;
     async fn practice_set(&mut self, case_id: &str, ods: &str, now: i64) -> Result<()>;
 
+    /// Keeps a rendered document that went to no FHIR server.
+    async fn content_insert(&mut self, document_id: &str, xhtml: &str, now: i64) -> Result<()>;
+
     async fn delivery_insert(&mut self, d: &DeliveryRow) -> Result<()>;
     async fn delivery_by_local_id(&mut self, local_id: &str) -> Result<Option<DeliveryRow>>;
     async fn delivery_by_itk_id(&mut self, itk_message_id: &str) -> Result<Option<DeliveryRow>>;
@@ -197,6 +200,8 @@ pub trait DocumentReads: Send + Sync {
     /// Reviews still awaited whose due date is before `now`, for the gauge.
     async fn reviews_overdue(&self, now: i64) -> Result<i64>;
     async fn deliveries_for_case(&self, case_id: &str) -> Result<Vec<DeliveryRow>>;
+    /// The rendered XHTML the bridge kept (documents sent over MESH alone).
+    async fn document_content(&self, document_id: &str) -> Result<Option<String>>;
     /// Deliveries by state, for the gauges.
     async fn delivery_counts(&self) -> Result<Vec<(String, i64)>>;
 }

@@ -136,6 +136,16 @@ macro_rules! impl_documents {
                 Ok(())
             }
 
+            async fn content_insert(&mut self, document_id: &str, xhtml: &str, now: i64) -> $crate::store::Result<()> {
+                sqlx::query("INSERT INTO document_contents (document_id, xhtml, created_at) VALUES ($1, $2, $3) ON CONFLICT (document_id) DO NOTHING")
+                    .bind(document_id)
+                    .bind(xhtml)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
             async fn delivery_insert(&mut self, d: &$crate::store::DeliveryRow) -> $crate::store::Result<()> {
                 sqlx::query(concat!("INSERT INTO document_deliveries (", $crate::store::sql::delivery_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
                     .bind(&d.local_id)
@@ -219,6 +229,13 @@ macro_rules! impl_documents {
                 Ok(sqlx::query_as(concat!("SELECT ", $crate::store::sql::delivery_cols!(), " FROM document_deliveries WHERE case_id = $1 ORDER BY created_at, local_id"))
                     .bind(case_id)
                     .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn document_content(&self, document_id: &str) -> $crate::store::Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT xhtml FROM document_contents WHERE document_id = $1")
+                    .bind(document_id)
+                    .fetch_optional(&self.pool)
                     .await?)
             }
 

@@ -149,6 +149,14 @@ pub async fn open(
             None
         }
     };
+    // Sent over MESH alone: the copy the bridge kept.
+    let data = match data {
+        Some(d) => Some(d),
+        None => match s.engine.store.document_content(&id).await {
+            Ok(kept) => kept.map(String::into_bytes),
+            Err(e) => return store_failed(&e),
+        },
+    };
     let Some(bytes) = data else {
         return not_here(
             "The record does not hold this document's content yet (it may still be on its way), or it is kept inline in the DocumentReference.",

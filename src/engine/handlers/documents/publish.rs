@@ -255,6 +255,10 @@ async fn publish(
     let system = ctx.identifier_system.as_str();
     let (route, practice) = super::mesh::route(tx, ctx, case, p.kind).await?;
     let fhir = route.writes_fhir();
+    if !fhir {
+        // No FHIR server holds it: keep what the practice was sent, for the team's pages.
+        tx.content_insert(&id, &rendered.xhtml, ms(now)).await?;
+    }
     // 1. The content, where the server takes a Binary with our id.
     let content = match settings.binary {
         _ if !fhir => Content::Binary,

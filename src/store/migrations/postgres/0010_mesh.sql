@@ -27,3 +27,11 @@ CREATE TABLE case_practices (
     gp_ods      TEXT    NOT NULL,
     updated_at  BIGINT  NOT NULL
 );
+
+-- The rendered document, kept only when it went to no FHIR server (MESH
+-- alone): the practice holds its copy, and the team's pages show this one.
+CREATE TABLE document_contents (
+    document_id TEXT    PRIMARY KEY,
+    xhtml       TEXT    NOT NULL,
+    created_at  BIGINT  NOT NULL
+);
