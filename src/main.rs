@@ -39,6 +39,12 @@ enum Command {
         #[arg(long, global = true, default_value_t = 1000)]
         limit: usize,
     },
+    /// Parked outbox rows (writes and MESH sends that failed for good): list them, and
+    /// deliver them again once the cause is fixed (e.g. mesh.mailboxes or credentials).
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
     /// Publish files to the inbound exchange (persistent, confirmed), e.g. to inject or replay a message by hand.
     Send {
         /// Routing key for every file.
@@ -99,6 +105,29 @@ enum ReportKind {
 }
 
 use ips_bridge::render::reports::Format;
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// One line per parked row: id, kind, attempts, the reason. Reads the store only.
+    Failed {
+        /// Only this kind (fhir-create, fhir-update, fhir-put, fhir-amend, fhir-transaction, event, mesh-send).
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
+    /// Put parked rows back to be delivered now; a running bridge picks them up.
+    Retry {
+        /// Row ids from `outbox failed`.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<i64>,
+        /// Every parked row (of --kind, if given).
+        #[arg(long)]
+        all: bool,
+        #[arg(long, requires = "all")]
+        kind: Option<String>,
+    },
+}
 
 #[derive(Subcommand)]
 enum DlqAction {
@@ -234,6 +263,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Dlq { action, limit } => dlq(action, limit, &settings).await,
         Command::Report { kind } => report(kind, &settings).await,
+        Command::Outbox { action } => outbox(action, &settings).await,
         Command::Send {
             routing_key,
             message_type,
@@ -307,6 +337,59 @@ async fn report(kind: ReportKind, settings: &Settings) -> anyhow::Result<()> {
     };
     store.close().await;
     print!("{text}");
+    Ok(())
+}
+
+/// `outbox failed | retry`: parked rows, and putting them back.
+async fn outbox(action: OutboxAction, settings: &Settings) -> anyhow::Result<()> {
+    use ips_bridge::engine::outbox::OutboxKind;
+    let kind_of = |k: Option<String>| -> anyhow::Result<Option<String>> {
+        k.map(|k| {
+            k.parse::<OutboxKind>()
+                .map(|k| k.as_str().to_owned())
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "unknown outbox kind {k:?}: see `ips-bridge outbox failed --help`"
+                    )
+                })
+        })
+        .transpose()
+    };
+    let store = ips_bridge::store::connect(&settings.store)
+        .await
+        .context("cannot open the store")?;
+    store.migrate().await.context("migration failed")?;
+    match action {
+        OutboxAction::Failed { kind, limit } => {
+            let rows = store
+                .outbox_failed(kind_of(kind)?.as_deref(), limit)
+                .await?;
+            for r in &rows {
+                println!(
+                    "{}\t{}\t{} attempt(s)\t{}",
+                    r.id,
+                    r.kind,
+                    r.attempts,
+                    r.last_error.as_deref().unwrap_or("-")
+                );
+            }
+            eprintln!("{} parked row(s)", rows.len());
+        }
+        OutboxAction::Retry { ids, all, kind } => {
+            let ids = if all {
+                let rows = store
+                    .outbox_failed(kind_of(kind)?.as_deref(), i64::MAX)
+                    .await?;
+                rows.iter().map(|r| r.id).collect()
+            } else {
+                ids
+            };
+            let now = ips_bridge::engine::ms(time::OffsetDateTime::now_utc());
+            let n = store.outbox_requeue(&ids, now).await?;
+            println!("{n} row(s) put back to be delivered");
+        }
+    }
+    store.close().await;
     Ok(())
 }
 

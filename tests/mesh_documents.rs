@@ -547,3 +547,55 @@ async fn patient_based_routing_addresses_the_patient_when_the_practice_has_no_ma
     );
     assert_eq!(mesh.requests("POST", "/messageexchange/X26ABC1/outbox"), 1);
 }
+
+/// A send parked because MESH refused the credentials goes once the
+/// credentials are fixed: `outbox failed` lists it with the reason, and
+/// `outbox retry` puts it back for the restarted bridge to send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_send_goes_after_the_fix_and_outbox_retry() {
+    let mesh = MeshSandbox::start().await;
+    let mut d = bridge(
+        &mesh.url,
+        &[
+            ("IPS__MESH__PASSWORD", "wrong"),
+            ("IPS__MESH__AUTH_BACKOFF", "1h"),
+        ],
+    )
+    .await;
+    let case = open_case(&d, &nhs_number(6800)).await;
+    post_note(&d, &case, "n-fix").await;
+    eventually(WAIT, "the send parked", || async {
+        (delivery(&d, &case).await["send"]["status"] == "failed").then_some(())
+    })
+    .await;
+    let listed = cli(&d.n, &d.db, &["outbox", "failed", "--kind", "mesh-send"]);
+    assert!(listed.contains("mesh-send"), "{listed}");
+    assert!(
+        listed.contains("refused the bridge's credentials"),
+        "{listed}"
+    );
+    // The operator fixes the password and restarts the bridge.
+    d.sigkill();
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    let mut cfg: toml::Table = text.parse().unwrap();
+    cfg["mesh"]["password"] = toml::Value::String("password".into());
+    std::fs::write(&d.config, toml::to_string(&cfg).unwrap()).unwrap();
+    d.restart().await;
+    tokio::time::sleep(QUIET).await;
+    assert!(mesh.inbox(X26ABC2).await.is_empty(), "parked stays parked");
+    let out = cli(
+        &d.n,
+        &d.db,
+        &["outbox", "retry", "--all", "--kind", "mesh-send"],
+    );
+    assert!(out.contains("1 row(s)"), "{out}");
+    assert_eq!(mesh.wait_for_inbox(X26ABC2, 1, WAIT).await.len(), 1);
+    let v = eventually(WAIT, "the send done", || async {
+        let v = delivery(&d, &case).await;
+        (v["send"]["status"] == "done").then_some(v)
+    })
+    .await;
+    assert_eq!(v["send"]["attempts"], 1);
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(mesh.inbox(X26ABC2).await.len(), 1);
+}

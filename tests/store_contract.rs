@@ -178,6 +178,35 @@ async fn outbox_retry_fail_and_counts(s: Arc<dyn Store>) {
     assert_eq!(due[0].attempts, 2);
     assert_eq!(due[0].last_error.as_deref(), Some("503 from FHIR"));
     assert_eq!(s.outbox_counts().await.unwrap(), (1, 1));
+    // The parked row is listed (by kind or not) and put back once: due now,
+    // its attempts counted afresh; a pending row is not touched.
+    let parked = s.outbox_failed(None, 10).await.unwrap();
+    assert_eq!(
+        parked.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [rows[1].id]
+    );
+    assert_eq!(parked[0].last_error.as_deref(), Some("400 from FHIR"));
+    assert_eq!(s.outbox_failed(Some("event"), 10).await.unwrap().len(), 1);
+    assert!(
+        s.outbox_failed(Some("mesh-send"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.outbox_requeue(&[rows[1].id, due[0].id], 700)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.outbox_requeue(&[rows[1].id], 700).await.unwrap(), 0);
+    assert_eq!(s.outbox_counts().await.unwrap(), (2, 0));
+    let again = s.outbox_claim(700, 800, 10).await.unwrap();
+    let back = again
+        .iter()
+        .find(|r| r.id == rows[1].id)
+        .expect("due again");
+    assert_eq!(back.attempts, 1);
 }
 
 async fn rollback_on_drop(s: Arc<dyn Store>) {

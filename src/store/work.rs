@@ -16,6 +16,12 @@ pub trait OutboxStore: Send + Sync {
     /// `(pending, failed)` row counts.
     async fn outbox_counts(&self) -> Result<(i64, i64)>;
     async fn outbox_by_key(&self, dedupe_key: &str) -> Result<Option<OutboxRow>>;
+    /// Parked rows (status `failed`), oldest first, of one kind or all.
+    async fn outbox_failed(&self, kind: Option<&str>, limit: i64) -> Result<Vec<OutboxRow>>;
+    /// Puts parked rows back to be delivered now, with their attempts
+    /// counted afresh (the last error is kept until the next outcome);
+    /// returns how many. Rows not parked are left alone.
+    async fn outbox_requeue(&self, ids: &[i64], now: i64) -> Result<u64>;
 }
 
 #[async_trait]

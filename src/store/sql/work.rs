@@ -42,6 +42,29 @@ macro_rules! impl_work {
                     .await?)
             }
 
+            async fn outbox_failed(&self, kind: Option<&str>, limit: i64) -> $crate::store::Result<Vec<$crate::store::OutboxRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", outbox_cols!(), " FROM outbox WHERE status = 'failed' AND ($1 IS NULL OR kind = $1) ORDER BY id LIMIT $2"))
+                    .bind(kind)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn outbox_requeue(&self, ids: &[i64], now: i64) -> $crate::store::Result<u64> {
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET status = 'pending', attempts = 0, claimed_until = NULL, done_at = NULL, next_attempt_at = ");
+                q.push_bind(now);
+                q.push(" WHERE status = 'failed' AND id IN (");
+                let mut list = q.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                Ok(q.build().execute(self.writer()).await?.rows_affected())
+            }
+
             async fn outbox_extend(&self, ids: &[i64], until: i64) -> $crate::store::Result<()> {
                 if ids.is_empty() {
                     return Ok(());
