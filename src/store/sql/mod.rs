@@ -113,6 +113,19 @@ macro_rules! impl_sql_store {
     };
 }
 
+/// ` IN ($1, $2, …)` with every id bound: one statement for a batch of rows.
+pub(crate) fn push_in<DB: sqlx::Database>(q: &mut sqlx::QueryBuilder<DB>, ids: &[i64])
+where
+    for<'a> i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push(" IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+}
+
 mod admin;
 mod documents;
 mod outreach;

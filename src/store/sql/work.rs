@@ -56,12 +56,8 @@ macro_rules! impl_work {
                 }
                 let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET status = 'pending', attempts = 0, claimed_until = NULL, done_at = NULL, next_attempt_at = ");
                 q.push_bind(now);
-                q.push(" WHERE status = 'failed' AND id IN (");
-                let mut list = q.separated(", ");
-                for id in ids {
-                    list.push_bind(*id);
-                }
-                q.push(")");
+                q.push(" WHERE status = 'failed' AND id");
+                $crate::store::sql::push_in(&mut q, ids);
                 Ok(q.build().execute(self.writer()).await?.rows_affected())
             }
 
@@ -71,12 +67,8 @@ macro_rules! impl_work {
                 }
                 let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET claimed_until = ");
                 q.push_bind(until);
-                q.push(" WHERE status = 'pending' AND id IN (");
-                let mut list = q.separated(", ");
-                for id in ids {
-                    list.push_bind(*id);
-                }
-                q.push(")");
+                q.push(" WHERE status = 'pending' AND id");
+                $crate::store::sql::push_in(&mut q, ids);
                 q.build().execute(self.writer()).await?;
                 Ok(())
             }
