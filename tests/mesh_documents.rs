@@ -262,6 +262,12 @@ async fn a_vp_reaches_the_practice_mailbox_and_its_acks_make_it_accepted_once() 
         "no patient data in the event"
     );
     assert!(d.p.drain(&delivered, 1, QUIET).await.is_empty());
+    // The daemon said what it did, and nothing about the patient.
+    let logs = d.logs();
+    assert!(logs.contains("MESH handshake done"), "{logs}");
+    for secret in [nhs.as_str(), "Jo Example", "1990-01-01", "Food hygiene"] {
+        assert!(!logs.contains(secret), "{secret:?} in the daemon's log");
+    }
     // Routed to MESH alone: nothing of it on the FHIR server.
     assert!(d.sb.search_all("DocumentReference").await.is_empty());
     assert!(d.sb.search_all("Binary").await.is_empty());
@@ -540,6 +546,13 @@ async fn patient_based_routing_addresses_the_patient_when_the_practice_has_no_ma
     })
     .await;
     assert_eq!(v["mailbox"], "patient-routing");
+    // The address holds the NHS number; it is in no log line, API field or error.
+    let nhs = nhs_number(6700);
+    assert!(
+        !d.logs().contains(&nhs),
+        "the NHS number in the daemon's log"
+    );
+    assert!(!v.to_string().contains(&nhs), "{v}");
     assert_eq!(v["recipient_ods"], "B82002");
     assert!(
         v["send"]["error"].as_str().unwrap().contains("HTTP 417"),
