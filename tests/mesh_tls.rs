@@ -18,73 +18,22 @@ use common::daemon::Daemon;
 use common::fixtures::*;
 use common::mesh::{DEFAULT_SHARED_KEY, MeshSandbox, X26ABC1, X26ABC2};
 use common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(25);
 const QUIET: Duration = Duration::from_millis(2500);
-const PRACTICE: &str = "A81001";
-const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 
+use common::mesh_flow::{self, WAIT, delivery, open_case, post_note};
 use common::mesh_pki::Pki;
 
-// --- the bridge and a case, as in tests/mesh_documents.rs ---
+// --- the bridge and a case (tests/common/mesh_flow.rs), with a shorter MESH timeout ---
 
-/// The bridge on mailbox X26ABC1 at `mesh_url`, the practice A81001 on
-/// X26ABC2, every document routed to MESH. `extra` overrides.
 async fn bridge(mesh_url: &str, extra: &[(&str, String)]) -> Daemon {
-    let mut all: Vec<(&str, &str)> = vec![
-        ("IPS__MESH__ENABLED", "true"),
-        ("IPS__MESH__URL", mesh_url),
-        ("IPS__MESH__MAILBOX", X26ABC1.id),
-        ("IPS__MESH__PASSWORD", "password"),
-        ("IPS__MESH__SHARED_KEY", DEFAULT_SHARED_KEY),
-        ("IPS__MESH__POLL_INTERVAL", "300ms"),
-        ("IPS__MESH__TIMEOUT", "10s"),
-        ("IPS__MESH__MAILBOXES__A81001", X26ABC2.id),
-        ("IPS__ROUTING__DEFAULT", "mesh"),
-        ("IPS__OUTBOX__RETRY__MESH__MIN_DELAY", "200ms"),
-        ("IPS__OUTBOX__RETRY__MESH__MAX_DELAY", "1s"),
-    ];
+    let mut all: Vec<(&str, &str)> = vec![("IPS__MESH__TIMEOUT", "10s")];
     all.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
-    Daemon::start(&all).await
-}
-
-/// A referral whose patient is registered at `PRACTICE`.
-async fn open_case(d: &Daemon, nhs: &str) -> String {
-    let mut bundle = Referral::new(&format!("mesh-tls-{}", uid()), nhs).bars_bundle();
-    for e in bundle["entry"].as_array_mut().unwrap() {
-        if e["resource"]["resourceType"] == "Patient" {
-            e["resource"]["generalPractitioner"] =
-                json!([{"type": "Organization", "identifier": {"system": ODS, "value": PRACTICE}}]);
-        }
-    }
-    d.send_applied(&bundle).await;
-    eventually(WAIT, "the case", || async {
-        let (_, v) = d.api.get("/api/cases").await;
-        v["cases"][0]["id"].as_str().map(str::to_owned)
-    })
-    .await
-}
-
-async fn post_note(d: &Daemon, case: &str, note_id: &str) -> String {
-    let (status, v) = d
-        .api
-        .post(
-            &format!("/api/cases/{case}/notes"),
-            &json!({"contact_date": "2026-11-30", "text": "Met at the job centre; CV started.",
-                    "specialist": "Sam Specialist", "note_id": note_id}),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
-    v["documents"][0]["id"].as_str().unwrap().to_owned()
-}
-
-async fn delivery(d: &Daemon, case: &str) -> Value {
-    let (_, v) = d.api.get(&format!("/api/cases/{case}/documents")).await;
-    v["deliveries"][0].clone()
+    mesh_flow::bridge(mesh_url, &all).await
 }
 
 async fn send_done(d: &Daemon, case: &str) -> Value {

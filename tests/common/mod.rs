@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod effects;
 pub mod fixtures;
 pub mod mesh;
+pub mod mesh_flow;
 pub mod mesh_pki;
 pub mod mesh_proxy;
 pub mod oidc;
