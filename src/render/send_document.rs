@@ -39,10 +39,9 @@ const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 pub const CONTENT_TYPE: &str = "text/html";
 const NS: Uuid = Uuid::from_u128(0x0b7e_3c55_8f0a_4d7e_b2a4_51c9_e1d3_7f62);
 
-/// What the message says; all borrowed from the publication.
-pub struct SendDocument<'a> {
-    /// The MessageHeader id: what acknowledgements quote back.
-    pub message_id: &'a str,
+/// The published document as the message carries it; all borrowed from
+/// the publication.
+pub struct Document<'a> {
     pub document_id: &'a str,
     /// The document this version replaces, when it is a new version.
     pub replaces: Option<&'a str>,
@@ -53,6 +52,13 @@ pub struct SendDocument<'a> {
     pub patient_name: Option<&'a str>,
     pub date_of_birth: Option<Date>,
     pub author_name: &'a str,
+}
+
+/// What the message says: the document, and who sends it to whom.
+pub struct SendDocument<'a> {
+    /// The MessageHeader id: what acknowledgements quote back.
+    pub message_id: &'a str,
+    pub document: &'a Document<'a>,
     pub service_name: &'a str,
     pub service_ods: &'a str,
     /// The patient's GP practice, when known (with MESH's patient-based
@@ -83,7 +89,7 @@ fn profile(url: String) -> Value {
 
 /// The whole ITK3 message Bundle.
 pub fn message(s: &SendDocument<'_>) -> Value {
-    let d = s.document_id;
+    let d = s.document.document_id;
     let sender_id = id(d, "sender-organization");
     let document_bundle = document_bundle(s);
     let header = json!({
@@ -95,7 +101,7 @@ pub fn message(s: &SendDocument<'_>) -> Value {
             "extension": [
                 {"url": "BusAckRequested", "valueBoolean": true},
                 {"url": "InfAckRequested", "valueBoolean": true},
-                {"url": "RecipientType", "valueCoding": recipient_type(s.kind)},
+                {"url": "RecipientType", "valueCoding": recipient_type(s.document.kind)},
                 {"url": "MessageDefinition", "valueReference": {"reference": SEND_DOCUMENT_DEFINITION}},
                 {"url": "SenderReference", "valueString": format!("urn:uuid:{}", id(d, "composition"))},
                 {"url": "LocalExtension", "valueString": "None"}
@@ -154,7 +160,7 @@ fn organization(id: &str, ods: &str, name: Option<&str>) -> Value {
 }
 
 fn document_bundle(s: &SendDocument<'_>) -> Value {
-    let d = s.document_id;
+    let d = s.document.document_id;
     let (composition_id, patient_id, author_id) = (
         id(d, "composition"),
         id(d, "patient"),
@@ -173,19 +179,19 @@ fn document_bundle(s: &SendDocument<'_>) -> Value {
         "meta": profile(format!("{CARE_CONNECT}CareConnect-Composition-1")),
         "identifier": {"system": s.identifier_system, "value": format!("ips-document-{d}")},
         "status": "final",
-        "type": {"text": s.kind.title()},
+        "type": {"text": s.document.kind.title()},
         "subject": reference(&patient_id),
         "date": date,
         "author": [reference(&author_id)],
-        "title": s.title,
+        "title": s.document.title,
         "confidentiality": "N",
         "custodian": reference(&custodian_id),
         "section": [{
-            "title": s.title,
+            "title": s.document.title,
             "entry": [reference(&binary_id)]
         }]
     });
-    if let Some(old) = s.replaces {
+    if let Some(old) = s.document.replaces {
         composition["relatesTo"] = json!([{
             "code": "replaces",
             "targetIdentifier": {"system": s.identifier_system, "value": format!("ips-document-{old}")}
@@ -206,16 +212,16 @@ fn document_bundle(s: &SendDocument<'_>) -> Value {
                 }]}
             }],
             "system": NHS_NUMBER,
-            "value": s.nhs_number
+            "value": s.document.nhs_number
         }],
     });
     if s.practice_ods.is_some() {
         patient["generalPractitioner"] = json!([reference(&practice_id)]);
     }
-    if let Some(name) = s.patient_name.filter(|n| !n.trim().is_empty()) {
+    if let Some(name) = s.document.patient_name.filter(|n| !n.trim().is_empty()) {
         patient["name"] = json!([{"use": "official", "text": name.trim()}]);
     }
-    if let Some(dob) = s.date_of_birth {
+    if let Some(dob) = s.document.date_of_birth {
         patient["birthDate"] = json!(format!(
             "{:04}-{:02}-{:02}",
             dob.year(),
@@ -227,14 +233,14 @@ fn document_bundle(s: &SendDocument<'_>) -> Value {
         "resourceType": "Practitioner",
         "id": author_id,
         "meta": profile(format!("{CARE_CONNECT}CareConnect-Practitioner-1")),
-        "name": [{"use": "official", "text": s.author_name}]
+        "name": [{"use": "official", "text": s.document.author_name}]
     });
     let binary = json!({
         "resourceType": "Binary",
         "id": binary_id,
         "meta": profile(format!("{STU3}ITK-Attachment-Binary-1")),
         "contentType": CONTENT_TYPE,
-        "content": base64::engine::general_purpose::STANDARD.encode(s.xhtml.as_bytes())
+        "content": base64::engine::general_purpose::STANDARD.encode(s.document.xhtml.as_bytes())
     });
     let mut entries = vec![
         entry(composition),

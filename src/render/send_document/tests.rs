@@ -1,18 +1,22 @@
 use super::*;
 use std::collections::BTreeSet;
 
+const DOCUMENT: Document<'static> = Document {
+    document_id: "doc-1",
+    replaces: Some("doc-0"),
+    kind: DocumentKind::Vp,
+    title: "Vocational profile – version 2",
+    xhtml: "<html xmlns=\"http://www.w3.org/1999/xhtml\"><body><p>VP</p></body></html>",
+    nhs_number: "9912003888",
+    patient_name: Some("Jo Bloggs"),
+    date_of_birth: Some(time::macros::date!(1990 - 04 - 01)),
+    author_name: "Alice Specialist",
+};
+
 fn sample() -> SendDocument<'static> {
     SendDocument {
         message_id: "6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b",
-        document_id: "doc-1",
-        replaces: Some("doc-0"),
-        kind: DocumentKind::Vp,
-        title: "Vocational profile – version 2",
-        xhtml: "<html xmlns=\"http://www.w3.org/1999/xhtml\"><body><p>VP</p></body></html>",
-        nhs_number: "9912003888",
-        patient_name: Some("Jo Bloggs"),
-        date_of_birth: Some(time::macros::date!(1990 - 04 - 01)),
-        author_name: "Alice Specialist",
+        document: &DOCUMENT,
         service_name: "IPS service",
         service_ods: "RX1",
         practice_ods: Some("A81001"),
@@ -197,7 +201,7 @@ fn patient_practice_author_and_document_are_what_was_published() {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(binary["content"].as_str().unwrap())
         .unwrap();
-    assert_eq!(bytes, s.xhtml.as_bytes());
+    assert_eq!(bytes, s.document.xhtml.as_bytes());
     // Built twice, the same bytes: a resend after a crash is identical.
     assert_eq!(message(&s).to_string(), ours.to_string());
 }

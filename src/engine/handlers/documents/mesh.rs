@@ -17,9 +17,9 @@ use crate::engine::handlers::{HandlerError, queue};
 use crate::engine::outbox::{MeshSend, OutboxMessage};
 use crate::engine::outcome::Signal;
 use crate::engine::{Context, ms, rfc3339};
-use crate::render::send_document::{self, SendDocument};
+use crate::render::send_document::{self, Document, SendDocument};
 use crate::store::{CaseRow, StoredDelivery, Tx};
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// What a delivery's mailbox says when MESH routed by the patient's details.
@@ -27,19 +27,6 @@ const PATIENT_ROUTING: &str = "patient-routing";
 
 /// Names the ITK message ids the bridge makes (UUID v5 of the document id).
 const ITK_NS: Uuid = Uuid::from_u128(0x6d2b_1f0e_4c1a_4f3e_9a57_2b1d_8e0c_3a41);
-
-/// What the MESH route needs of a publication.
-pub(super) struct Outgoing<'a> {
-    pub document_id: &'a str,
-    pub replaces: Option<&'a str>,
-    pub kind: DocumentKind,
-    pub title: &'a str,
-    pub xhtml: &'a str,
-    pub nhs_number: &'a str,
-    pub patient_name: Option<&'a str>,
-    pub date_of_birth: Option<Date>,
-    pub author: &'a str,
-}
 
 /// Which way the case's document goes, and the patient's practice.
 pub(super) async fn route(
@@ -62,7 +49,7 @@ pub(super) async fn send(
     ctx: &Context,
     case: &CaseRow,
     practice: Option<&str>,
-    doc: &Outgoing<'_>,
+    doc: &Document<'_>,
     now: OffsetDateTime,
 ) -> Result<Vec<Signal>, HandlerError> {
     let d = &ctx.delivery;
@@ -99,16 +86,8 @@ pub(super) async fn send(
     let created = rfc3339(now);
     let message = send_document::message(&SendDocument {
         message_id: &itk_id,
-        document_id: doc.document_id,
-        replaces: doc.replaces,
+        document: doc,
         identifier_system: &ctx.identifier_system,
-        kind: doc.kind,
-        title: doc.title,
-        xhtml: doc.xhtml,
-        nhs_number: doc.nhs_number,
-        patient_name: doc.patient_name,
-        date_of_birth: doc.date_of_birth,
-        author_name: doc.author,
         service_name: &ctx.documents.service_name,
         service_ods: &ctx.service_ods,
         practice_ods: practice,

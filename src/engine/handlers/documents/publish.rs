@@ -255,54 +255,53 @@ async fn publish(
     let system = ctx.identifier_system.as_str();
     let (route, practice) = super::mesh::route(tx, ctx, case, p.kind).await?;
     let fhir = route.writes_fhir();
+    // 1 and 2 go to the FHIR server only when the route writes there.
     if !fhir {
         // No FHIR server holds it: keep what the practice was sent, for the team's pages.
         tx.content_insert(&id, &rendered.xhtml, ms(now)).await?;
-    }
-    // 1. The content, where the server takes a Binary with our id.
-    let content = match settings.binary {
-        _ if !fhir => Content::Binary,
-        BinaryMode::Put => {
-            let binary = OutboxMessage::FhirPut(FhirPut {
-                resource: record::binary(&id, bytes),
-            });
-            queue(
-                tx,
-                format!("fhir-put:Binary:{}", record::binary_id(&id)),
-                ordering,
-                &binary,
-                now,
-            )
-            .await?;
-            Content::Binary
-        }
-        BinaryMode::Inline => Content::Inline(bytes),
-    };
-    // 2. The DocumentReference.
-    let type_coding = settings.type_coding(p.kind);
-    let category = settings.category_coding(p.kind);
-    let spec = DocumentSpec {
-        identifier_system: system,
-        document_id: &id,
-        nhs_number: &nhs,
-        title: &rendered.title,
-        type_coding: (&type_coding.system, &type_coding.code, &type_coding.display),
-        category: (&category.system, &category.code, &category.display),
-        author_name: p.author,
-        service_name: &settings.service_name,
-        service_ods: &ctx.service_ods,
-        created: &created,
-        size,
-        sha1_base64: &sha1,
-        replaces: previous.as_ref().map(|d| d.id.as_str()),
-        referral: referral.as_ref().map(|(r, _)| r),
-    };
-    let doc_ref = OutboxMessage::FhirCreate(FhirCreate {
-        identifier_system: system.to_owned(),
-        identifier_value: document_identifier(&id),
-        resource: spec.document_reference(content),
-    });
-    if fhir {
+    } else {
+        // 1. The content, where the server takes a Binary with our id.
+        let content = match settings.binary {
+            BinaryMode::Put => {
+                let binary = OutboxMessage::FhirPut(FhirPut {
+                    resource: record::binary(&id, bytes),
+                });
+                queue(
+                    tx,
+                    format!("fhir-put:Binary:{}", record::binary_id(&id)),
+                    ordering,
+                    &binary,
+                    now,
+                )
+                .await?;
+                Content::Binary
+            }
+            BinaryMode::Inline => Content::Inline(bytes),
+        };
+        // 2. The DocumentReference.
+        let type_coding = settings.type_coding(p.kind);
+        let category = settings.category_coding(p.kind);
+        let spec = DocumentSpec {
+            identifier_system: system,
+            document_id: &id,
+            nhs_number: &nhs,
+            title: &rendered.title,
+            type_coding: (&type_coding.system, &type_coding.code, &type_coding.display),
+            category: (&category.system, &category.code, &category.display),
+            author_name: p.author,
+            service_name: &settings.service_name,
+            service_ods: &ctx.service_ods,
+            created: &created,
+            size,
+            sha1_base64: &sha1,
+            replaces: previous.as_ref().map(|d| d.id.as_str()),
+            referral: referral.as_ref().map(|(r, _)| r),
+        };
+        let doc_ref = OutboxMessage::FhirCreate(FhirCreate {
+            identifier_system: system.to_owned(),
+            identifier_value: document_identifier(&id),
+            resource: spec.document_reference(content),
+        });
         queue(
             tx,
             format!("fhir-create:DocumentReference:{}", document_identifier(&id)),
@@ -383,7 +382,7 @@ async fn publish(
         kind: p.kind.as_str(),
     }];
     if route.sends_mesh() {
-        let outgoing = super::mesh::Outgoing {
+        let outgoing = crate::render::send_document::Document {
             document_id: &id,
             replaces: row.replaces_id.as_deref(),
             kind: p.kind,
@@ -392,7 +391,7 @@ async fn publish(
             nhs_number: &nhs,
             patient_name: p.patient_name,
             date_of_birth: p.date_of_birth,
-            author: p.author,
+            author_name: p.author,
         };
         signals
             .extend(super::mesh::send(tx, ctx, case, practice.as_deref(), &outgoing, now).await?);
