@@ -1,7 +1,11 @@
 //! `ips-bridge`: the command line.
 
+mod cli;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use cli::outbox::{OutboxAction, outbox};
+use cli::report::{ReportKind, report};
 use ips_bridge::config::Settings;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,62 +74,6 @@ enum Command {
         /// Write here instead of standard output.
         #[arg(long, short)]
         out: Option<PathBuf>,
-    },
-}
-
-#[derive(Subcommand)]
-enum ReportKind {
-    /// The fidelity items the data can show, with numerators, denominators and the scale's anchors.
-    Fidelity {
-        /// First day (YYYY-MM-DD); default a year before --to.
-        #[arg(long)]
-        from: Option<String>,
-        /// Last day included (YYYY-MM-DD); default today.
-        #[arg(long)]
-        to: Option<String>,
-        #[arg(long, default_value = "table")]
-        format: Format,
-    },
-    /// The IPS Grow reporting tool's measures for a quarter (definitions in the README).
-    IpsGrow {
-        /// The quarter, e.g. 2026Q3.
-        #[arg(long)]
-        quarter: String,
-        #[arg(long, default_value = "csv")]
-        format: Format,
-    },
-    /// One row per person on the caseload with MHSDS MHS004 fields. Holds NHS numbers: keep the file safe.
-    EmploymentStatus {
-        /// The month, e.g. 2026-10.
-        #[arg(long)]
-        month: String,
-        #[arg(long, default_value = "csv")]
-        format: Format,
-    },
-}
-
-use ips_bridge::render::reports::Format;
-
-#[derive(Subcommand)]
-enum OutboxAction {
-    /// One line per parked row: id, kind, attempts, the reason. Reads the store only.
-    Failed {
-        /// Only this kind (fhir-create, fhir-update, fhir-put, fhir-amend, fhir-transaction, event, mesh-send).
-        #[arg(long)]
-        kind: Option<String>,
-        #[arg(long, default_value_t = 1000)]
-        limit: i64,
-    },
-    /// Put parked rows back to be delivered now; a running bridge picks them up.
-    Retry {
-        /// Row ids from `outbox failed`.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
-        ids: Vec<i64>,
-        /// Every parked row (of --kind, if given).
-        #[arg(long)]
-        all: bool,
-        #[arg(long, requires = "all")]
-        kind: Option<String>,
     },
 }
 
@@ -296,101 +244,6 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// `report …`: reads the store (migrating it first, as `dlq` does) and prints.
-async fn report(kind: ReportKind, settings: &Settings) -> anyhow::Result<()> {
-    use ips_bridge::domain::reports::{
-        Period, caseload::CaseloadLimit, fidelity, ips_grow, mhs004,
-    };
-    use ips_bridge::render::reports as out;
-    let today = ips_bridge::engine::clock::now(&settings.clock).date();
-    let store = ips_bridge::store::connect(&settings.store)
-        .await
-        .context("cannot open the store")?;
-    store.migrate().await.context("migration failed")?;
-    let snap = ips_bridge::store::team_snapshot(store.as_ref(), &settings.team.roster()).await?;
-    let text = match kind {
-        ReportKind::Fidelity { from, to, format } => {
-            let p = ips_bridge::domain::reports::Period::of_dates(
-                from.as_deref(),
-                to.as_deref(),
-                today,
-            )?;
-            let limit = CaseloadLimit(settings.team.caseload_limit());
-            out::fidelity(&fidelity::report(&snap, p, limit), format)
-        }
-        ReportKind::IpsGrow { quarter, format } => {
-            let p = Period::quarter(&quarter)?;
-            out::ips_grow(&ips_grow::report(&snap, &quarter, p), format)
-        }
-        ReportKind::EmploymentStatus { month, format } => {
-            let p = Period::month(&month)?;
-            let mut snap = snap;
-            let numbers: std::collections::HashMap<String, String> =
-                store.case_nhs_numbers().await?.into_iter().collect();
-            for c in &mut snap.cases {
-                c.nhs_number = numbers.get(&c.id).cloned();
-            }
-            out::employment_status(&mhs004::rows(&snap, p), format)
-        }
-    };
-    store.close().await;
-    print!("{text}");
-    Ok(())
-}
-
-/// `outbox failed | retry`: parked rows, and putting them back.
-async fn outbox(action: OutboxAction, settings: &Settings) -> anyhow::Result<()> {
-    use ips_bridge::engine::outbox::OutboxKind;
-    let kind_of = |k: Option<String>| -> anyhow::Result<Option<String>> {
-        k.map(|k| {
-            k.parse::<OutboxKind>()
-                .map(|k| k.as_str().to_owned())
-                .map_err(|_| {
-                    anyhow::anyhow!(
-                        "unknown outbox kind {k:?}: see `ips-bridge outbox failed --help`"
-                    )
-                })
-        })
-        .transpose()
-    };
-    let store = ips_bridge::store::connect(&settings.store)
-        .await
-        .context("cannot open the store")?;
-    store.migrate().await.context("migration failed")?;
-    match action {
-        OutboxAction::Failed { kind, limit } => {
-            let rows = store
-                .outbox_failed(kind_of(kind)?.as_deref(), limit)
-                .await?;
-            for r in &rows {
-                println!(
-                    "{}\t{}\t{} attempt(s)\t{}",
-                    r.id,
-                    r.kind,
-                    r.attempts,
-                    r.last_error.as_deref().unwrap_or("-")
-                );
-            }
-            eprintln!("{} parked row(s)", rows.len());
-        }
-        OutboxAction::Retry { ids, all, kind } => {
-            let ids = if all {
-                let rows = store
-                    .outbox_failed(kind_of(kind)?.as_deref(), i64::MAX)
-                    .await?;
-                rows.iter().map(|r| r.id).collect()
-            } else {
-                ids
-            };
-            let now = ips_bridge::engine::ms(time::OffsetDateTime::now_utc());
-            let n = store.outbox_requeue(&ids, now).await?;
-            println!("{n} row(s) put back to be delivered");
-        }
-    }
-    store.close().await;
-    Ok(())
 }
 
 async fn dlq(action: DlqAction, limit: usize, settings: &Settings) -> anyhow::Result<()> {
