@@ -219,11 +219,7 @@ async fn sigkill_after_the_send_before_it_is_recorded_leaves_one_message() {
     proxy.hold_sends(false);
     tokio::time::sleep(Duration::from_secs(3)).await;
     d.restart().await;
-    let v = eventually(WAIT, "the send recorded after the restart", || async {
-        let v = delivery(&d, &case).await;
-        (v["send"]["status"] == "done").then_some(v)
-    })
-    .await;
+    let v = send_in(&d, &case, "done").await;
     assert!(
         v["send"]["result"]
             .as_str()
@@ -284,11 +280,7 @@ async fn refusals_park_the_send_with_the_reason_and_no_retry_storm() {
         let d = bridge(&mesh.url, &c.extra).await;
         let case = open_case(&d, &nhs_number(6400)).await;
         let doc = post_note(&d, &case, "n-bad").await;
-        let v = eventually(WAIT, "the send parked", || async {
-            let v = delivery(&d, &case).await;
-            (v["send"]["status"] == "failed").then_some(v)
-        })
-        .await;
+        let v = send_in(&d, &case, "failed").await;
         let error = v["send"]["error"].as_str().unwrap();
         assert!(error.contains(c.reason), "{error}");
         assert_eq!(v["send"]["attempts"], 1, "{v}");
@@ -341,11 +333,7 @@ async fn a_large_document_goes_in_chunks_and_a_broken_upload_is_finished_not_rep
     proxy.fail_chunks(1);
     complete_vp(&d, &case).await;
     let ids = mesh.wait_for_inbox(X26ABC2, 1, WAIT).await;
-    let v = eventually(WAIT, "the send recorded", || async {
-        let v = delivery(&d, &case).await;
-        (v["send"]["status"] == "done").then_some(v)
-    })
-    .await;
+    let v = send_in(&d, &case, "done").await;
     assert!(
         v["send"]["result"]
             .as_str()
@@ -435,10 +423,7 @@ async fn a_parked_send_goes_after_the_fix_and_outbox_retry() {
     .await;
     let case = open_case(&d, &nhs_number(6800)).await;
     post_note(&d, &case, "n-fix").await;
-    eventually(WAIT, "the send parked", || async {
-        (delivery(&d, &case).await["send"]["status"] == "failed").then_some(())
-    })
-    .await;
+    send_in(&d, &case, "failed").await;
     let listed = cli(&d.n, &d.db, &["outbox", "failed", "--kind", "mesh-send"]);
     assert!(listed.contains("mesh-send"), "{listed}");
     assert!(
@@ -461,11 +446,7 @@ async fn a_parked_send_goes_after_the_fix_and_outbox_retry() {
     );
     assert!(out.contains("1 row(s)"), "{out}");
     assert_eq!(mesh.wait_for_inbox(X26ABC2, 1, WAIT).await.len(), 1);
-    let v = eventually(WAIT, "the send done", || async {
-        let v = delivery(&d, &case).await;
-        (v["send"]["status"] == "done").then_some(v)
-    })
-    .await;
+    let v = send_in(&d, &case, "done").await;
     assert_eq!(v["send"]["attempts"], 1);
     tokio::time::sleep(QUIET).await;
     assert_eq!(mesh.inbox(X26ABC2).await.len(), 1);

@@ -18,14 +18,13 @@ use common::daemon::Daemon;
 use common::fixtures::*;
 use common::mesh::{DEFAULT_SHARED_KEY, MeshSandbox, X26ABC1, X26ABC2};
 use common::*;
-use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const QUIET: Duration = Duration::from_millis(2500);
 
-use common::mesh_flow::{self, WAIT, delivery, open_case, post_note};
+use common::mesh_flow::{self, WAIT, delivery, open_case, post_note, send_in};
 use common::mesh_pki::Pki;
 
 // --- the bridge and a case (tests/common/mesh_flow.rs), with a shorter MESH timeout ---
@@ -34,14 +33,6 @@ async fn bridge(mesh_url: &str, extra: &[(&str, String)]) -> Daemon {
     let mut all: Vec<(&str, &str)> = vec![("IPS__MESH__TIMEOUT", "10s")];
     all.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
     mesh_flow::bridge(mesh_url, &all).await
-}
-
-async fn send_done(d: &Daemon, case: &str) -> Value {
-    eventually(WAIT, "the send done", || async {
-        let v = delivery(d, case).await;
-        (v["send"]["status"] == "done").then_some(v)
-    })
-    .await
 }
 
 /// Requests the bridge (mailbox X26ABC1) got through to the sandbox, by
@@ -124,7 +115,7 @@ async fn with_the_mailbox_certificate_a_note_reaches_the_practice_once() {
     assert_eq!(headers["mex-localid"], format!("ips-doc-{doc}"));
     let text = String::from_utf8(body).expect("UTF-8");
     assert!(text.contains("<Bundle"), "{text}");
-    let v = send_done(&d, &case).await;
+    let v = send_in(&d, &case, "done").await;
     assert_eq!(v["send"]["attempts"], 1, "{v}");
     assert!(
         v["send"]["result"].as_str().unwrap().starts_with("mesh:"),
@@ -188,7 +179,7 @@ async fn sec1_ec_and_pkcs1_rsa_client_keys_work_too() {
         post_note(&d, &case, "n-key").await;
         let ids = mesh.wait_for_inbox(X26ABC2, 1, WAIT).await;
         assert_eq!(ids.len(), 1, "{key}");
-        send_done(&d, &case).await;
+        send_in(&d, &case, "done").await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(mesh.inbox(X26ABC2).await.len(), 1, "{key}");
     }
@@ -287,7 +278,7 @@ async fn without_a_certificate_the_peer_trusts_nothing_gets_through_and_the_send
         // The certificates put right: the pending send goes, once.
         set_mesh_files(&d.config, &pki, "client.pem", "client.key", "ca.pem");
         d.restart().await;
-        let v = send_done(&d, &case).await;
+        let v = send_in(&d, &case, "done").await;
         assert!(
             v["send"]["result"].as_str().unwrap().starts_with("mesh:"),
             "{what}: {v}"

@@ -68,6 +68,16 @@ pub async fn post_note(d: &Daemon, case: &str, note_id: &str) -> String {
     v["documents"][0]["id"].as_str().unwrap().to_owned()
 }
 
+/// The case's first delivery once its send's outbox status is `status`
+/// (`done`, `failed`).
+pub async fn send_in(d: &Daemon, case: &str, status: &str) -> Value {
+    eventually(WAIT, &format!("the send {status}"), || async {
+        let v = delivery(d, case).await;
+        (v["send"]["status"] == status).then_some(v)
+    })
+    .await
+}
+
 pub async fn delivery(d: &Daemon, case: &str) -> Value {
     let (_, v) = d.api.get(&format!("/api/cases/{case}/documents")).await;
     v["deliveries"][0].clone()
