@@ -46,6 +46,8 @@ pub enum GuardError {
     DuplicateKey { path: String, key: String },
     #[error("JSON nesting deeper than {max} levels at {path} (limits.max_json_depth)")]
     TooDeep { path: String, max: usize },
+    #[error("string at {path} contains U+0000 (NUL), which FHIR strings cannot carry")]
+    Nul { path: String },
     #[error(
         "string at {path} is {len} bytes; FHIR strings are limited to {max} bytes (limits.max_string_bytes)"
     )]
@@ -61,7 +63,7 @@ impl GuardError {
         match self {
             GuardError::TooLarge { .. } => RejectCode::MessageTooLarge,
             GuardError::InvalidUtf8 { .. } => RejectCode::InvalidUtf8,
-            GuardError::Syntax(_) => RejectCode::InvalidJson,
+            GuardError::Syntax(_) | GuardError::Nul { .. } => RejectCode::InvalidJson,
             GuardError::DuplicateKey { .. } => RejectCode::DuplicateJsonKey,
             GuardError::TooDeep { .. } => RejectCode::JsonTooDeep,
             GuardError::StringTooLong { .. } => RejectCode::StringTooLong,
@@ -130,6 +132,21 @@ impl State {
     }
 }
 
+/// A key as an error may show it: FHIR JSON keys are element names
+/// (`identifier`, `_birthDate`, `valueCodeableConcept`), which say where a
+/// problem is and carry no patient data. Any other key is message content
+/// (a sender could put an NHS number or a name there) and the error, which
+/// is logged and sent in dead-letter headers, shows `?` instead.
+fn shown_key(key: &str) -> &str {
+    let mut chars = key.chars();
+    let element_name = key.len() <= 64
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if element_name { key } else { "?" }
+}
+
 /// `$.entry[3].resource`, from segments collected innermost first.
 fn render_path(segments: &[Segment]) -> String {
     let mut out = String::from("$");
@@ -137,7 +154,7 @@ fn render_path(segments: &[Segment]) -> String {
         match s {
             Segment::Key(k) => {
                 out.push('.');
-                out.push_str(k);
+                out.push_str(shown_key(k));
             }
             Segment::Index(i) => out.push_str(&format!("[{i}]")),
         }
@@ -151,6 +168,9 @@ fn with_path(v: GuardError, segments: &[Segment]) -> GuardError {
         GuardError::DuplicateKey { key, .. } => GuardError::DuplicateKey {
             path: render_path(segments),
             key,
+        },
+        GuardError::Nul { .. } => GuardError::Nul {
+            path: render_path(segments),
         },
         GuardError::TooDeep { max, .. } => GuardError::TooDeep {
             path: render_path(segments),
@@ -200,11 +220,11 @@ impl<'de> Visitor<'de> for Seed<'_> {
             .ok_or_else(|| E::custom("number out of range"))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        self.check_string(v.len())?;
+        self.check_string(v)?;
         Ok(Value::String(v.to_owned()))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        self.check_string(v.len())?;
+        self.check_string(&v)?;
         Ok(Value::String(v))
     }
     fn visit_unit<E>(self) -> Result<Value, E> {
@@ -235,10 +255,14 @@ impl<'de> Visitor<'de> for Seed<'_> {
         let inner = self.enter()?;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            if let Err(e) = self.check_string(&key) {
+                self.state.unwinding(|| Segment::Key(key));
+                return Err(e);
+            }
             if out.contains_key(&key) {
                 return Err(self.state.fail(GuardError::DuplicateKey {
                     path: String::new(),
-                    key,
+                    key: shown_key(&key).to_owned(),
                 }));
             }
             match map.next_value_seed(inner) {
@@ -269,7 +293,16 @@ impl Seed<'_> {
         })
     }
 
-    fn check_string<E: de::Error>(self, len: usize) -> Result<(), E> {
+    /// A string (value or key) within the length limit and without U+0000:
+    /// FHIR cannot carry NUL (XML 1.0 has no way to write it), and a column
+    /// holding it would be refused by PostgreSQL on every redelivery.
+    fn check_string<E: de::Error>(self, v: &str) -> Result<(), E> {
+        let len = v.len();
+        if v.contains('\0') {
+            return Err(self.state.fail(GuardError::Nul {
+                path: String::new(),
+            }));
+        }
         let max = self.state.limits.max_string_bytes;
         if len > max {
             return Err(self.state.fail(GuardError::StringTooLong {
@@ -321,6 +354,57 @@ mod tests {
                 key: "value".into()
             }
         );
+    }
+
+    /// Keys that are not FHIR element names are message content: the
+    /// error (logged, and sent in dead-letter headers) never shows them.
+    #[test]
+    fn errors_show_element_names_but_never_other_keys() {
+        let dup = r#"{"entry":[{"9434765919":1,"9434765919":2}]}"#;
+        let err = parse(dup.as_bytes(), &limits()).unwrap_err();
+        assert_eq!(
+            err,
+            GuardError::DuplicateKey {
+                path: "$.entry[0]".into(),
+                key: "?".into()
+            }
+        );
+        let long = format!(r#"{{"Jane Smith":{{"text":"{}"}}}}"#, "x".repeat(1001));
+        let err = parse(long.as_bytes(), &limits()).unwrap_err();
+        assert!(
+            matches!(&err, GuardError::StringTooLong { path, .. } if path == "$.?.text"),
+            "{err:?}"
+        );
+        let deep = format!(r#"{{"_birthDate":{}}}"#, r#"{"<script>":"#.repeat(10));
+        let err = parse(deep.as_bytes(), &limits()).unwrap_err();
+        assert!(!err.to_string().contains("script"), "{err}");
+        assert!(err.to_string().contains("$._birthDate.?"), "{err}");
+    }
+
+    /// `\u0000` is valid JSON but no FHIR string: refused with its path,
+    /// in values and in keys.
+    #[test]
+    fn rejects_nul_in_strings_and_keys() {
+        let err = parse(br#"{"reasonCode":[{"text":"a\u0000b"}]}"#, &limits()).unwrap_err();
+        assert_eq!(
+            err,
+            GuardError::Nul {
+                path: "$.reasonCode[0].text".into()
+            }
+        );
+        assert_eq!(err.code(), RejectCode::InvalidJson);
+        let err = parse(br#"{"id":{"a\u0000":1}}"#, &limits()).unwrap_err();
+        assert_eq!(
+            err,
+            GuardError::Nul {
+                path: "$.id.?".into()
+            }
+        );
+        // A raw NUL byte is not JSON at all.
+        assert!(matches!(
+            parse(b"{\"id\":\"a\x00\"}", &limits()),
+            Err(GuardError::Syntax(_))
+        ));
     }
 
     #[test]

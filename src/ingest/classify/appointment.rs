@@ -43,6 +43,16 @@ pub(super) fn appointment(
                 "Appointment has neither identifier, id nor a urn:uuid fullUrl",
             )
         })?;
+    let start = parse_instant(str_at(&appt, "start"));
+    if let (Some(start), Some(end)) = (start, parse_instant(str_at(&appt, "end")))
+        && end < start
+    {
+        // An impossible slot is a sender's error, not a fact to plan outreach on.
+        return Err(Rejection::new(
+            RejectCode::InvalidElement,
+            "Appointment.end is before Appointment.start",
+        ));
+    }
     let status = status.as_ref().to_owned();
     let attendance = Attendance::from_fhir_status(&status);
     Ok(AppointmentInput {
@@ -53,7 +63,7 @@ pub(super) fn appointment(
         service: service_context(&appt, &actors, resolver),
         attendance,
         status,
-        start: parse_instant(str_at(&appt, "start")),
+        start,
         nhs: nhs_field(patient, patient_ref),
         source_updated_at: parse_instant(appt.get("meta").and_then(|m| str_at(m, "lastUpdated"))),
         content_hash: content_hash(&[&appt]),

@@ -132,7 +132,8 @@ pub(super) fn classify_bundle(
             let appt = of_type("Appointment").ok_or_else(|| {
                 Rejection::new(
                     RejectCode::MissingFocus,
-                    format!("{code} message has no Appointment"),
+                    // `code` is any text starting "booking-": not echoed.
+                    "a BaRS booking message has no Appointment",
                 )
             })?;
             appointment(appt.clone(), &resolver, Some((&msg, msg.full_url_of(appt))))

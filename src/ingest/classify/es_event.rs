@@ -73,10 +73,11 @@ pub(super) fn classify_es_event(event_type: &str, value: Value) -> Result<Comman
             EMPLOYMENT_STATUS_EVENT,
             value,
         )?))),
-        other => Err(Rejection::new(
+        _ => Err(Rejection::new(
             RejectCode::UnknownEventType,
+            // The type is the sender's text: named by what is supported, never echoed.
             format!(
-                "unknown ES event type {other:?}; supported: {DECISION_EVENT}, {OUTREACH_ATTEMPT_EVENT}, \
+                "unknown ES event type; supported: {DECISION_EVENT}, {OUTREACH_ATTEMPT_EVENT}, \
                  {DOCUMENT_SECTIONS_EVENT}, {DOCUMENT_COMPLETE_EVENT}, {NOTE_EVENT}, {JOB_START_EVENT}, \
                  {JOB_END_EVENT}, {EMPLOYMENT_STATUS_EVENT}"
             ),

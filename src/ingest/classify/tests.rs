@@ -138,6 +138,46 @@ fn bad_inputs_are_rejected_with_named_reasons() {
     assert_eq!(go(bad_status).unwrap_err().code.as_str(), "invalid-code");
 }
 
+/// An Appointment that ends before it starts is refused; one that ends
+/// when it starts, or has no end, is read.
+#[test]
+fn an_appointment_ending_before_it_starts_is_rejected() {
+    let appt = |end: Option<&str>| {
+        let mut a = json!({
+            "resourceType": "Appointment", "id": "a1", "status": "booked",
+            "start": "2026-11-21T11:00:00+01:00",
+            "participant": [{"actor": {"reference": "Patient/p1",
+                "identifier": {"system": NHS_NUMBER_SYSTEM, "value": "9912003888"}}}]
+        });
+        if let Some(end) = end {
+            a["end"] = json!(end);
+        }
+        a
+    };
+    let e = go(appt(Some("2026-11-21T09:59:59Z"))).unwrap_err();
+    assert_eq!(e.code.as_str(), "invalid-element");
+    assert_eq!(e.reason, "Appointment.end is before Appointment.start");
+    // The same instant in another offset is not "before".
+    assert!(matches!(
+        go(appt(Some("2026-11-21T10:00:00Z"))),
+        Ok(Command::Appointment(_))
+    ));
+    assert!(matches!(go(appt(None)), Ok(Command::Appointment(_))));
+}
+
+/// Reasons are logged and sent in dead-letter headers: text the sender
+/// chose (an event type, a BaRS event code) is never echoed in them.
+#[test]
+fn rejection_reasons_do_not_echo_the_senders_codes() {
+    let e = go(json!({"type": "ips.Jane-Smith-9912003888.v1", "case_id": "c1"})).unwrap_err();
+    assert_eq!(e.code.as_str(), "unknown-event-type");
+    assert!(!e.reason.contains("Jane"), "{}", e.reason);
+    let b = bars("booking-Jane-Smith-9912003888", sr(), vec![]);
+    let e = go(b).unwrap_err();
+    assert_eq!(e.code.as_str(), "missing-focus");
+    assert!(!e.reason.contains("Jane"), "{}", e.reason);
+}
+
 #[test]
 fn content_hash_ignores_where_a_server_stored_it_but_not_what_was_sent() {
     let a = json!({"resourceType": "ServiceRequest", "id": "1", "meta": {"versionId": "1"}, "status": "active"});
