@@ -14,6 +14,10 @@
 use super::auth::Auth;
 use super::breaker::Breaker;
 use super::error::{FhirError, outcome_summary};
+pub(super) use super::reply::meta_version;
+use super::reply::{
+    identifier_query, parse_location, parse_retry_after, same_origin, status_class, strip_etag,
+};
 use crate::config::FhirSettings;
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::{Method, StatusCode, header};
@@ -113,25 +117,63 @@ impl FhirClient {
         Ok(self.retrying(Method::GET, &url, None, &[]).await?.body)
     }
 
-    /// One quick, unretried request for `/readyz`.
+    /// One quick, unretried request for `/readyz`. While the breaker is open
+    /// it answers from the breaker without a request, so a readiness probe
+    /// polled every few seconds adds nothing to an outage; its outcome counts
+    /// like any other request's.
     pub async fn probe(&self) -> Result<(), FhirError> {
+        self.breaker
+            .check(Instant::now())
+            .map_err(FhirError::CircuitOpen)?;
         let url = format!("{}/metadata", self.base);
-        let resp = self
+        let result = match self
             .http
             .get(&url)
             .header(header::ACCEPT, FHIR_JSON)
             .timeout(Duration::from_secs(3))
             .send()
             .await
-            .map_err(|e| FhirError::Transport(e.without_url().to_string()))?;
-        if resp.status().is_server_error() {
-            return Err(FhirError::Status {
-                status: resp.status().as_u16(),
-                retry_after: None,
-                detail: "metadata".into(),
-            });
-        }
-        Ok(())
+        {
+            Err(e) => Err(FhirError::Transport(e.without_url().to_string())),
+            Ok(resp) if resp.status().is_server_error() || resp.status() == 429 => {
+                Err(FhirError::Status {
+                    status: resp.status().as_u16(),
+                    retry_after: resp
+                        .headers()
+                        .get(header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after),
+                    detail: "metadata".into(),
+                })
+            }
+            Ok(_) => Ok(()),
+        };
+        self.record(&result);
+        result
+    }
+
+    /// Seconds the circuit breaker stays open, if it is.
+    pub fn breaker_open_for(&self) -> Option<Duration> {
+        self.breaker.open_for(Instant::now())
+    }
+
+    fn record<T>(&self, result: &Result<T, FhirError>) {
+        let failure = result.as_ref().err();
+        let ok = !failure.is_some_and(FhirError::counts_against_server);
+        let retry_after = failure.and_then(|e| match e {
+            FhirError::Status {
+                status: 429 | 503,
+                retry_after,
+                ..
+            } => *retry_after,
+            _ => None,
+        });
+        self.breaker.record(ok, retry_after, Instant::now());
+        metrics::gauge!("ips_fhir_breaker_open").set(if self.breaker_open_for().is_some() {
+            1.0
+        } else {
+            0.0
+        });
     }
 
     /// Creates `resource` unless one with `identifier` (`system|value`) exists.
@@ -305,13 +347,7 @@ impl FhirClient {
             Err(_) => "error",
         };
         metrics::counter!("ips_fhir_requests_total", "method" => method.as_str().to_owned(), "status" => label).increment(1);
-        self.breaker.record(
-            !result
-                .as_ref()
-                .err()
-                .is_some_and(FhirError::counts_against_server),
-            Instant::now(),
-        );
+        self.record(&result);
         result
     }
 
@@ -393,14 +429,6 @@ impl FhirClient {
     }
 }
 
-/// `identifier=system%7Cvalue`: the search that makes a create conditional
-/// (a literal `|` is not safe in every server's query parser).
-fn identifier_query(system: &str, value: &str) -> String {
-    let token: String =
-        url::form_urlencoded::byte_serialize(format!("{system}|{value}").as_bytes()).collect();
-    format!("identifier={token}")
-}
-
 fn resource_type(resource: &Value) -> Result<&str, FhirError> {
     resource["resourceType"]
         .as_str()
@@ -420,78 +448,4 @@ fn written_from(rt: &str, reply: &Reply, created: bool) -> Option<Written> {
         version: version.or_else(|| reply.etag.clone()),
         created,
     })
-}
-
-pub(super) fn meta_version(v: &Value) -> Option<String> {
-    v["meta"]["versionId"].as_str().map(str::to_owned)
-}
-
-/// `…/Type/id` or `…/Type/id/_history/vid` → `(id, vid?)`.
-fn parse_location(loc: &str) -> Option<(String, Option<String>)> {
-    let (path, version) = match loc.split_once("/_history/") {
-        Some((p, v)) => (p, Some(v.trim_end_matches('/').to_owned())),
-        None => (loc, None),
-    };
-    let id = path.trim_end_matches('/').rsplit('/').next()?.to_owned();
-    (!id.is_empty()).then_some((id, version))
-}
-
-/// `W/"3"` → `3`.
-fn strip_etag(s: &str) -> String {
-    s.trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .to_owned()
-}
-
-/// `Retry-After` in seconds (HTTP dates are turned into a short default).
-fn parse_retry_after(s: &str) -> Option<Duration> {
-    match s.trim().parse::<u64>() {
-        Ok(secs) => Some(Duration::from_secs(secs.min(300))),
-        Err(_) => Some(Duration::from_secs(5)),
-    }
-}
-
-fn status_class(s: u16) -> &'static str {
-    match s {
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
-}
-
-fn same_origin(a: &str, b: &str) -> bool {
-    match (url::Url::parse(a), url::Url::parse(b)) {
-        (Ok(a), Ok(b)) => a.origin() == b.origin(),
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_locations_with_and_without_history() {
-        assert_eq!(
-            parse_location("https://s/fhir/Task/abc/_history/2"),
-            Some(("abc".into(), Some("2".into())))
-        );
-        assert_eq!(parse_location("Task/abc"), Some(("abc".into(), None)));
-        assert_eq!(strip_etag("W/\"7\""), "7");
-        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
-    }
-
-    #[test]
-    fn only_follows_links_on_the_same_server() {
-        assert!(same_origin(
-            "http://127.0.0.1:1/fhir/X?a",
-            "http://127.0.0.1:1/fhir"
-        ));
-        assert!(!same_origin(
-            "http://evil.example/fhir/X",
-            "http://127.0.0.1:1/fhir"
-        ));
-    }
 }

@@ -27,7 +27,10 @@ pub enum FhirError {
         resource_type: String,
         identifier: String,
     },
-    #[error("circuit open for the FHIR server after repeated failures; retrying after {0:?}")]
+    #[error(
+        "circuit open for the FHIR server (repeated failures or its Retry-After); next attempt in {}s",
+        .0.as_secs()
+    )]
     CircuitOpen(Duration),
     #[error("FHIR authentication failed: {0}")]
     Auth(String),

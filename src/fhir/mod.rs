@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod client;
 pub mod error;
 pub mod poller;
+mod reply;
 mod search;
 pub mod sink;
 

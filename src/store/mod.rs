@@ -16,6 +16,7 @@
 mod admin;
 pub mod dead_letters;
 mod documents;
+mod nodelay;
 mod outreach;
 pub mod pending;
 mod postgres;

@@ -22,10 +22,22 @@ impl PgStore {
         if crate::config::is_set(&s.password) {
             opts = opts.password(s.password.expose_secret());
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(s.max_connections)
-            .connect_with(opts)
-            .await?;
+        let mut pool = PgPoolOptions::new().max_connections(s.max_connections);
+        if opts.get_socket().is_none() && !opts.get_host().starts_with('/') {
+            let port = opts.get_port();
+            let hosts: Vec<std::net::IpAddr> = tokio::net::lookup_host((opts.get_host(), port))
+                .await
+                .map(|addrs| addrs.map(|a| a.ip()).collect())
+                .unwrap_or_default();
+            pool = pool.after_connect(move |_conn, _meta| {
+                let hosts = hosts.clone();
+                Box::pin(async move {
+                    super::nodelay::set_on_sockets_to(port, &hosts);
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(opts).await?;
         Ok(PgStore { pool })
     }
 

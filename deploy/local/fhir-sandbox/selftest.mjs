@@ -484,6 +484,20 @@ test('faults: 429 without Retry-After, match by method/path, queue, clear', asyn
   assert.equal((await http('GET', '/__sandbox/health')).status, 400);
 });
 
+test('faults: a time-boxed outage, then the next window, then recovery', async () => {
+  await reset();
+  await sandbox('POST', '/faults', [{ status: 503, forMs: 300 }, { status: 429, retryAfter: 7, forMs: 600 }]);
+  for (let i = 0; i < 4; i += 1) assert.equal((await http('GET', '/Patient')).status, 503, 'every request in the window');
+  await new Promise((resolve) => setTimeout(resolve, 350));
+  const res = await http('GET', '/Patient');
+  assert.equal(res.status, 429);
+  assert.equal(res.headers.get('retry-after'), '7');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal((await http('GET', '/Patient')).status, 200, 'both windows over');
+  assert.equal((await sandbox('GET', '/faults')).body.faults.length, 0);
+  assert.equal((await sandbox('POST', '/faults', { status: 503, forMs: 0 })).status, 400);
+});
+
 test('faults: a given OperationOutcome body', async () => {
   await reset();
   const body = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', diagnostics: 'echoed 9912003888', expression: ['Task.for.identifier'] }] };

@@ -234,6 +234,12 @@ function parseFault(spec) {
     if (typeof spec.delayMs !== 'number' || spec.delayMs < 0 || spec.delayMs > 600000) throw new Error('delayMs must be 0..600000');
     fault.delayMs = spec.delayMs;
   }
+  if (spec.forMs !== undefined) {
+    if (!Number.isInteger(spec.forMs) || spec.forMs < 1 || spec.forMs > 600000) throw new Error('forMs must be an integer 1..600000');
+    // A time-boxed fault: every matching request until it expires (an outage), unless count ends it first.
+    fault.until = Date.now() + spec.forMs;
+    if (spec.count === undefined) fault.count = Number.MAX_SAFE_INTEGER;
+  }
   if (fault.status === undefined && fault.delayMs === undefined) throw new Error('fault needs "status" and/or "delayMs"');
   if (spec.outcome !== undefined) {
     if (fault.status === undefined) throw new Error('outcome needs a status');
@@ -256,6 +262,8 @@ function parseFault(spec) {
 
 /** Takes (consumes one use of) the first queued fault matching this request. */
 function takeFault(faults, method, relPath) {
+  const now = Date.now();
+  for (let i = faults.length - 1; i >= 0; i -= 1) if (faults[i].until !== undefined && now >= faults[i].until) faults.splice(i, 1);
   const index = faults.findIndex(
     (f) => (!f.match?.method || f.match.method === method) && (!f.match?.pathPrefix || relPath.startsWith(f.match.pathPrefix))
   );
