@@ -13,6 +13,7 @@ pub mod mesh_flow;
 pub mod mesh_pki;
 pub mod mesh_proxy;
 pub mod oidc;
+pub mod soak;
 
 use ips_bridge::config::Settings;
 use lapin::options::{
