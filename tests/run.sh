@@ -40,6 +40,13 @@ psql -h 127.0.0.1 -U postgres -Atc "SELECT datname FROM pg_database WHERE datnam
 say "cargo test"
 cargo test --all-targets --no-fail-fast
 
+if [[ ${IPS_SKIP_FUZZ:-0} == 1 ]]; then
+  say "fuzzing skipped (IPS_SKIP_FUZZ=1)"
+else
+  say "fuzzing the ingest path, 60 s (tests/fuzz/run.sh)"
+  tests/fuzz/run.sh 60
+fi
+
 say "FHIR sandbox self-test"
 (cd deploy/local/fhir-sandbox && "$NODE" selftest.mjs >/dev/null)
 
