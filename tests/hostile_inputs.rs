@@ -175,7 +175,7 @@ async fn run(db: Option<String>) {
         .collect();
     let kept: BTreeMap<String, &str> = corpus
         .iter()
-        .filter_map(|(n, b, e)| match e {
+        .filter_map(|(_, b, e)| match e {
             Expect::Referral(state) => {
                 let v: Value = serde_json::from_slice(b).expect("kept fixtures are JSON");
                 let id = v["entry"][1]["resource"]["identifier"][0]["value"]
@@ -287,7 +287,7 @@ async fn run(db: Option<String>) {
 
     // No hostile value in the log; the log does say what happened.
     let logs = d.logs();
-    for line in logs.lines().filter(|l| l.contains(MARKER)) {
+    if let Some(line) = logs.lines().find(|l| l.contains(MARKER)) {
         panic!("the daemon logged a hostile value: {line}");
     }
     assert!(
