@@ -1,0 +1,172 @@
+//! Two replicas on one PostgreSQL store (issue 17): two daemon processes
+//! with the same config file (same queue, database and FHIR sandbox) share
+//! a stream of a few hundred patients' mixed messages; one is SIGKILLed in
+//! the middle and started again. Afterwards each effect happened once (the
+//! checker of tests/common/soak), each case's messages were applied in the
+//! order they were sent, and each durable "no contact" timer fired once
+//! although both replicas run timers: one Flag, one Task, one event per case.
+
+mod common;
+
+use common::daemon::Daemon;
+use common::soak::*;
+use common::{eventually, fresh_pg_database};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(240);
+
+/// A second `ips-bridge run` on another daemon's config file. SIGKILLed on drop.
+struct Replica {
+    config: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    runs: usize,
+}
+
+impl Replica {
+    async fn start(config: &Path) -> Replica {
+        let mut r = Replica {
+            config: config.to_owned(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            child: None,
+            runs: 0,
+        };
+        r.spawn().await;
+        r
+    }
+
+    async fn spawn(&mut self) -> SocketAddr {
+        self.runs += 1;
+        let log_path = self.dir.path().join(format!("run-{}.log", self.runs));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ips-bridge"));
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(["run", "--grace", "5s"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("IPS__") || k == "IPS_CONFIG" {
+                cmd.env_remove(k);
+            }
+        }
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        self.child = Some(cmd.spawn().expect("start the second replica"));
+        let addr = eventually(Duration::from_secs(30), "the replica's start line", || {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let addr = text.lines().find_map(|l| {
+                let v: Value = serde_json::from_str(l).ok()?;
+                (v["fields"]["message"] == "ips-bridge started")
+                    .then(|| v["fields"]["http_addr"].as_str()?.parse().ok())?
+            });
+            async move { addr }
+        })
+        .await;
+        eventually(Duration::from_secs(20), "replica ready", || async move {
+            let r = reqwest::get(format!("http://{addr}/readyz")).await.ok()?;
+            (r.status() == 200).then_some(())
+        })
+        .await;
+        addr
+    }
+
+    fn sigkill(&mut self) {
+        let mut child = self.child.take().expect("the replica is running");
+        child.kill().expect("SIGKILL the replica");
+        child.wait().expect("reap the replica");
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_the_work_once() {
+    let started = Instant::now();
+    let seed = Rng::seed();
+    let mut rng = Rng(seed);
+    println!("two replicas: seed {seed}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = SoakClock::start(dir.path());
+    let (rules, clock_file) = (rules_file(dir.path()), clock.setting());
+    let db = fresh_pg_database().await;
+    let d = Daemon::start_with(
+        common::Names::new(),
+        Some(db),
+        &settings(&rules, &clock_file),
+    )
+    .await;
+    let mut second = Replica::start(&d.config).await;
+    let events_q = watch_all(&d.p, &d.n).await;
+    // 200 patients × ~8 messages.
+    let plan = Plan::new("rep", 30_000, 200, 4);
+    let mut publisher = connect_try(&d.n.url).await.expect("RabbitMQ");
+    let mut sent: HashSet<String> = HashSet::new();
+    let referrals = plan.referrals();
+    publish_all(&mut publisher, &d.n, &referrals).await;
+    sent.extend(referrals.iter().map(|m| m.id.clone()));
+    let ids = referral_ids(&plan, &d.db, WAIT).await;
+
+    // The rest in bursts; the second replica is killed after a random
+    // burst in the first half and started again two bursts later.
+    let rest = plan.rest(&ids);
+    let bursts: Vec<&[Msg]> = rest.chunks(100).collect();
+    let kill_at = rng.below((bursts.len() / 2).max(1) as u64) as usize;
+    for (b, chunk) in bursts.iter().enumerate() {
+        publish_all(&mut publisher, &d.n, chunk).await;
+        sent.extend(chunk.iter().map(|m| m.id.clone()));
+        if b == kill_at {
+            tokio::time::sleep(Duration::from_millis(rng.below(800))).await;
+            second.sigkill();
+        }
+        if b == kill_at + 2 {
+            second.spawn().await;
+        }
+    }
+    if second.child.is_none() {
+        second.spawn().await;
+    }
+    quiesce(&d.db, &d.n, sent.len(), WAIT).await;
+
+    // Both replicas run timers: each case's no-contact warning fires once.
+    clock.jump_days(JUMP_DAYS);
+    timers_fired(&plan, &d.db, WAIT).await;
+    let mut events = vec![];
+    loop {
+        let before = events.len();
+        collect_events(&d.p, &events_q, Duration::from_secs(2), &mut events).await;
+        if events.len() == before {
+            break;
+        }
+    }
+    let counted = plan.check(&ids, &sent, &d.db, &d.sb, &d.n, &events).await;
+    println!(
+        "two replicas: {} messages, 1 SIGKILL, {:.0} s, {} FHIR resources counted, {} events ({} duplicate copies), seed {seed}",
+        sent.len(),
+        started.elapsed().as_secs_f64(),
+        counted.fhir,
+        counted.events,
+        counted.duplicate_events
+    );
+}
