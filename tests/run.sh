@@ -40,6 +40,11 @@ psql -h 127.0.0.1 -U postgres -Atc "SELECT datname FROM pg_database WHERE datnam
 say "cargo test"
 cargo test --all-targets --no-fail-fast
 
+# The broker-loss fault test stops RabbitMQ (rabbitmqctl stop_app) for ~10 s, which would
+# break every test running beside it: it is #[ignore]d in the run above and runs here, alone.
+say "broker loss, alone"
+cargo test --test fault_broker -- --ignored --test-threads=1
+
 if [[ ${IPS_SKIP_FUZZ:-0} == 1 ]]; then
   say "fuzzing skipped (IPS_SKIP_FUZZ=1)"
 else
