@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(180);
-const OUTAGE: Duration = Duration::from_secs(10);
+const OUTAGE: Duration = Duration::from_secs(8);
 
 fn ctl(args: &[&str]) {
     let out = std::process::Command::new("rabbitmqctl")

@@ -25,7 +25,9 @@ pub use documents::{BinaryMode, CodingSetting, DocumentSettings};
 pub use engine::{
     ClockSettings, OutboxRetrySettings, OutboxSettings, RetrySettings, TimerSettings,
 };
-pub use fhir::{FhirAuthKind, FhirAuthSettings, FhirSettings, PolledResource, PollerSettings};
+pub use fhir::{
+    FhirAuthKind, FhirAuthSettings, FhirSettings, JwtAlgorithm, PolledResource, PollerSettings,
+};
 pub use intake::{IntakeSettings, LimitsSettings};
 pub use mesh::{MeshSettings, RoutingSettings, mailbox_in};
 pub use outreach::OutreachSettings;

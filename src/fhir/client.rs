@@ -75,7 +75,7 @@ impl FhirClient {
         Ok(FhirClient {
             http,
             base: s.base_url.trim_end_matches('/').to_owned(),
-            auth: Auth::from_settings(&s.auth),
+            auth: Auth::from_settings(&s.auth)?,
             breaker: Breaker::new(s.breaker_threshold, s.breaker_cooldown),
             backoff,
         })

@@ -211,7 +211,7 @@ impl Plan {
         // accepted, the DNA flag, the note, the VP; a timer's flag last.
         for (i, p) in self.patients.iter().enumerate() {
             let t = &mut timeline[i];
-            t.sort_by(|a, b| a.0.cmp(&b.0));
+            t.sort_by_key(|e| e.0);
             let at = |k: &str| {
                 t.iter()
                     .filter(|e| e.1 == k)
