@@ -42,6 +42,8 @@ pub enum StartError {
     /// The cause follows in the error chain (`main` prints it whole).
     #[error("cannot build the MESH client")]
     Mesh(#[from] crate::mesh::MeshError),
+    #[error("cannot set up the rest-hook's mutual TLS: {0}")]
+    WebhookTls(#[from] crate::http::tls::TlsError),
     #[error("cannot listen on {addr}: {source} (is another instance running? change http.listen)")]
     Listen {
         addr: SocketAddr,
@@ -109,8 +111,9 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         webhook_secret: settings.http.webhook_secret.clone(),
         poll_wake: poll_wake.clone(),
     };
+    let hook_tls_addr = start_hook_tls(&settings, &state, &shutdown, &mut tasks).await?;
     // The API and, when enabled, the staff pages (which sit above it).
-    let mut routes = router(state);
+    let mut routes = router(state, hook_tls_addr.is_none());
     if let Some(web) = start_web(&settings, engine.store.clone(), &mut tasks)? {
         routes = routes.merge(crate::web::router(crate::web::WebApp {
             engine: engine.clone(),
@@ -189,7 +192,8 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         };
         tasks.spawn(poller.run(shutdown.clone()));
     }
-    tracing::info!(%http_addr, store = engine.store.backend(), "ips-bridge started");
+    let webhook_tls_addr = hook_tls_addr.map(|a| a.to_string());
+    tracing::info!(%http_addr, webhook_tls_addr, store = engine.store.backend(), "ips-bridge started");
     Ok(Running {
         http_addr,
         engine,
@@ -272,4 +276,30 @@ impl Running {
     pub async fn wait(&mut self) {
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// The rest-hook's own mutual-TLS listener, when `[http.webhook_tls]` is on;
+/// its bound address (the port may be 0 in tests).
+async fn start_hook_tls(
+    settings: &Settings,
+    state: &crate::http::AppState,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> Result<Option<SocketAddr>, StartError> {
+    let Some(addr) = settings.http.webhook_tls.listen_addr() else {
+        return Ok(None);
+    };
+    let config = crate::http::tls::server_config(&settings.http.webhook_tls)?;
+    let listen_error = |source| StartError::Listen { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(listen_error)?;
+    let bound = listener.local_addr().map_err(listen_error)?;
+    tasks.spawn(crate::http::tls::serve(
+        listener,
+        config,
+        crate::http::hook_router(state.clone()),
+        shutdown.clone(),
+    ));
+    Ok(Some(bound))
 }

@@ -73,3 +73,18 @@ pub fn redact_url(u: &str) -> String {
 pub(super) fn serialize_url_redacted<S: Serializer>(u: &str, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&redact_url(u))
 }
+
+/// Reads a PEM file at check time, so `check-config` finds a wrong path or a
+/// file without the expected block (`CERTIFICATE`, `PRIVATE KEY`) before `run` does.
+pub(super) fn check_pem_file(
+    key: &str,
+    path: &str,
+    wants: &str,
+    bad: &mut dyn FnMut(&str, String),
+) {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.contains("-----BEGIN") && text.contains(wants) => {}
+        Ok(_) => bad(key, format!("{path} holds no PEM {wants}")),
+        Err(e) => bad(key, format!("cannot read {path}: {e}")),
+    }
+}

@@ -2,7 +2,9 @@
 //! and Health (MESH), over which GP Connect Send Document reaches GP
 //! practices, and which documents go that way.
 
-use super::checks::{Secret, check_url, is_set, positive, positive_durations, serialize_secret};
+use super::checks::{
+    Secret, check_pem_file, check_url, is_set, positive, positive_durations, serialize_secret,
+};
 use crate::domain::documents::delivery::{Route, RouteRule};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -106,13 +108,8 @@ impl MeshSettings {
             ("mesh.client_key_file", &self.client_key_file, "PRIVATE KEY"),
             ("mesh.ca_cert_file", &self.ca_cert_file, "CERTIFICATE"),
         ] {
-            if path.is_empty() {
-                continue;
-            }
-            match std::fs::read_to_string(path) {
-                Ok(text) if text.contains("-----BEGIN") && text.contains(wants) => {}
-                Ok(_) => bad(key, format!("{path} holds no PEM {wants}")),
-                Err(e) => bad(key, format!("cannot read {path}: {e}")),
+            if !path.is_empty() {
+                check_pem_file(key, path, wants, bad);
             }
         }
         for (key, id) in [

@@ -31,7 +31,7 @@ pub use fhir::{
 pub use intake::{IntakeSettings, LimitsSettings};
 pub use mesh::{MeshSettings, RoutingSettings, mailbox_in};
 pub use outreach::OutreachSettings;
-pub use service::{HttpSettings, LogFormat, LogSettings, ServiceSettings};
+pub use service::{HttpSettings, LogFormat, LogSettings, ServiceSettings, WebhookTlsSettings};
 pub use store::StoreSettings;
 pub use team::{CareSetting, TeamSettings};
 pub use web::WebSettings;
@@ -283,6 +283,9 @@ impl Settings {
         };
         self.service.check(&mut bad);
         self.log.check(&mut bad);
+        self.http
+            .webhook_tls
+            .check(is_set(&self.http.webhook_secret), &mut bad);
         self.store.check(&mut bad);
         self.amqp.check(&mut bad);
         self.fhir.check(&mut bad);

@@ -7,6 +7,7 @@ pub mod employment;
 pub mod error;
 pub mod outreach;
 pub mod probes;
+pub mod tls;
 pub mod webhook;
 
 use crate::amqp::BrokerHealth;
@@ -33,7 +34,9 @@ pub struct AppState {
 
 /// Every `/api` route sits in one sub-router whose `route_layer` checks the
 /// bearer token, so a new API route is authenticated by being put there.
-pub fn router(state: AppState) -> Router {
+/// `with_hook`: whether the rest-hook is served here too (not when it has a
+/// mutual-TLS listener of its own: see [`hook_router`]).
+pub fn router(state: AppState, with_hook: bool) -> Router {
     let api = Router::new()
         .route("/api/cases", get(api::list_cases))
         .route("/api/cases/{id}", get(api::get_case))
@@ -68,17 +71,27 @@ pub fn router(state: AppState) -> Router {
         .route("/api/reports/fidelity", get(employment::fidelity_report))
         .route("/api/reports/ips-grow", get(employment::ips_grow_report))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_token));
-    let hook = Router::new()
+    let mut routes = Router::new()
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(probes::metrics))
+        .merge(api);
+    if with_hook {
+        routes = routes.merge(hook_routes(&state));
+    }
+    routes.with_state(state)
+}
+
+/// The rest-hook alone, for its mutual-TLS listener.
+pub fn hook_router(state: AppState) -> Router {
+    hook_routes(&state).with_state(state)
+}
+
+fn hook_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
         .route("/fhir/notify", post(webhook::notify))
         .route_layer(from_fn_with_state(
             state.clone(),
             auth::require_webhook_secret,
-        ));
-    Router::new()
-        .route("/healthz", get(probes::healthz))
-        .route("/readyz", get(probes::readyz))
-        .route("/metrics", get(probes::metrics))
-        .merge(hook)
-        .merge(api)
-        .with_state(state)
+        ))
 }

@@ -214,6 +214,96 @@ pub async fn drain_raw(
     })
 }
 
+/// The second baseline: the transport work the bridge's job itself needs.
+/// Consumes `n` messages with `prefetch`, publishes one small persistent
+/// message per delivery to `exchange` (a durable topic exchange declared like
+/// the bridge's events exchange, with the same bindings: none in the bench)
+/// on a confirm channel of the same connection, and acknowledges each
+/// delivery once its publish is confirmed. Up to `prefetch` deliveries wait
+/// for their confirms at once, as a relay that must not ack early would.
+pub async fn drain_relay(
+    url: &str,
+    queue: &str,
+    exchange: &str,
+    prefetch: u16,
+    n: usize,
+    stall: Duration,
+) -> anyhow::Result<Drained> {
+    use lapin::options::ExchangeDeclareOptions;
+    let (conn, mut consumer) = consumer(url, "ips-bench-relay", queue, prefetch).await?;
+    let publisher = conn.create_channel().await?;
+    publisher
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    publisher
+        .exchange_declare(
+            exchange.into(),
+            lapin::ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let mut waiting = std::collections::VecDeque::new();
+    let mut first = None;
+    for taken in 0..n {
+        let next = tokio::time::timeout(stall, consumer.next())
+            .await
+            .with_context(|| format!("relay consumer stalled after {taken} of {n} messages"))?;
+        let delivery = match next {
+            Some(d) => d?,
+            None => bail!("the broker cancelled the relay consumer after {taken} messages"),
+        };
+        first.get_or_insert_with(Instant::now);
+        let body = format!(
+            r#"{{"kind":"referral.received","message_id":"{taken}","case_id":"00000000-0000-0000-0000-000000000000"}}"#
+        );
+        let props = BasicProperties::default()
+            .with_message_id(format!("relay-{taken}").into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2);
+        let confirm = publisher
+            .basic_publish(
+                exchange.into(),
+                "referral.received".into(),
+                BasicPublishOptions::default(),
+                body.as_bytes(),
+                props,
+            )
+            .await?;
+        waiting.push_back((confirm, delivery.acker));
+        while waiting.len() >= usize::from(prefetch.max(1)) {
+            settle(waiting.pop_front()).await?;
+        }
+    }
+    while !waiting.is_empty() {
+        settle(waiting.pop_front()).await?;
+    }
+    let first_to_last = first.map(|t| t.elapsed()).unwrap_or_default();
+    let _ = publisher
+        .exchange_delete(exchange.into(), ExchangeDeleteOptions::default())
+        .await;
+    let _ = conn.close(200, "drained".into()).await;
+    Ok(Drained {
+        messages: n,
+        first_to_last,
+    })
+}
+
+/// Awaits one publish's confirm, then acknowledges its delivery.
+async fn settle(next: Option<(PublisherConfirm, lapin::acker::Acker)>) -> anyhow::Result<()> {
+    let Some((confirm, acker)) = next else {
+        return Ok(());
+    };
+    if confirm.await?.is_nack() {
+        bail!("the broker nacked a relay publish");
+    }
+    acker.ack(BasicAckOptions::default()).await?;
+    Ok(())
+}
+
 /// The URL without its password, for messages.
 fn redact(url: &str) -> String {
     ips_bridge::config::redact_url(url)

@@ -42,7 +42,10 @@ impl StoreKind {
 
 pub struct Figures {
     pub bridge: Rate,
+    /// Raw lapin consume + ack.
     pub baseline: Rate,
+    /// Raw lapin consume + one confirmed publish + ack per message.
+    pub relay: Rate,
     /// The daemon's peak resident memory (VmHWM) after the drain.
     pub peak: Memory,
 }
@@ -76,6 +79,14 @@ pub async fn run(
         store.label(),
         baseline.per_sec
     );
+    let relay = relay(svc, cleanup, messages)
+        .await
+        .context("raw lapin relay baseline")?;
+    eprintln!(
+        "ingest/{}: relay baseline {:.0} msg/s",
+        store.label(),
+        relay.per_sec
+    );
     let (bridge, peak) = bridge(svc, cleanup, store, messages, poll)
         .await
         .context("ips-bridge daemon")?;
@@ -87,6 +98,7 @@ pub async fn run(
     Ok(Figures {
         bridge,
         baseline,
+        relay,
         peak,
     })
 }
@@ -98,6 +110,26 @@ async fn baseline(svc: &Services, cleanup: &Cleanup, messages: &[Message]) -> an
     let drained = broker::drain_raw(
         &svc.amqp_url,
         &names.queue,
+        amqp_settings.prefetch,
+        messages.len(),
+        STALL,
+    )
+    .await?;
+    Ok(Rate {
+        per_sec: drained.rate(),
+        lower_bound: false,
+    })
+}
+
+async fn relay(svc: &Services, cleanup: &Cleanup, messages: &[Message]) -> anyhow::Result<Rate> {
+    let (amqp, names, amqp_settings) = broker::raw_queue(svc, cleanup, "ingest-relay").await?;
+    amqp.publish_all("", &names.queue, messages).await?;
+    amqp.close().await;
+    cleanup.exchange(&names.events);
+    let drained = broker::drain_relay(
+        &svc.amqp_url,
+        &names.queue,
+        &names.events,
         amqp_settings.prefetch,
         messages.len(),
         STALL,

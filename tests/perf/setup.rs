@@ -125,6 +125,10 @@ impl Cleanup {
         self.with(|r| r.queues.push(q.to_owned()));
     }
 
+    pub fn exchange(&self, e: &str) {
+        self.with(|r| r.exchanges.push(e.to_owned()));
+    }
+
     /// Every queue and exchange the bridge declares for `n`.
     pub fn names(&self, n: &Names) {
         self.with(|r| {
