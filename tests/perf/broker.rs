@@ -293,7 +293,7 @@ pub async fn drain_relay(
 }
 
 /// Awaits one publish's confirm, then acknowledges its delivery.
-async fn settle(next: Option<(PublisherConfirm, lapin::acker::Acker)>) -> anyhow::Result<()> {
+async fn settle(next: Option<(PublisherConfirm, lapin::Acker)>) -> anyhow::Result<()> {
     let Some((confirm, acker)) = next else {
         return Ok(());
     };
