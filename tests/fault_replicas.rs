@@ -8,15 +8,13 @@
 
 mod common;
 
-use common::daemon::Daemon;
+use common::daemon::{Daemon, spawn_process, wait_started};
+use common::fresh_pg_database;
 use common::soak::*;
-use common::{eventually, fresh_pg_database};
-use serde_json::Value;
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(240);
@@ -45,44 +43,8 @@ impl Replica {
         self.runs += 1;
         let log_path = self.dir.path().join(format!("run-{}.log", self.runs));
         let log = std::fs::File::create(&log_path).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ips-bridge"));
-        cmd.arg("--config")
-            .arg(&self.config)
-            .args(["run", "--grace", "5s"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("IPS__") || k == "IPS_CONFIG" {
-                cmd.env_remove(k);
-            }
-        }
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        self.child = Some(cmd.spawn().expect("start the second replica"));
-        let addr = eventually(Duration::from_secs(30), "the replica's start line", || {
-            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let addr = text.lines().find_map(|l| {
-                let v: Value = serde_json::from_str(l).ok()?;
-                (v["fields"]["message"] == "ips-bridge started")
-                    .then(|| v["fields"]["http_addr"].as_str()?.parse().ok())?
-            });
-            async move { addr }
-        })
-        .await;
-        eventually(Duration::from_secs(20), "replica ready", || async move {
-            let r = reqwest::get(format!("http://{addr}/readyz")).await.ok()?;
-            (r.status() == 200).then_some(())
-        })
-        .await;
-        addr
+        self.child = Some(spawn_process(&self.config, log));
+        wait_started(&log_path, self.child.as_mut()).await
     }
 
     fn sigkill(&mut self) {

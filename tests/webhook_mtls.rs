@@ -5,22 +5,15 @@
 
 mod common;
 
-use common::daemon::{Daemon, metric_value};
+use common::daemon::{Daemon, metric_value, start_line_field};
 use common::mesh_pki::Pki;
-use serde_json::Value;
 use std::time::Duration;
 
 const SECRET: &str = "hook-secret-for-tests";
 
 /// The hook's TLS address from the start line.
 fn hook_addr(d: &Daemon) -> String {
-    d.logs()
-        .lines()
-        .find_map(|l| {
-            let v: Value = serde_json::from_str(l).ok()?;
-            (v["fields"]["message"] == "ips-bridge started")
-                .then(|| v["fields"]["webhook_tls_addr"].as_str().map(str::to_owned))?
-        })
+    start_line_field(&d.logs(), "webhook_tls_addr")
         .expect("the start line names the rest-hook's TLS address")
 }
 

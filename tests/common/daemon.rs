@@ -17,6 +17,68 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// Starts `ips-bridge --config CONFIG run` with stdout and stderr to `log`.
+/// Only the config file speaks: nothing from the test's environment
+/// overrides it. If the test process dies without running destructors, the
+/// daemon dies too instead of consuming some later test's queue.
+pub fn spawn_process(config: &std::path::Path, log: std::fs::File) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ips-bridge"));
+    cmd.arg("--config")
+        .arg(config)
+        .args(["run", "--grace", "5s"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("IPS__") || k == "IPS_CONFIG" {
+            cmd.env_remove(k);
+        }
+    }
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().expect("start the ips-bridge binary")
+}
+
+/// A field of the start line (`ips-bridge started`) in a JSON log.
+pub fn start_line_field(log: &str, field: &str) -> Option<String> {
+    log.lines().find_map(|l| {
+        let v: Value = serde_json::from_str(l).ok()?;
+        if v["fields"]["message"] != "ips-bridge started" {
+            return None;
+        }
+        v["fields"][field].as_str().map(str::to_owned)
+    })
+}
+
+/// Waits for the start line in `log` (for the HTTP address), then for
+/// `/readyz` 200; fails at once if `child` exits first.
+pub async fn wait_started(log: &std::path::Path, mut child: Option<&mut Child>) -> SocketAddr {
+    let addr = eventually(Duration::from_secs(30), "the daemon's start line", || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(child) = child.as_mut()
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            panic!("the daemon exited ({status}) before it started:\n{text}");
+        }
+        let addr = start_line_field(&text, "http_addr").and_then(|a| a.parse::<SocketAddr>().ok());
+        async move { addr }
+    })
+    .await;
+    eventually(Duration::from_secs(20), "daemon ready", || async move {
+        let r = reqwest::get(format!("http://{addr}/readyz")).await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    addr
+}
+
 /// A bridge process with its own config file, store, sandbox and AMQP names.
 /// Killed (SIGKILL) on drop.
 pub struct Daemon {
@@ -86,63 +148,15 @@ impl Daemon {
         assert!(self.child.is_none(), "the daemon is already running");
         self.runs += 1;
         let log = std::fs::File::create(self.log_path(self.runs)).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ips-bridge"));
-        cmd.arg("--config")
-            .arg(&self.config)
-            .args(["run", "--grace", "5s"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log);
-        // Only the config file speaks: nothing from the test's environment overrides it.
-        for (k, _) in std::env::vars() {
-            if k.starts_with("IPS__") || k == "IPS_CONFIG" {
-                cmd.env_remove(k);
-            }
-        }
-        // If the test process dies without running destructors, the daemon dies too
-        // instead of consuming some later test's queue.
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        self.child = Some(cmd.spawn().expect("start the ips-bridge binary"));
+        self.child = Some(spawn_process(&self.config, log));
     }
 
     /// Waits for the start line (for the HTTP address), then for `/readyz` 200.
     pub async fn wait_ready(&mut self) -> SocketAddr {
         let path = self.log_path(self.runs);
-        let addr = eventually(Duration::from_secs(30), "the daemon's start line", || {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!("the daemon exited ({status}) before it started:\n{text}");
-            }
-            let addr = text.lines().find_map(|l| {
-                let v: Value = serde_json::from_str(l).ok()?;
-                if v["fields"]["message"] != "ips-bridge started" {
-                    return None;
-                }
-                v["fields"]["http_addr"]
-                    .as_str()?
-                    .parse::<SocketAddr>()
-                    .ok()
-            });
-            async move { addr }
-        })
-        .await;
+        let addr = wait_started(&path, self.child.as_mut()).await;
         self.addr = addr;
         self.api = Api::new(addr);
-        eventually(Duration::from_secs(20), "daemon ready", || async move {
-            let r = reqwest::get(format!("http://{addr}/readyz")).await.ok()?;
-            (r.status() == 200).then_some(())
-        })
-        .await;
         addr
     }
 

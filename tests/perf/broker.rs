@@ -196,13 +196,7 @@ pub async fn drain_raw(
     let (conn, mut consumer) = consumer(url, "ips-bench-raw", queue, prefetch).await?;
     let mut first = None;
     for taken in 0..n {
-        let next = tokio::time::timeout(stall, consumer.next())
-            .await
-            .with_context(|| format!("raw consumer stalled after {taken} of {n} messages"))?;
-        let delivery = match next {
-            Some(d) => d?,
-            None => bail!("the broker cancelled the raw consumer after {taken} messages"),
-        };
+        let delivery = next_delivery(&mut consumer, stall, "raw", taken, n).await?;
         first.get_or_insert_with(Instant::now);
         delivery.acker.ack(BasicAckOptions::default()).await?;
     }
@@ -249,13 +243,7 @@ pub async fn drain_relay(
     let mut waiting = std::collections::VecDeque::new();
     let mut first = None;
     for taken in 0..n {
-        let next = tokio::time::timeout(stall, consumer.next())
-            .await
-            .with_context(|| format!("relay consumer stalled after {taken} of {n} messages"))?;
-        let delivery = match next {
-            Some(d) => d?,
-            None => bail!("the broker cancelled the relay consumer after {taken} messages"),
-        };
+        let delivery = next_delivery(&mut consumer, stall, "relay", taken, n).await?;
         first.get_or_insert_with(Instant::now);
         let body = format!(
             r#"{{"kind":"referral.received","message_id":"{taken}","case_id":"00000000-0000-0000-0000-000000000000"}}"#
@@ -290,6 +278,23 @@ pub async fn drain_relay(
         messages: n,
         first_to_last,
     })
+}
+
+/// The next delivery, or why there is none within `stall`.
+async fn next_delivery(
+    consumer: &mut lapin::Consumer,
+    stall: Duration,
+    who: &str,
+    taken: usize,
+    n: usize,
+) -> anyhow::Result<lapin::message::Delivery> {
+    let next = tokio::time::timeout(stall, consumer.next())
+        .await
+        .with_context(|| format!("{who} consumer stalled after {taken} of {n} messages"))?;
+    match next {
+        Some(d) => Ok(d?),
+        None => bail!("the broker cancelled the {who} consumer after {taken} messages"),
+    }
 }
 
 /// Awaits one publish's confirm, then acknowledges its delivery.

@@ -103,38 +103,47 @@ pub async fn run(
     })
 }
 
+/// Which raw consumer a baseline drains with.
+#[derive(Clone, Copy)]
+enum Raw {
+    /// consume + ack
+    Consume,
+    /// consume + one confirmed publish + ack
+    Relay,
+}
+
 async fn baseline(svc: &Services, cleanup: &Cleanup, messages: &[Message]) -> anyhow::Result<Rate> {
-    let (amqp, names, amqp_settings) = broker::raw_queue(svc, cleanup, "ingest-raw").await?;
-    amqp.publish_all("", &names.queue, messages).await?;
-    amqp.close().await;
-    let drained = broker::drain_raw(
-        &svc.amqp_url,
-        &names.queue,
-        amqp_settings.prefetch,
-        messages.len(),
-        STALL,
-    )
-    .await?;
-    Ok(Rate {
-        per_sec: drained.rate(),
-        lower_bound: false,
-    })
+    raw(svc, cleanup, messages, Raw::Consume).await
 }
 
 async fn relay(svc: &Services, cleanup: &Cleanup, messages: &[Message]) -> anyhow::Result<Rate> {
-    let (amqp, names, amqp_settings) = broker::raw_queue(svc, cleanup, "ingest-relay").await?;
+    raw(svc, cleanup, messages, Raw::Relay).await
+}
+
+/// Fills a queue declared like the daemon's with `messages`, then drains it
+/// with the raw consumer `how`.
+async fn raw(
+    svc: &Services,
+    cleanup: &Cleanup,
+    messages: &[Message],
+    how: Raw,
+) -> anyhow::Result<Rate> {
+    let (amqp, names, amqp_settings) = broker::raw_queue(svc, cleanup, "ingest-raw").await?;
     amqp.publish_all("", &names.queue, messages).await?;
     amqp.close().await;
-    cleanup.exchange(&names.events);
-    let drained = broker::drain_relay(
+    let (url, queue, prefetch, n) = (
         &svc.amqp_url,
         &names.queue,
-        &names.events,
         amqp_settings.prefetch,
         messages.len(),
-        STALL,
-    )
-    .await?;
+    );
+    let drained = match how {
+        Raw::Consume => broker::drain_raw(url, queue, prefetch, n, STALL).await?,
+        Raw::Relay => {
+            cleanup.exchange(&names.events);
+            broker::drain_relay(url, queue, &names.events, prefetch, n, STALL).await?
+        }
+    };
     Ok(Rate {
         per_sec: drained.rate(),
         lower_bound: false,
