@@ -19,6 +19,11 @@ pub const ITK_RESPONSE_CODES: &str = "https://fhir.nhs.uk/STU3/CodeSystem/ITK-Re
 const ITK_RESPONSE_EVENT: &str = "ITK008M";
 /// Acknowledgements are a few kilobytes; anything bigger is not one.
 const MAX_ACK_BYTES: usize = 1_000_000;
+/// Deepest XML element nesting read. ITK3 responses nest about ten deep;
+/// roxmltree parses elements recursively, so ten thousand nested elements
+/// (30 KB) overflow the stack and abort the whole process (found by the
+/// `mesh_ack` fuzz target). Checked before parsing.
+const MAX_XML_DEPTH: usize = 128;
 
 /// The parts of a downloaded MESH message the reader looks at.
 #[derive(Debug, Clone, Copy)]
@@ -214,6 +219,12 @@ fn from_xml(text: &str) -> Result<ResponseFields, Rejection> {
             "XML with a DTD is refused",
         ));
     }
+    if nesting_deeper_than(text, MAX_XML_DEPTH) {
+        return Err(Rejection::new(
+            RejectCode::InvalidBundle,
+            format!("XML nested deeper than {MAX_XML_DEPTH} elements is refused"),
+        ));
+    }
     let doc = roxmltree::Document::parse(text).map_err(|e| {
         Rejection::new(
             RejectCode::InvalidBundle,
@@ -244,6 +255,44 @@ fn from_xml(text: &str) -> Result<ResponseFields, Rejection> {
         f.itk_display = value(c, &["display"]);
     }
     Ok(f)
+}
+
+/// Whether start tags nest deeper than `max`, in one linear pass over the
+/// text. Over-counts rather than under-counts (a `<` inside a comment or
+/// CDATA opens an element here), so a document it passes is no deeper.
+fn nesting_deeper_than(text: &str, max: usize) -> bool {
+    let b = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1) {
+            Some(b'/') => {
+                depth = depth.saturating_sub(1);
+                i += 2;
+            }
+            Some(b'?' | b'!') => i += 2,
+            _ => {
+                // The tag ends at the next `>` (or a stray `<` starts another).
+                let mut j = i + 1;
+                while j < b.len() && b[j] != b'>' && b[j] != b'<' {
+                    j += 1;
+                }
+                let self_closing = j < b.len() && b[j] == b'>' && b[j - 1] == b'/';
+                if !self_closing {
+                    depth += 1;
+                    if depth > max {
+                        return true;
+                    }
+                }
+                i = j;
+            }
+        }
+    }
+    false
 }
 
 #[cfg(test)]

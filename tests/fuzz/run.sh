@@ -54,8 +54,9 @@ for t in $targets; do
       -max_total_time="$each" -rss_limit_mb=2048 -max_len=262144 -timeout=10 \
       -print_final_stats=1 -artifact_prefix="$here/artifacts/$t/" >"$log" 2>&1; then
     tail -n 40 "$log"
-    artifact=$(grep -o "$here/artifacts/$t/[^ ]*" "$log" | tail -n 1 || true)
-    echo "fuzz: $t FAILED; input: ${artifact:-see the log above}" >&2
+    artifact=$(grep -oE "$here/artifacts/$t/(crash|oom|timeout|leak|slow-unit)-[0-9a-f]+" "$log" | tail -n 1 || true)
+    # A stack overflow kills the process before libFuzzer can save the input.
+    echo "fuzz: $t FAILED; input: ${artifact:-none saved (a stack overflow?); the log is above}" >&2
     echo "fuzz: reproduce with: RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz -s $sanitizer $t ${artifact:-<artifact>}" >&2
     status=1
     break

@@ -139,3 +139,23 @@ fn bad_messages_are_refused_with_the_reason_and_no_content() {
         RejectCode::UnknownEventType
     );
 }
+
+/// Found by the `mesh_ack` fuzz target: ten thousand nested elements
+/// overflowed the stack inside roxmltree and aborted the process. Refused
+/// before parsing now; the published examples are far within the limit.
+#[test]
+fn deeply_nested_xml_is_refused_without_overflowing_the_stack() {
+    let deep = "<a>".repeat(10_000) + &"</a>".repeat(10_000);
+    let e = classify(&data(deep.as_bytes())).unwrap_err();
+    assert_eq!(e.code, RejectCode::InvalidBundle);
+    assert!(e.reason.contains("nested deeper"), "{}", e.reason);
+    // Self-closing and closing tags do not deepen; the limit itself is read.
+    let flat = "<x>".to_owned() + &"<b/>".repeat(10_000) + "</x>";
+    assert!(!nesting_deeper_than(&flat, MAX_XML_DEPTH));
+    let at_limit = "<a>".repeat(MAX_XML_DEPTH) + &"</a>".repeat(MAX_XML_DEPTH);
+    assert!(!nesting_deeper_than(&at_limit, MAX_XML_DEPTH));
+    assert!(nesting_deeper_than(
+        &("<a>".to_owned() + &at_limit),
+        MAX_XML_DEPTH
+    ));
+}
