@@ -11,8 +11,12 @@
 #   IPS_FUZZ_KEEP_CORPUS=DIR  keep the grown corpus in DIR/<target> (default: discarded)
 #   IPS_FUZZ_SANITIZER        cargo-fuzz sanitizer (default none: the code is safe Rust,
 #                             what is looked for is panics, overflows, stack overflows, OOM)
-#   CARGO_TARGET_DIR          the fuzz build goes to $CARGO_TARGET_DIR/fuzz (default
-#                             tests/fuzz/target), never into the main build's own files
+#   IPS_FUZZ_TARGET_DIR       where the fuzz build goes (default: $CARGO_TARGET_DIR/fuzz when
+#                             CARGO_TARGET_DIR is set, else ~/.cache/ips-bridge/fuzz-target).
+#                             Never the main build's own files: the fuzz build has its own
+#                             flags. The default lives outside the checkout so that a fresh
+#                             clone (CI) reuses the dependencies built by an earlier run on
+#                             the same machine: built cold, they take ~10 minutes on 2 cores.
 set -euo pipefail
 
 total=${1:-60}
@@ -22,11 +26,14 @@ sanitizer=${IPS_FUZZ_SANITIZER:-none}
 # cargo-fuzz passes nightly-only flags (-Z...); the stable toolchain accepts
 # them with RUSTC_BOOTSTRAP=1.
 export RUSTC_BOOTSTRAP=1
-if [[ -n ${CARGO_TARGET_DIR:-} ]]; then
+if [[ -n ${IPS_FUZZ_TARGET_DIR:-} ]]; then
+  export CARGO_TARGET_DIR="$IPS_FUZZ_TARGET_DIR"
+elif [[ -n ${CARGO_TARGET_DIR:-} ]]; then
   export CARGO_TARGET_DIR="$CARGO_TARGET_DIR/fuzz"
 else
-  export CARGO_TARGET_DIR="$here/target"
+  export CARGO_TARGET_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/ips-bridge/fuzz-target"
 fi
+mkdir -p "$CARGO_TARGET_DIR"
 cd "$root"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
