@@ -240,34 +240,47 @@ pub async fn drain_relay(
             FieldTable::default(),
         )
         .await?;
-    let mut waiting = std::collections::VecDeque::new();
+    // Each delivery's publish, confirm and ack run as a task of their own, up
+    // to `prefetch` at once: a relay that must not ack early, but does not
+    // wait for one confirm before publishing the next.
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(usize::from(prefetch.max(1))));
+    let mut tasks = tokio::task::JoinSet::new();
     let mut first = None;
     for taken in 0..n {
         let delivery = next_delivery(&mut consumer, stall, "relay", taken, n).await?;
         first.get_or_insert_with(Instant::now);
-        let body = format!(
-            r#"{{"kind":"referral.received","message_id":"{taken}","case_id":"00000000-0000-0000-0000-000000000000"}}"#
-        );
-        let props = BasicProperties::default()
-            .with_message_id(format!("relay-{taken}").into())
-            .with_content_type("application/json".into())
-            .with_delivery_mode(2);
-        let confirm = publisher
-            .basic_publish(
-                exchange.into(),
-                "referral.received".into(),
-                BasicPublishOptions::default(),
-                body.as_bytes(),
-                props,
-            )
-            .await?;
-        waiting.push_back((confirm, delivery.acker));
-        while waiting.len() >= usize::from(prefetch.max(1)) {
-            settle(waiting.pop_front()).await?;
+        let slot = slots.clone().acquire_owned().await?;
+        let (publisher, exchange) = (publisher.clone(), exchange.to_owned());
+        tasks.spawn(async move {
+            let _slot = slot;
+            let body = format!(
+                r#"{{"kind":"referral.received","message_id":"{taken}","case_id":"00000000-0000-0000-0000-000000000000"}}"#
+            );
+            let props = BasicProperties::default()
+                .with_message_id(format!("relay-{taken}").into())
+                .with_content_type("application/json".into())
+                .with_delivery_mode(2);
+            let confirm = publisher
+                .basic_publish(
+                    exchange.as_str().into(),
+                    "referral.received".into(),
+                    BasicPublishOptions::default(),
+                    body.as_bytes(),
+                    props,
+                )
+                .await?;
+            if confirm.await?.is_nack() {
+                bail!("the broker nacked a relay publish");
+            }
+            delivery.acker.ack(BasicAckOptions::default()).await?;
+            anyhow::Ok(())
+        });
+        while let Some(done) = tasks.try_join_next() {
+            done??;
         }
     }
-    while !waiting.is_empty() {
-        settle(waiting.pop_front()).await?;
+    while let Some(done) = tasks.join_next().await {
+        done??;
     }
     let first_to_last = first.map(|t| t.elapsed()).unwrap_or_default();
     let _ = publisher
@@ -295,18 +308,6 @@ async fn next_delivery(
         Some(d) => Ok(d?),
         None => bail!("the broker cancelled the {who} consumer after {taken} messages"),
     }
-}
-
-/// Awaits one publish's confirm, then acknowledges its delivery.
-async fn settle(next: Option<(PublisherConfirm, lapin::Acker)>) -> anyhow::Result<()> {
-    let Some((confirm, acker)) = next else {
-        return Ok(());
-    };
-    if confirm.await?.is_nack() {
-        bail!("the broker nacked a relay publish");
-    }
-    acker.ack(BasicAckOptions::default()).await?;
-    Ok(())
 }
 
 /// The URL without its password, for messages.

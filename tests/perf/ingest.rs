@@ -4,9 +4,11 @@
 //!
 //! The backlog is published (persistent, confirmed) before the consumer
 //! starts, so the figure is the drain rate and not the publisher's. The
-//! daemon's clock runs from the first `/metrics` scrape that shows processed
-//! messages to the first that shows all of them; the raw consumer's from its
-//! first delivery to its last ack.
+//! daemon's clock runs from its first inbox row's `processed_at` to the
+//! last commit or the last event delivered (outbox `done_at`), whichever is
+//! later, read from the store after the drain (a `/metrics` scrape once a
+//! second only says when it is done); the raw consumers' from their first
+//! delivery to their last ack.
 
 use crate::broker::{self, Amqp};
 use crate::daemon::{Daemon, Memory, Outcomes, free_addr};
@@ -179,7 +181,15 @@ async fn bridge(
 
     let log = svc.dir.join(format!("daemon-ingest-{}.log", store.label()));
     let mut daemon = Daemon::spawn(&svc.daemon, &env, free_addr()?, &log)?;
-    let timed = time_drain(&mut daemon, messages.len() as u64, poll).await;
+    let mut timed = time_drain(&mut daemon, messages.len() as u64, poll).await;
+    if timed.is_ok() {
+        // The job includes publishing the events the messages caused: wait for
+        // the outbox to empty, so the window read from the store below ends
+        // with the last event's confirm, not with the last commit.
+        if let Err(e) = outbox_empty(&mut daemon, poll).await {
+            timed = Err(e);
+        }
+    }
     let peak = daemon.memory();
     if std::env::var_os("IPS_BENCH_KEEP").is_some() {
         // For profiling: batch sizes and commit times are in the daemon's metrics.
@@ -191,7 +201,7 @@ async fn bridge(
         );
     }
     let stopped = daemon.stop().await;
-    let (rate, outcomes) = timed?;
+    let (scraped, outcomes) = timed?;
     stopped?;
     if outcomes.get("processed") != messages.len() as u64 {
         bail!(
@@ -199,7 +209,55 @@ async fn bridge(
             messages.len()
         );
     }
+    // The figure comes from the store, read after the daemon stopped: the
+    // scrapes above only tell when it is done, so how often they run (and
+    // the COUNT queries a scrape makes for its gauges) cannot flatter or
+    // slow the drain.
+    let rate = from_store(&store_url).await?.unwrap_or(scraped);
     Ok((rate, peak?))
+}
+
+/// Polls `/metrics` until `ips_outbox_pending` is 0.
+async fn outbox_empty(daemon: &mut Daemon, poll: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let text = daemon.metrics().await?;
+        let pending = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ips_outbox_pending "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        if pending == Some(0.0) {
+            return Ok(());
+        }
+        if started.elapsed() > STALL {
+            bail!("the outbox still holds {pending:?} rows after {STALL:?}");
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// Messages per second from the first inbox row's `processed_at` to the
+/// later of the last one and the last outbox row's `done_at` (the last event
+/// confirmed). `processed_at` is stamped as each batch's transaction begins.
+/// `None` when everything landed in one batch.
+async fn from_store(store_url: &str) -> anyhow::Result<Option<Rate>> {
+    use sqlx::Connection as _;
+    const SQL: &str = "SELECT MIN(i.processed_at), MAX(i.processed_at), COUNT(*), \
+         (SELECT COALESCE(MAX(done_at), 0) FROM outbox) FROM inbox i WHERE i.source = 'amqp'";
+    let (first, last_commit, n, last_delivery): (i64, i64, i64, i64) =
+        if store_url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(store_url).await?;
+            sqlx::query_as(SQL).fetch_one(&mut c).await?
+        } else {
+            let mut c = sqlx::PgConnection::connect(store_url).await?;
+            sqlx::query_as(SQL).fetch_one(&mut c).await?
+        };
+    let last = last_commit.max(last_delivery);
+    let span = (last - first) as f64 / 1000.0;
+    Ok((span > 0.0 && n > 1).then(|| Rate {
+        per_sec: (n - 1) as f64 / span,
+        lower_bound: false,
+    }))
 }
 
 /// Scrapes `/metrics` every `poll` until `n` messages are finished.

@@ -156,11 +156,17 @@ impl Dispatcher {
         let mut settled = Vec::with_capacity(finished.len());
         for f in finished {
             match f.outcome {
-                Ok(Delivered::Done { result }) => settled.push(Settlement::Done {
-                    id: f.row.id,
-                    at: ms(self.engine.now()),
-                    result,
-                }),
+                Ok(Delivered::Done { result }) => {
+                    // In memory: lets a scrape (or a benchmark) follow
+                    // delivery without a COUNT over the outbox.
+                    metrics::counter!("ips_outbox_delivered_total", "kind" => kind_label(&f.row.kind))
+                        .increment(1);
+                    settled.push(Settlement::Done {
+                        id: f.row.id,
+                        at: ms(self.engine.now()),
+                        result,
+                    })
+                }
                 Ok(Delivered::Conflict {
                     current,
                     version,
