@@ -152,10 +152,9 @@ impl FhirAuthSettings {
                     }
                 ),
             );
-        } else if let Err(e) = crate::fhir::auth::SigningKey::load(
-            std::path::Path::new(&self.key_file),
-            self.algorithm,
-        ) {
+        } else if let Err(e) =
+            super::SigningKey::load(std::path::Path::new(&self.key_file), self.algorithm)
+        {
             bad("fhir.auth.key_file", e);
         }
         // Claims are whole seconds: under 1s, exp would equal iat.

@@ -14,7 +14,7 @@
 mod cache;
 pub mod jwt;
 
-pub use jwt::SigningKey;
+pub use crate::config::SigningKey;
 
 use super::error::FhirError;
 use crate::config::{ExposeSecret, FhirAuthKind, FhirAuthSettings, Secret};
