@@ -108,17 +108,7 @@ async fn non_json_goes_to_the_dead_letter_queue_with_reason_and_the_queue_keeps_
 #[tokio::test]
 async fn survives_forced_connection_closes_without_loss_or_duplicates() {
     let vhost = format!("t-{}", uid());
-    let ctl = |args: &[&str]| {
-        let out = std::process::Command::new("rabbitmqctl")
-            .args(args)
-            .output()
-            .expect("rabbitmqctl");
-        assert!(
-            out.status.success(),
-            "rabbitmqctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let ctl = effects::rabbitmqctl;
     ctl(&["add_vhost", &vhost]);
     ctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
     let url = format!("amqp://guest:guest@127.0.0.1:5672/{vhost}");

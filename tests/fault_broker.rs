@@ -10,26 +10,14 @@
 mod common;
 
 use common::daemon::Daemon;
+use common::effects::rabbitmqctl;
 use common::eventually;
 use common::soak::*;
 use serde_json::Value;
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(180);
 const OUTAGE: Duration = Duration::from_secs(8);
-
-fn ctl(args: &[&str]) {
-    let out = std::process::Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .expect("rabbitmqctl");
-    assert!(
-        out.status.success(),
-        "rabbitmqctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Starts the broker's application again however the test ends.
 struct BrokerBack;
@@ -59,31 +47,27 @@ async fn broker_loss_mid_stream_loses_and_duplicates_nothing() {
     let events_q = watch_all(&d.p, &d.n).await;
     // 50 patients × ~20 messages ≈ 1,000.
     let plan = Plan::new("brk", 20_000, 50, 16);
-    let mut publisher = connect_try(&d.n.url).await.expect("RabbitMQ");
-    let mut sent: HashSet<String> = HashSet::new();
-    let referrals = plan.referrals();
-    publish_all(&mut publisher, &d.n, &referrals).await;
-    sent.extend(referrals.iter().map(|m| m.id.clone()));
+    let mut sender = Sender::connect(&d.n.url).await;
+    sender.send(&d.n, &plan.referrals()).await;
     let ids = referral_ids(&plan, &d.db, WAIT).await;
     let mut events = vec![];
     collect_events(&d.p, &events_q, Duration::from_secs(1), &mut events).await;
 
     // The rest, paced so that the outage falls in the middle of it.
     let rest = plan.rest(&ids);
-    sent.extend(rest.iter().map(|m| m.id.clone()));
     let n = d.n.clone();
     let stream = tokio::spawn(async move {
         let mut repeats = 0;
         for chunk in rest.chunks(10) {
-            repeats += publish_all(&mut publisher, &n, chunk).await;
+            repeats += sender.send(&n, chunk).await;
             tokio::time::sleep(Duration::from_millis(40)).await;
         }
-        repeats
+        (repeats, sender)
     });
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let back = BrokerBack;
-    ctl(&["stop_app"]);
+    rabbitmqctl(&["stop_app"]);
     let stopped = Instant::now();
     let addr = d.addr;
     let body = eventually(OUTAGE, "/readyz to report the broker down", || async {
@@ -95,7 +79,8 @@ async fn broker_loss_mid_stream_loses_and_duplicates_nothing() {
     tokio::time::sleep(OUTAGE.saturating_sub(stopped.elapsed())).await;
     drop(back); // start_app
     let outage = stopped.elapsed();
-    let repeats = stream.await.expect("the publisher");
+    let (repeats, sender) = stream.await.expect("the publisher");
+    let sent = sender.sent;
     eventually(WAIT, "/readyz 200 again", || async {
         let (status, body) = readyz(addr).await?;
         (status == 200 && body["checks"]["broker"]["status"] == "up").then_some(())

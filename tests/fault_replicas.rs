@@ -11,7 +11,6 @@ mod common;
 use common::daemon::{Daemon, spawn_process, wait_started};
 use common::fresh_pg_database;
 use common::soak::*;
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Child;
@@ -83,11 +82,8 @@ async fn two_replicas_share_the_work_once() {
     let events_q = watch_all(&d.p, &d.n).await;
     // 200 patients × ~8 messages.
     let plan = Plan::new("rep", 30_000, 200, 4);
-    let mut publisher = connect_try(&d.n.url).await.expect("RabbitMQ");
-    let mut sent: HashSet<String> = HashSet::new();
-    let referrals = plan.referrals();
-    publish_all(&mut publisher, &d.n, &referrals).await;
-    sent.extend(referrals.iter().map(|m| m.id.clone()));
+    let mut sender = Sender::connect(&d.n.url).await;
+    sender.send(&d.n, &plan.referrals()).await;
     let ids = referral_ids(&plan, &d.db, WAIT).await;
 
     // The rest in bursts; the second replica is killed after a random
@@ -96,8 +92,7 @@ async fn two_replicas_share_the_work_once() {
     let bursts: Vec<&[Msg]> = rest.chunks(100).collect();
     let kill_at = rng.below((bursts.len() / 2).max(1) as u64) as usize;
     for (b, chunk) in bursts.iter().enumerate() {
-        publish_all(&mut publisher, &d.n, chunk).await;
-        sent.extend(chunk.iter().map(|m| m.id.clone()));
+        sender.send(&d.n, chunk).await;
         if b == kill_at {
             tokio::time::sleep(Duration::from_millis(rng.below(800))).await;
             second.sigkill();
@@ -109,7 +104,7 @@ async fn two_replicas_share_the_work_once() {
     if second.child.is_none() {
         second.spawn().await;
     }
-    quiesce(&d.db, &d.n, sent.len(), WAIT).await;
+    quiesce(&d.db, &d.n, sender.sent.len(), WAIT).await;
 
     // Both replicas run timers: each case's no-contact warning fires once.
     clock.jump_days(JUMP_DAYS);
@@ -122,10 +117,12 @@ async fn two_replicas_share_the_work_once() {
             break;
         }
     }
-    let counted = plan.check(&ids, &sent, &d.db, &d.sb, &d.n, &events).await;
+    let counted = plan
+        .check(&ids, &sender.sent, &d.db, &d.sb, &d.n, &events)
+        .await;
     println!(
         "two replicas: {} messages, 1 SIGKILL, {:.0} s, {} FHIR resources counted, {} events ({} duplicate copies), seed {seed}",
-        sent.len(),
+        sender.sent.len(),
         started.elapsed().as_secs_f64(),
         counted.fhir,
         counted.events,

@@ -12,7 +12,6 @@ mod common;
 
 use common::daemon::Daemon;
 use common::soak::*;
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(240);
@@ -24,10 +23,9 @@ const BURST: usize = 250;
 /// The daemon under test and what has been done to it.
 struct Soak {
     d: Daemon,
-    publisher: common::Pub,
+    sender: Sender,
     rng: Rng,
     kills: usize,
-    sent: HashSet<String>,
 }
 
 impl Soak {
@@ -37,8 +35,7 @@ impl Soak {
     async fn stream(&mut self, msgs: &[Msg], burst: usize, every: u64) {
         let mut down = false;
         for chunk in msgs.chunks(burst) {
-            publish_all(&mut self.publisher, &self.d.n, chunk).await;
-            self.sent.extend(chunk.iter().map(|m| m.id.clone()));
+            self.sender.send(&self.d.n, chunk).await;
             if down {
                 self.d.restart().await;
                 down = false;
@@ -74,13 +71,12 @@ async fn crash_soak_loses_and_duplicates_nothing_across_sigkills() {
     let d = Daemon::start(&settings(&rules, &clock_file)).await;
     let events_q = watch_all(&d.p, &d.n).await;
     let plan = Plan::new("soak", 10_000, PATIENTS, BOOKED);
-    let publisher = connect_try(&d.n.url).await.expect("RabbitMQ");
+    let sender = Sender::connect(&d.n.url).await;
     let mut s = Soak {
         d,
-        publisher,
+        sender,
         rng: Rng(seed),
         kills: 0,
-        sent: HashSet::new(),
     };
 
     // The referrals in small bursts, at least one kill among them.
@@ -98,7 +94,7 @@ async fn crash_soak_loses_and_duplicates_nothing_across_sigkills() {
         s.kill_and_restart(true).await;
     }
     let d = &s.d;
-    quiesce(&d.db, &d.n, s.sent.len(), WAIT).await;
+    quiesce(&d.db, &d.n, s.sender.sent.len(), WAIT).await;
 
     // The clock jumps: the no-contact timers fall due; one more kill while they fire.
     let mut events = vec![];
@@ -115,8 +111,10 @@ async fn crash_soak_loses_and_duplicates_nothing_across_sigkills() {
             break;
         }
     }
-    let counted = plan.check(&ids, &s.sent, &d.db, &d.sb, &d.n, &events).await;
-    let (sent, kills) = (s.sent.len(), s.kills);
+    let counted = plan
+        .check(&ids, &s.sender.sent, &d.db, &d.sb, &d.n, &events)
+        .await;
+    let (sent, kills) = (s.sender.sent.len(), s.kills);
     println!(
         "crash soak: {} messages, {kills} SIGKILLs, {:.0} s, {} FHIR resources counted, {} events ({} duplicate copies), seed {seed}",
         sent,

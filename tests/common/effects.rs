@@ -113,6 +113,19 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Runs `rabbitmqctl <args>` and fails the test if it fails.
+pub fn rabbitmqctl(args: &[&str]) {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl (tests/run.sh needs it on PATH)");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs `rabbitmqctl <args> -p <vhost>` quietly; one `Vec` of columns per row.
 fn ctl_rows(amqp_url: &str, args: &[&str]) -> Vec<Vec<String>> {
     let vhost = vhost_of(amqp_url);

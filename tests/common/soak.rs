@@ -27,7 +27,7 @@ use super::effects::{audit_count, inbox_count, outbox_undelivered, settle_queue}
 use super::fixtures::{Referral, appointment, nhs_number};
 use super::{FHIR_JSON, Names, Pub, eventually};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -370,6 +370,29 @@ pub async fn publish_all(p: &mut Pub, n: &Names, msgs: &[Msg]) -> usize {
         }
     }
     repeats
+}
+
+/// The test's publisher and every message id it has sent, which the checker
+/// expects to find processed.
+pub struct Sender {
+    publisher: Pub,
+    pub sent: HashSet<String>,
+}
+
+impl Sender {
+    pub async fn connect(url: &str) -> Sender {
+        Sender {
+            publisher: connect_try(url).await.expect("RabbitMQ"),
+            sent: HashSet::new(),
+        }
+    }
+
+    /// [`publish_all`], remembering the ids; how many publishes were repeated.
+    pub async fn send(&mut self, n: &Names, msgs: &[Msg]) -> usize {
+        let repeats = publish_all(&mut self.publisher, n, msgs).await;
+        self.sent.extend(msgs.iter().map(|m| m.id.clone()));
+        repeats
+    }
 }
 
 /// A confirm-mode publisher, `None` while the broker is unreachable.
