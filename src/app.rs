@@ -168,6 +168,21 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     };
     tasks.spawn(housekeeping.run(shutdown.clone()));
 
+    // Every series at zero from the first scrape (see telemetry::catalog).
+    let rule_ids: Vec<&str> = settings
+        .outreach
+        .rules()
+        .rules
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    crate::telemetry::catalog::register_zero(&rule_ids);
+    let gauges = crate::engine::gauges::StoredGauges {
+        engine: engine.clone(),
+        interval: settings.http.metrics_refresh,
+    };
+    tasks.spawn(gauges.run(shutdown.clone()));
+
     if let Some(client) = mesh {
         let inbox = crate::mesh::inbox::InboxPoller {
             engine: engine.clone(),

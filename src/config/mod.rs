@@ -288,6 +288,10 @@ impl Settings {
         self.http
             .webhook_tls
             .check(is_set(&self.http.webhook_secret), &mut bad);
+        checks::positive_durations(
+            &[("http.metrics_refresh", self.http.metrics_refresh)],
+            &mut bad,
+        );
         self.store.check(&mut bad);
         self.amqp.check(&mut bad);
         self.fhir.check(&mut bad);

@@ -71,6 +71,11 @@ pub struct HttpSettings {
     #[serde(serialize_with = "serialize_secret")]
     pub webhook_secret: Secret,
     pub webhook_secret_file: String,
+    /// How often the gauges of stored state (outbox, waiting list, flags,
+    /// deliveries…) are read from the store. Not on scrape: a scrape must
+    /// not cost the store queries, and every replica reports the same figures.
+    #[serde(with = "humantime_serde")]
+    pub metrics_refresh: std::time::Duration,
     /// Optional mutual TLS for the rest-hook.
     #[serde(default)]
     pub webhook_tls: WebhookTlsSettings,

@@ -27,15 +27,16 @@ impl SourceKind {
         }
     }
 
+    /// Every kind, for parsing and for metric labels.
+    pub const ALL: [Self; 4] = [
+        Self::GpPractice,
+        Self::CommunityMentalHealthTeam,
+        Self::SelfReferral,
+        Self::Other,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::GpPractice,
-            Self::CommunityMentalHealthTeam,
-            Self::SelfReferral,
-            Self::Other,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod command;
 pub mod events;
 mod execute;
+pub mod gauges;
 pub mod handlers;
 pub mod housekeeping;
 pub mod outbox;

@@ -63,6 +63,16 @@ pub enum Applied {
     Rejected(Rejection),
 }
 
+/// Every `outcome` label of `ips_messages_total` (the consumer adds `requeued`).
+pub const OUTCOMES: &[&str] = &[
+    "processed",
+    "unchanged",
+    "duplicate",
+    "ignored",
+    "dead-lettered",
+    "requeued",
+];
+
 impl Applied {
     pub fn outcome(&self) -> &'static str {
         match self {

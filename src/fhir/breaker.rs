@@ -48,12 +48,13 @@ impl Breaker {
     /// The outcome of a request that passed [`check`](Self::check).
     /// `retry_after` is the server's own `Retry-After` on a 429 or 503: the
     /// server has said when to come back, so the breaker opens until then
-    /// for every caller, however few failures came before.
-    pub fn record(&self, ok: bool, retry_after: Option<Duration>, now: Instant) {
+    /// for every caller, however few failures came before. Returns whether
+    /// the breaker is open now.
+    pub fn record(&self, ok: bool, retry_after: Option<Duration>, now: Instant) -> bool {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if ok {
             *s = State::default();
-            return;
+            return false;
         }
         s.consecutive_failures += 1;
         let mut until = s.open_until;
@@ -64,6 +65,7 @@ impl Breaker {
             until = until.max(Some(now + wait));
         }
         s.open_until = until;
+        until.is_some_and(|u| now < u)
     }
 
     /// How long the breaker stays open, if it is (for `/readyz` and metrics).

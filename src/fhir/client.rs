@@ -152,11 +152,6 @@ impl FhirClient {
         result
     }
 
-    /// Seconds the circuit breaker stays open, if it is.
-    pub fn breaker_open_for(&self) -> Option<Duration> {
-        self.breaker.open_for(Instant::now())
-    }
-
     fn record<T>(&self, result: &Result<T, FhirError>) {
         let failure = result.as_ref().err();
         let ok = !failure.is_some_and(FhirError::counts_against_server);
@@ -168,12 +163,8 @@ impl FhirClient {
             } => *retry_after,
             _ => None,
         });
-        self.breaker.record(ok, retry_after, Instant::now());
-        metrics::gauge!("ips_fhir_breaker_open").set(if self.breaker_open_for().is_some() {
-            1.0
-        } else {
-            0.0
-        });
+        let open = self.breaker.record(ok, retry_after, Instant::now());
+        metrics::gauge!("ips_fhir_breaker_open").set(if open { 1.0 } else { 0.0 });
     }
 
     /// Creates `resource` unless one with `identifier` (`system|value`) exists.

@@ -43,22 +43,8 @@ pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    // Gauges that describe stored state are refreshed when scraped.
-    if let Ok(counts) = s.engine.store.referral_state_counts().await {
-        let get = |state: &str| {
-            counts
-                .iter()
-                .find(|(k, _)| k == state)
-                .map(|(_, n)| *n)
-                .unwrap_or(0)
-        };
-        metrics::gauge!("ips_waiting_list_size").set(get("accepted") as f64);
-        metrics::gauge!("ips_referrals_incomplete").set(get("incomplete") as f64);
-    }
-    if let Ok((pending, failed)) = s.engine.store.outbox_counts().await {
-        metrics::gauge!("ips_outbox_pending").set(pending as f64);
-        metrics::gauge!("ips_outbox_failed").set(failed as f64);
-    }
+    // Gauges of stored state are read by `engine::gauges` on its own
+    // interval: a scrape costs the store nothing.
     (
         [(
             axum::http::header::CONTENT_TYPE,

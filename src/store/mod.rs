@@ -35,8 +35,8 @@ pub use documents::{
     StoredDelivery, StoredKind, StoredReview,
 };
 pub use outreach::{
-    AttemptRow, ClosureByRuleRow, EpisodeRow, EpisodeStatus, OutreachReads, OutreachTx,
-    appointment_facts,
+    AttemptRow, ClosureByRuleRow, EpisodeRow, EpisodeStatus, OutreachCounts, OutreachReads,
+    OutreachTx, appointment_facts,
 };
 pub use reads::Reads;
 pub use rekey::PatientHashes;

@@ -123,6 +123,17 @@ pub trait OutreachTx: Send {
     async fn case_close(&mut self, id: &str, reason: &str, at: i64) -> Result<bool>;
 }
 
+/// Outreach figures for the gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutreachCounts {
+    pub active: i64,
+    /// Active and due between now and `soon`.
+    pub due_soon: i64,
+    /// Active and past due.
+    pub overdue: i64,
+    pub closures_by_rule: i64,
+}
+
 /// Outreach reads for the API and the board, outside any unit of work.
 #[async_trait]
 pub trait OutreachReads: Send + Sync {
@@ -131,6 +142,7 @@ pub trait OutreachReads: Send + Sync {
     async fn attempts_for_case(&self, case_id: &str) -> Result<Vec<AttemptRow>>;
     async fn facts_for_case_read(&self, case_id: &str) -> Result<Vec<String>>;
     async fn closures_by_rule_for_case(&self, case_id: &str) -> Result<Vec<ClosureByRuleRow>>;
-    /// `(active episodes, closures by rule)` across the service, for gauges.
-    async fn outreach_counts(&self) -> Result<(i64, i64)>;
+    /// Active episodes, how many are due before `soon` or already past
+    /// `now`, and closures by rule, across the service, for gauges.
+    async fn outreach_counts(&self, now: i64, soon: i64) -> Result<OutreachCounts>;
 }

@@ -12,5 +12,7 @@ pub trait Reads: Send + Sync {
     async fn referral_by_key(&self, key: &str) -> Result<Option<ReferralRow>>;
     async fn referrals_in_state(&self, state: &str, limit: i64) -> Result<Vec<ReferralRow>>;
     async fn referral_state_counts(&self) -> Result<Vec<(String, i64)>>;
+    /// When the longest-waiting referral in `state` was received (ms), if any.
+    async fn referral_oldest_in_state(&self, state: &str) -> Result<Option<i64>>;
     async fn audit_for(&self, resource_id: &str) -> Result<Vec<AuditRow>>;
 }

@@ -116,8 +116,13 @@ impl Daemon {
         let config = dir.path().join("ips-bridge.toml");
         // Logs at info in JSON: the start line names the HTTP address, and log
         // greps see everything the process says.
-        let mut all: Vec<(&str, &str)> =
-            vec![("IPS__LOG__FORMAT", "json"), ("IPS__LOG__LEVEL", "info")];
+        // Gauges of stored state refreshed often, so assertions on them see
+        // the last change within a poll.
+        let mut all: Vec<(&str, &str)> = vec![
+            ("IPS__LOG__FORMAT", "json"),
+            ("IPS__LOG__LEVEL", "info"),
+            ("IPS__HTTP__METRICS_REFRESH", "200ms"),
+        ];
         all.extend_from_slice(extra);
         write_config(&config, &settings_env(&db, &sb.url, &n, &all));
         let p = Pub::connect(&n.url).await;

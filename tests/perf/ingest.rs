@@ -219,6 +219,10 @@ async fn bridge(
 
 /// Polls `/metrics` until `ips_outbox_pending` is 0.
 async fn outbox_empty(daemon: &mut Daemon, poll: Duration) -> anyhow::Result<()> {
+    // The gauge is read from the store once per refresh: wait for a refresh
+    // after the last commit, so a 0 read before the drain cannot end this.
+    let refresh = humantime::parse_duration(setup::GAUGE_REFRESH)?;
+    tokio::time::sleep(refresh + poll).await;
     let started = Instant::now();
     loop {
         let text = daemon.metrics().await?;

@@ -95,6 +95,7 @@ pub fn route_for(
     strum::EnumString,
     strum::IntoStaticStr,
     strum::Display,
+    strum::EnumIter,
 )]
 #[serde(rename_all = "kebab-case")]
 #[strum(serialize_all = "kebab-case")]

@@ -318,6 +318,7 @@ impl Decision {
     serde::Serialize,
     strum::IntoStaticStr,
     strum::EnumString,
+    strum::EnumIter,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]

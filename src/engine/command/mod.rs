@@ -23,7 +23,17 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 /// Where a command came from: the inbox dedupe namespace and a metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::EnumIter,
+)]
 #[strum(serialize_all = "kebab-case")]
 pub enum Source {
     /// The inbound RabbitMQ queue.

@@ -64,7 +64,6 @@ impl Dispatcher {
         let renew_every = (self.settings.lease / 3).max(Duration::from_millis(50));
         let mut renew = tokio::time::interval(renew_every);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut gauges = tokio::time::interval(Duration::from_secs(1));
         loop {
             if !shutdown.is_cancelled() {
                 self.fill(&mut in_flight, &mut ids).await;
@@ -96,7 +95,6 @@ impl Dispatcher {
                         tracing::warn!(error = %e, rows = held.len(), "could not renew outbox leases; another worker may deliver these rows again (harmless)");
                     }
                 }
-                _ = gauges.tick() => self.refresh_gauges().await,
                 _ = tokio::time::sleep(self.settings.poll_interval), if in_flight.is_empty() => {}
                 _ = self.engine.outbox_wake.notified(), if !shutdown.is_cancelled() => {}
                 _ = shutdown.cancelled(), if !shutdown.is_cancelled() => {}
@@ -242,33 +240,6 @@ impl Dispatcher {
         match self.engine.execute(&[inbound], None).await {
             Ok(_) => None,
             Err(e) => Some(self.failure(row, SinkError::transient(e.to_string()))),
-        }
-    }
-
-    async fn refresh_gauges(&self) {
-        if let Ok((pending, failed)) = self.engine.store.outbox_counts().await {
-            metrics::gauge!("ips_outbox_pending").set(pending as f64);
-            metrics::gauge!("ips_outbox_failed").set(failed as f64);
-        }
-        // Outreach state is stored work too: every replica reports the same
-        // figures from the store, so a restart does not zero them.
-        if let Ok((active, closures)) = self.engine.store.outreach_counts().await {
-            metrics::gauge!("ips_outreach_flags_active").set(active as f64);
-            metrics::gauge!("ips_outreach_closures_by_rule").set(closures as f64);
-        }
-        // Documents sent over MESH, by state (sent, delivered, accepted,
-        // rejected, unacknowledged, unroutable): a growing `unacknowledged`
-        // or `rejected` is what to alert on.
-        if let Ok(counts) = self.engine.store.delivery_counts().await {
-            for (state, n) in counts {
-                if let Ok(s) = state.parse::<crate::domain::documents::delivery::DeliveryState>() {
-                    metrics::gauge!("ips_document_deliveries", "state" => s.as_str()).set(n as f64);
-                }
-            }
-        }
-        let now = ms(self.engine.now());
-        if let Ok(overdue) = self.engine.store.reviews_overdue(now).await {
-            metrics::gauge!("ips_document_reviews_overdue").set(overdue as f64);
         }
     }
 }

@@ -202,14 +202,21 @@ macro_rules! impl_outreach {
                     .await?)
             }
 
-            async fn outreach_counts(&self) -> $crate::store::Result<(i64, i64)> {
-                let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outreach_episodes WHERE status = 'active'")
+            async fn outreach_counts(&self, now: i64, soon: i64) -> $crate::store::Result<$crate::store::OutreachCounts> {
+                let (active, due_soon, overdue): (i64, i64, i64) = sqlx::query_as(
+                    "SELECT COUNT(*), \
+                            COALESCE(SUM(CASE WHEN due_at >= $1 AND due_at < $2 THEN 1 ELSE 0 END), 0), \
+                            COALESCE(SUM(CASE WHEN due_at < $1 THEN 1 ELSE 0 END), 0) \
+                     FROM outreach_episodes WHERE status = 'active'",
+                )
+                .bind(now)
+                .bind(soon)
+                .fetch_one(&self.pool)
+                .await?;
+                let closures_by_rule: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM closures_by_rule")
                     .fetch_one(&self.pool)
                     .await?;
-                let closures: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM closures_by_rule")
-                    .fetch_one(&self.pool)
-                    .await?;
-                Ok((active, closures))
+                Ok($crate::store::OutreachCounts { active, due_soon, overdue, closures_by_rule })
             }
         }
     };

@@ -54,6 +54,13 @@ macro_rules! impl_reads {
                     .await?)
             }
 
+            async fn referral_oldest_in_state(&self, state: &str) -> $crate::store::Result<Option<i64>> {
+                Ok(sqlx::query_scalar("SELECT MIN(received_at) FROM referrals WHERE state = $1")
+                    .bind(state)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
             async fn audit_for(&self, resource_id: &str) -> $crate::store::Result<Vec<$crate::store::AuditRow>> {
                 Ok(sqlx::query_as("SELECT id, at, actor, action, resource_type, resource_id, detail FROM audit WHERE resource_id = $1 ORDER BY id")
                     .bind(resource_id)

@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 /// Why the case is being looked at again. Some causes resolve an active
 /// episode whatever the rules say (the person was seen or reached).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
 #[strum(serialize_all = "kebab-case")]
 pub enum Cause {
     /// An appointment was recorded that was not attended (or not yet held).
@@ -48,7 +48,8 @@ pub enum Cause {
 }
 
 impl Cause {
-    fn resolves(self) -> bool {
+    /// Whether this cause resolves an active episode (its code is then the resolution).
+    pub fn resolves(self) -> bool {
         matches!(
             self,
             Cause::Attended | Cause::Contacted | Cause::ClinicianDecision | Cause::CaseClosed
