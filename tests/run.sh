@@ -52,6 +52,9 @@ else
   tests/fuzz/run.sh 60
 fi
 
+say "deployment artefacts: hadolint, kubernetes-validate, promtool, dashboard vs a live daemon (tests/ops/run.sh)"
+tests/ops/run.sh
+
 say "FHIR sandbox self-test"
 (cd deploy/local/fhir-sandbox && "$NODE" selftest.mjs >/dev/null)
 

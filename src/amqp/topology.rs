@@ -1,5 +1,9 @@
 //! Declares exchanges, queues and bindings. Idempotent: declaring what exists
 //! with the same arguments is a no-op, so every (re)connect declares again.
+//! With `amqp.declare_topology` off the broker's own definitions are the
+//! topology (`deploy/rabbitmq/definitions.json`, imported by the platform
+//! team): the bridge then only checks, with passive declares, that every
+//! exchange and queue it uses exists, and names the one that does not.
 //!
 //! The inbound queue is a quorum queue (replicated, durable) with a delivery
 //! limit: a message that keeps failing transiently is dead-lettered by the
@@ -11,6 +15,9 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 
 pub async fn declare(ch: &Channel, s: &AmqpSettings) -> lapin::Result<()> {
+    if !s.declare_topology {
+        return check_exists(ch, s).await;
+    }
     let durable = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -95,4 +102,49 @@ pub fn inbound_arguments(s: &AmqpSettings) -> FieldTable {
         args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
     }
     args
+}
+
+/// Passive declares of everything the bridge uses. A missing exchange or
+/// queue closes the channel with 404; the error is logged with its name and
+/// what to do, and the caller retries as for any broker error.
+async fn check_exists(ch: &Channel, s: &AmqpSettings) -> lapin::Result<()> {
+    let passive_exchange = ExchangeDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    for name in [
+        &s.inbound_exchange,
+        &s.dead_letter_exchange,
+        &s.events_exchange,
+    ] {
+        ch.exchange_declare(
+            name.as_str().into(),
+            ExchangeKind::Topic,
+            passive_exchange,
+            FieldTable::default(),
+        )
+        .await
+        .inspect_err(|e| missing("exchange", name, e))?;
+    }
+    let passive_queue = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    for name in [&s.inbound_queue, &s.dead_letter_queue] {
+        ch.queue_declare(name.as_str().into(), passive_queue, FieldTable::default())
+            .await
+            .inspect_err(|e| missing("queue", name, e))?;
+    }
+    Ok(())
+}
+
+fn missing(kind: &str, name: &str, e: &lapin::Error) {
+    tracing::error!(
+        kind,
+        name,
+        error = %e,
+        "amqp.declare_topology is off and the broker refused a passive declare: \
+         import deploy/rabbitmq/definitions.json into this vhost (rabbitmqctl import_definitions), \
+         or check the names in [amqp]"
+    );
 }

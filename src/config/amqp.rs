@@ -18,6 +18,12 @@ pub struct AmqpSettings {
     pub prefetch: u16,
     pub delivery_limit: u32,
     pub single_active_consumer: bool,
+    /// Declare exchanges, queues and bindings on every connect (the default).
+    /// Off: the topology is the broker's (deploy/rabbitmq/definitions.json),
+    /// the bridge only checks that each exchange and queue exists (passive
+    /// declares, which need no `configure` permission) and says which is
+    /// missing.
+    pub declare_topology: bool,
     pub batch_size: usize,
     #[serde(with = "humantime_serde")]
     pub batch_wait: Duration,

@@ -280,7 +280,7 @@ fn parse_labels(s: &str) -> Option<BTreeMap<String, String>> {
 }
 
 /// Writes the settings the in-process harness would use as a TOML file.
-fn write_config(path: &std::path::Path, env: &[(String, String)]) {
+pub fn write_config(path: &std::path::Path, env: &[(String, String)]) {
     let mut root = toml::Table::new();
     for (var, value) in env {
         let key = var
