@@ -5,6 +5,11 @@
 //! checker of tests/common/soak), each case's messages were applied in the
 //! order they were sent, and each durable "no contact" timer fired once
 //! although both replicas run timers: one Flag, one Task, one event per case.
+//!
+//! The rolling restart (issue 18, what `kubectl rollout restart` does to the
+//! two-replica Deployment): while messages flow, each replica in turn is
+//! SIGTERMed, must exit cleanly, and is started again; nothing is lost or
+//! duplicated.
 
 mod common;
 
@@ -44,6 +49,20 @@ impl Replica {
         let log = std::fs::File::create(&log_path).expect("log file");
         self.child = Some(spawn_process(&self.config, log));
         wait_started(&log_path, self.child.as_mut()).await
+    }
+
+    /// SIGTERM, as Kubernetes or systemd stops a pod or unit: the replica
+    /// must finish in-flight work and exit 0 within its grace.
+    fn terminate(&mut self) {
+        let mut child = self.child.take().expect("the replica is running");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        // SAFETY: kill(2) on our own child's pid, which we have not reaped yet.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let status = child.wait().expect("reap the replica");
+        assert!(
+            status.success(),
+            "the replica did not stop cleanly: {status}"
+        );
     }
 
     fn sigkill(&mut self) {
@@ -122,6 +141,73 @@ async fn two_replicas_share_the_work_once() {
         .await;
     println!(
         "two replicas: {} messages, 1 SIGKILL, {:.0} s, {} FHIR resources counted, {} events ({} duplicate copies), seed {seed}",
+        sender.sent.len(),
+        started.elapsed().as_secs_f64(),
+        counted.fhir,
+        counted.events,
+        counted.duplicate_events
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_loses_and_repeats_nothing() {
+    let started = Instant::now();
+    let seed = Rng::seed();
+    let mut rng = Rng(seed);
+    println!("rolling restart: seed {seed}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = SoakClock::start(dir.path());
+    let (rules, clock_file) = (rules_file(dir.path()), clock.setting());
+    let db = fresh_pg_database().await;
+    let mut d = Daemon::start_with(
+        common::Names::new(),
+        Some(db),
+        &settings(&rules, &clock_file),
+    )
+    .await;
+    let mut second = Replica::start(&d.config).await;
+    let events_q = watch_all(&d.p, &d.n).await;
+    let plan = Plan::new("roll", 40_000, 120, 4);
+    let mut sender = Sender::connect(&d.n.url).await;
+    sender.send(&d.n, &plan.referrals()).await;
+    let ids = referral_ids(&plan, &d.db, WAIT).await;
+
+    // One replica at a time, as a Deployment with maxUnavailable 1 does:
+    // the second after a random burst, then the first (the one consuming,
+    // under single-active-consumer, unless the broker already moved it).
+    let rest = plan.rest(&ids);
+    let bursts: Vec<&[Msg]> = rest.chunks(60).collect();
+    let first_at = rng.below((bursts.len() / 3).max(1) as u64) as usize;
+    let second_at = first_at + 1 + bursts.len() / 3;
+    for (b, chunk) in bursts.iter().enumerate() {
+        sender.send(&d.n, chunk).await;
+        if b == first_at {
+            tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
+            second.terminate();
+            second.spawn().await;
+        }
+        if b == second_at {
+            tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
+            // SIGTERM, a clean exit (asserted), then the same config again.
+            d.restart().await;
+        }
+    }
+    quiesce(&d.db, &d.n, sender.sent.len(), WAIT).await;
+    clock.jump_days(JUMP_DAYS);
+    timers_fired(&plan, &d.db, WAIT).await;
+    let mut events = vec![];
+    loop {
+        let before = events.len();
+        collect_events(&d.p, &events_q, Duration::from_secs(2), &mut events).await;
+        if events.len() == before {
+            break;
+        }
+    }
+    let counted = plan
+        .check(&ids, &sender.sent, &d.db, &d.sb, &d.n, &events)
+        .await;
+    println!(
+        "rolling restart: {} messages, 2 SIGTERMs, {:.0} s, {} FHIR resources counted, {} events ({} duplicate copies), seed {seed}",
         sender.sent.len(),
         started.elapsed().as_secs_f64(),
         counted.fhir,
