@@ -81,137 +81,130 @@ impl Drop for Replica {
     }
 }
 
+/// Two replicas on a fresh PostgreSQL database, a plan of `patients`
+/// patients' mixed messages, the referrals already through.
+struct Pair {
+    started: Instant,
+    seed: u64,
+    rng: Rng,
+    _dir: tempfile::TempDir,
+    clock: SoakClock,
+    d: Daemon,
+    second: Replica,
+    events_q: String,
+    plan: Plan,
+    sender: Sender,
+    ids: Vec<Ids>,
+}
+
+impl Pair {
+    async fn start(name: &str, first_nhs: u64, patients: usize) -> Pair {
+        let started = Instant::now();
+        let seed = Rng::seed();
+        println!("{name}: seed {seed}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = SoakClock::start(dir.path());
+        let (rules, clock_file) = (rules_file(dir.path()), clock.setting());
+        let db = fresh_pg_database().await;
+        let d = Daemon::start_with(
+            common::Names::new(),
+            Some(db),
+            &settings(&rules, &clock_file),
+        )
+        .await;
+        let second = Replica::start(&d.config).await;
+        let events_q = watch_all(&d.p, &d.n).await;
+        let plan = Plan::new(name, first_nhs, patients, 4);
+        let mut sender = Sender::connect(&d.n.url).await;
+        sender.send(&d.n, &plan.referrals()).await;
+        let ids = referral_ids(&plan, &d.db, WAIT).await;
+        Pair {
+            started,
+            seed,
+            rng: Rng(seed),
+            _dir: dir,
+            clock,
+            d,
+            second,
+            events_q,
+            plan,
+            sender,
+            ids,
+        }
+    }
+
+    /// Everything processed; both replicas run timers, so each case's
+    /// no-contact warning must fire once; then every effect is counted.
+    async fn finish(self, what: &str) {
+        let d = &self.d;
+        quiesce(&d.db, &d.n, self.sender.sent.len(), WAIT).await;
+        self.clock.jump_days(JUMP_DAYS);
+        timers_fired(&self.plan, &d.db, WAIT).await;
+        let mut events = vec![];
+        collect_until_quiet(&d.p, &self.events_q, &mut events).await;
+        let counted = self
+            .plan
+            .check(&self.ids, &self.sender.sent, &d.db, &d.sb, &d.n, &events)
+            .await;
+        println!(
+            "{what}: {} messages, {:.0} s, {} FHIR resources counted, {} events ({} duplicate copies), seed {}",
+            self.sender.sent.len(),
+            self.started.elapsed().as_secs_f64(),
+            counted.fhir,
+            counted.events,
+            counted.duplicate_events,
+            self.seed
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_the_work_once() {
-    let started = Instant::now();
-    let seed = Rng::seed();
-    let mut rng = Rng(seed);
-    println!("two replicas: seed {seed}");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let clock = SoakClock::start(dir.path());
-    let (rules, clock_file) = (rules_file(dir.path()), clock.setting());
-    let db = fresh_pg_database().await;
-    let d = Daemon::start_with(
-        common::Names::new(),
-        Some(db),
-        &settings(&rules, &clock_file),
-    )
-    .await;
-    let mut second = Replica::start(&d.config).await;
-    let events_q = watch_all(&d.p, &d.n).await;
     // 200 patients × ~8 messages.
-    let plan = Plan::new("rep", 30_000, 200, 4);
-    let mut sender = Sender::connect(&d.n.url).await;
-    sender.send(&d.n, &plan.referrals()).await;
-    let ids = referral_ids(&plan, &d.db, WAIT).await;
-
+    let mut p = Pair::start("rep", 30_000, 200).await;
     // The rest in bursts; the second replica is killed after a random
     // burst in the first half and started again two bursts later.
-    let rest = plan.rest(&ids);
+    let rest = p.plan.rest(&p.ids);
     let bursts: Vec<&[Msg]> = rest.chunks(100).collect();
-    let kill_at = rng.below((bursts.len() / 2).max(1) as u64) as usize;
+    let kill_at = p.rng.below((bursts.len() / 2).max(1) as u64) as usize;
     for (b, chunk) in bursts.iter().enumerate() {
-        sender.send(&d.n, chunk).await;
+        p.sender.send(&p.d.n, chunk).await;
         if b == kill_at {
-            tokio::time::sleep(Duration::from_millis(rng.below(800))).await;
-            second.sigkill();
+            tokio::time::sleep(Duration::from_millis(p.rng.below(800))).await;
+            p.second.sigkill();
         }
         if b == kill_at + 2 {
-            second.spawn().await;
+            p.second.spawn().await;
         }
     }
-    if second.child.is_none() {
-        second.spawn().await;
+    if p.second.child.is_none() {
+        p.second.spawn().await;
     }
-    quiesce(&d.db, &d.n, sender.sent.len(), WAIT).await;
-
-    // Both replicas run timers: each case's no-contact warning fires once.
-    clock.jump_days(JUMP_DAYS);
-    timers_fired(&plan, &d.db, WAIT).await;
-    let mut events = vec![];
-    loop {
-        let before = events.len();
-        collect_events(&d.p, &events_q, Duration::from_secs(2), &mut events).await;
-        if events.len() == before {
-            break;
-        }
-    }
-    let counted = plan
-        .check(&ids, &sender.sent, &d.db, &d.sb, &d.n, &events)
-        .await;
-    println!(
-        "two replicas: {} messages, 1 SIGKILL, {:.0} s, {} FHIR resources counted, {} events ({} duplicate copies), seed {seed}",
-        sender.sent.len(),
-        started.elapsed().as_secs_f64(),
-        counted.fhir,
-        counted.events,
-        counted.duplicate_events
-    );
+    p.finish("two replicas, 1 SIGKILL").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_loses_and_repeats_nothing() {
-    let started = Instant::now();
-    let seed = Rng::seed();
-    let mut rng = Rng(seed);
-    println!("rolling restart: seed {seed}");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let clock = SoakClock::start(dir.path());
-    let (rules, clock_file) = (rules_file(dir.path()), clock.setting());
-    let db = fresh_pg_database().await;
-    let mut d = Daemon::start_with(
-        common::Names::new(),
-        Some(db),
-        &settings(&rules, &clock_file),
-    )
-    .await;
-    let mut second = Replica::start(&d.config).await;
-    let events_q = watch_all(&d.p, &d.n).await;
-    let plan = Plan::new("roll", 40_000, 120, 4);
-    let mut sender = Sender::connect(&d.n.url).await;
-    sender.send(&d.n, &plan.referrals()).await;
-    let ids = referral_ids(&plan, &d.db, WAIT).await;
-
-    // One replica at a time, as a Deployment with maxUnavailable 1 does:
+    let mut p = Pair::start("roll", 40_000, 120).await;
+    // One replica at a time, as a Deployment with maxUnavailable 0 does:
     // the second after a random burst, then the first (the one consuming,
     // under single-active-consumer, unless the broker already moved it).
-    let rest = plan.rest(&ids);
+    let rest = p.plan.rest(&p.ids);
     let bursts: Vec<&[Msg]> = rest.chunks(60).collect();
-    let first_at = rng.below((bursts.len() / 3).max(1) as u64) as usize;
+    let first_at = p.rng.below((bursts.len() / 3).max(1) as u64) as usize;
     let second_at = first_at + 1 + bursts.len() / 3;
     for (b, chunk) in bursts.iter().enumerate() {
-        sender.send(&d.n, chunk).await;
+        p.sender.send(&p.d.n, chunk).await;
         if b == first_at {
-            tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
-            second.terminate();
-            second.spawn().await;
+            tokio::time::sleep(Duration::from_millis(p.rng.below(300))).await;
+            p.second.terminate();
+            p.second.spawn().await;
         }
         if b == second_at {
-            tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
+            tokio::time::sleep(Duration::from_millis(p.rng.below(300))).await;
             // SIGTERM, a clean exit (asserted), then the same config again.
-            d.restart().await;
+            p.d.restart().await;
         }
     }
-    quiesce(&d.db, &d.n, sender.sent.len(), WAIT).await;
-    clock.jump_days(JUMP_DAYS);
-    timers_fired(&plan, &d.db, WAIT).await;
-    let mut events = vec![];
-    loop {
-        let before = events.len();
-        collect_events(&d.p, &events_q, Duration::from_secs(2), &mut events).await;
-        if events.len() == before {
-            break;
-        }
-    }
-    let counted = plan
-        .check(&ids, &sender.sent, &d.db, &d.sb, &d.n, &events)
-        .await;
-    println!(
-        "rolling restart: {} messages, 2 SIGTERMs, {:.0} s, {} FHIR resources counted, {} events ({} duplicate copies), seed {seed}",
-        sender.sent.len(),
-        started.elapsed().as_secs_f64(),
-        counted.fhir,
-        counted.events,
-        counted.duplicate_events
-    );
+    p.finish("rolling restart, 2 SIGTERMs").await;
 }

@@ -104,13 +104,7 @@ async fn crash_soak_loses_and_duplicates_nothing_across_sigkills() {
     s.kill_and_restart(true).await;
     let d = &s.d;
     timers_fired(&plan, &d.db, WAIT).await;
-    loop {
-        let before = events.len();
-        collect_events(&d.p, &events_q, Duration::from_secs(2), &mut events).await;
-        if events.len() == before {
-            break;
-        }
-    }
+    collect_until_quiet(&d.p, &events_q, &mut events).await;
     let counted = plan
         .check(&ids, &s.sender.sent, &d.db, &d.sb, &d.n, &events)
         .await;

@@ -21,7 +21,7 @@ pub mod check;
 pub mod support;
 // Not every test binary uses each of them.
 #[allow(unused_imports)]
-pub use support::{Rng, SoakClock, rows};
+pub use support::{Rng, SoakClock, collect_until_quiet, rows};
 
 use super::effects::{audit_count, inbox_count, outbox_undelivered, settle_queue};
 use super::fixtures::{Referral, appointment, nhs_number};

@@ -132,3 +132,15 @@ impl Rng {
         self.next() % n.max(1)
     }
 }
+
+/// Collects events from the watch queue `q` until two seconds pass with none
+/// new: the end of a run, after the last message and timer.
+pub async fn collect_until_quiet(p: &super::super::Pub, q: &str, into: &mut Vec<super::Event>) {
+    loop {
+        let before = into.len();
+        super::collect_events(p, q, Duration::from_secs(2), into).await;
+        if into.len() == before {
+            return;
+        }
+    }
+}
