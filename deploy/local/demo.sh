@@ -126,7 +126,7 @@ say "deliveries of case $CASE (GET /api/cases/$CASE/documents)"
 api "http://127.0.0.1:$PORT/api/cases/$CASE/documents" | json '(j.deliveries||[]).map(d=>`  ${d.document_id} -> ${d.recipient_ods} (${d.mailbox}): ${d.state} ${d.code||""} ${d.text||""}`).join("\n")||"  (none)"'
 ACCEPTED=$(api "http://127.0.0.1:$PORT/api/cases/$CASE/documents" | json '(j.deliveries||[]).filter(d=>d.state==="accepted").length')
 [ "$ACCEPTED" -ge 1 ] || { echo "error: no document was accepted over MESH; see $STATE/bridge.log and $STATE/mesh.log" >&2; exit 1; }
-say "dead-lettered: $(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^ips_dead_letters_total' || echo none)"
+say "dead-lettered: $(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^ips_dead_letters_total' | grep -v ' 0$' || echo none)"
 
 TASKS=$(curl -s "$FHIR_URL/Task" | json '(j.entry||[]).length')
 [ "$TASKS" -ge 1 ] || { echo "error: the bridge wrote no Task; see $STATE/bridge.log" >&2; exit 1; }
