@@ -10,10 +10,12 @@
 
 mod broker;
 mod daemon;
+mod documents;
 mod fixtures;
 mod ingest;
 mod latency;
 mod outreach;
+mod record;
 mod report;
 mod setup;
 mod sink;
@@ -81,6 +83,8 @@ enum Bench {
     Latency,
     /// DNA → outreach Flag latency (issue 13).
     Outreach,
+    /// VP completed → DocumentReference latency (issue 17).
+    Documents,
 }
 
 /// Counts and timings of one run.
@@ -262,6 +266,18 @@ async fn run_all(
                                 report::per_sec,
                             );
                             rows.push(row.qualified(at_least));
+                            if store == StoreKind::Postgres {
+                                rows.push(
+                                    ingest::two_replicas_row(
+                                        svc,
+                                        cleanup,
+                                        &messages,
+                                        plan.poll,
+                                        f.bridge.per_sec,
+                                    )
+                                    .await,
+                                );
+                            }
                             let peak = f.peak.peak_kib as f64 * 1.024 / 1000.0;
                             memory.push(Row::measured(
                                 format!("daemon peak RSS after ingest, {} (VmHWM)", store.label()),
@@ -310,9 +326,23 @@ async fn run_all(
         notes.push(latency_note(plan));
         latency_rows(svc, cleanup, &plan.latency, &mut rows, &mut memory).await;
     }
-    if wanted(Bench::Outreach) {
-        notes.push(outreach::note(&plan.outreach));
-        outreach::rows(svc, cleanup, &plan.outreach, &mut rows).await;
+    // DNA → Flag and VP completed → DocumentReference share a plan: N
+    // cases, one timed message each.
+    let scenarios = [
+        (
+            Bench::Outreach,
+            &outreach::SCENARIO,
+            outreach::note(&plan.outreach),
+        ),
+        (
+            Bench::Documents,
+            &documents::SCENARIO,
+            documents::note(&plan.outreach),
+        ),
+    ];
+    for (_, scenario, note) in scenarios.into_iter().filter(|s| wanted(s.0)) {
+        notes.push(note);
+        record::rows(svc, cleanup, scenario, &plan.outreach, &mut rows).await;
     }
     rows.extend(memory);
     rows
@@ -441,14 +471,9 @@ fn print_sample() -> ExitCode {
     }
 }
 
-fn avg_kib<'a>(bodies: impl Iterator<Item = &'a fixtures::Message>) -> f64 {
-    let (n, sum) = bodies.fold((0usize, 0usize), |(n, s), m| (n + 1, s + m.body.len()));
-    sum as f64 / n.max(1) as f64 / 1024.0
-}
-
 fn ingest_note(plan: &Plan, messages: &[fixtures::Message], svc: &Services) -> String {
-    let referral = avg_kib(messages.iter().filter(|m| m.referral_value.is_some()));
-    let appointment = avg_kib(messages.iter().filter(|m| m.referral_value.is_none()));
+    let referral = fixtures::avg_kib(messages.iter().filter(|m| m.referral_value.is_some()));
+    let appointment = fixtures::avg_kib(messages.iter().filter(|m| m.referral_value.is_none()));
     let prefetch = setup::settings(&setup::bridge_env(
         svc,
         "sqlite::memory:",
@@ -474,7 +499,9 @@ fn ingest_note(plan: &Plan, messages: &[fixtures::Message], svc: &Services) -> S
 fn write_note(plan: &Plan) -> String {
     format!(
         "write path: decision Task rows (built by the library's DecisionTask) in a fresh SQLite outbox, delivered by the library's \
-         Dispatcher in this process (default outbox settings) until nothing is pending. Baseline: raw reqwest POSTs of the same \
+         Dispatcher in this process (default outbox settings), timed from its start to the last row's done_at read from the \
+         store afterwards; while it runs the bench follows only its in-memory delivered/parked counters, so no query competes \
+         with it for the store. Baseline: raw reqwest POSTs of the same \
          bodies with the same If-None-Exist, at the dispatcher's concurrency. Sink: an in-process axum server answering 201 \
          (Location, ETag). Best of {} alternating round(s) for each side. The sandbox row (N={}) is the same dispatcher against \
          the Node FHIR sandbox, for reference.",

@@ -152,6 +152,13 @@ impl Daemon {
 pub struct Outcomes(pub BTreeMap<String, u64>);
 
 impl Outcomes {
+    /// Adds another process's counts.
+    pub fn add(&mut self, other: &Outcomes) {
+        for (k, v) in &other.0 {
+            *self.0.entry(k.clone()).or_insert(0) += v;
+        }
+    }
+
     pub fn parse(metrics: &str) -> Outcomes {
         let mut by = BTreeMap::new();
         for line in metrics

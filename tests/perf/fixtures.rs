@@ -281,6 +281,12 @@ pub fn task_rows(n: usize, run: &str, identifier_system: &str) -> anyhow::Result
         .collect()
 }
 
+/// Mean body size in KiB.
+pub fn avg_kib<'a>(bodies: impl Iterator<Item = &'a Message>) -> f64 {
+    let (n, sum) = bodies.fold((0usize, 0usize), |(n, s), m| (n + 1, s + m.body.len()));
+    sum as f64 / n.max(1) as f64 / 1024.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@
 use crate::broker::{self, Amqp};
 use crate::daemon::{Daemon, Memory, Outcomes, free_addr};
 use crate::fixtures::Message;
+use crate::report::{self, Goal, Row};
 use crate::setup::{self, Cleanup, Names, Services};
 use anyhow::{Context as _, bail};
 use std::time::{Duration, Instant};
@@ -159,6 +160,42 @@ async fn bridge(
     messages: &[Message],
     poll: Duration,
 ) -> anyhow::Result<(Rate, Memory)> {
+    replicas(svc, cleanup, store, messages, poll, 1).await
+}
+
+/// Two daemons on one PostgreSQL database and one queue, against the
+/// one-daemon figure `one` of the same run on the same bodies. Under
+/// `amqp.single_active_consumer` one consumes while the other stands by;
+/// both run outbox dispatchers, so the events are delivered by whichever
+/// claims each row first.
+pub async fn two_replicas_row(
+    svc: &Services,
+    cleanup: &Cleanup,
+    messages: &[Message],
+    poll: Duration,
+    one: f64,
+) -> Row {
+    let figure = format!(
+        "ingest, two replicas on one PostgreSQL over TCP store (msgs/s, N={}), against one replica",
+        messages.len()
+    );
+    match replicas(svc, cleanup, StoreKind::Postgres, messages, poll, 2).await {
+        Ok((two, _)) => Row::measured(figure, two.per_sec, Some(one), Goal::None, report::per_sec)
+            .qualified(if two.lower_bound { "≥" } else { "" }),
+        Err(e) => Row::error(figure, &e),
+    }
+}
+
+/// `n` daemons with the same configuration drain the backlog; the figure is
+/// read from the store they share.
+async fn replicas(
+    svc: &Services,
+    cleanup: &Cleanup,
+    store: StoreKind,
+    messages: &[Message],
+    poll: Duration,
+    n: usize,
+) -> anyhow::Result<(Rate, Memory)> {
     let names = Names::new("ingest");
     let store_url = match store {
         StoreKind::Sqlite => format!(
@@ -179,40 +216,48 @@ async fn bridge(
         .await?;
     amqp.close().await;
 
-    let log = svc.dir.join(format!("daemon-ingest-{}.log", store.label()));
-    let mut daemon = Daemon::spawn(&svc.daemon, &env, free_addr()?, &log)?;
-    let mut timed = time_drain(&mut daemon, messages.len() as u64, poll).await;
+    let mut daemons = Vec::with_capacity(n);
+    for i in 0..n {
+        let log = svc
+            .dir
+            .join(format!("daemon-ingest-{}-{n}-{i}.log", store.label()));
+        daemons.push(Daemon::spawn(&svc.daemon, &env, free_addr()?, &log)?);
+    }
+    let mut timed = time_drain(&mut daemons, messages.len() as u64, poll).await;
     if timed.is_ok() {
         // The job includes publishing the events the messages caused: wait for
         // the outbox to empty, so the window read from the store below ends
-        // with the last event's confirm, not with the last commit.
-        if let Err(e) = outbox_empty(&mut daemon, poll).await {
+        // with the last event's confirm, not with the last commit. Every
+        // replica reads the same figure from the store.
+        if let Err(e) = outbox_empty(&mut daemons[0], poll).await {
             timed = Err(e);
         }
     }
-    let peak = daemon.memory();
+    let peak = daemons[0].memory();
     if std::env::var_os("IPS_BENCH_KEEP").is_some() {
         // For profiling: batch sizes and commit times are in the daemon's metrics.
-        let text = daemon.metrics().await.unwrap_or_default();
+        let text = daemons[0].metrics().await.unwrap_or_default();
         let _ = std::fs::write(
             svc.dir
                 .join(format!("metrics-ingest-{}.txt", store.label())),
             text,
         );
     }
-    let stopped = daemon.stop().await;
+    let mut stopped = Ok(());
+    for d in daemons {
+        stopped = stopped.and(d.stop().await);
+    }
     let (scraped, outcomes) = timed?;
     stopped?;
     if outcomes.get("processed") != messages.len() as u64 {
         bail!(
-            "expected {} messages processed, the daemon reports {outcomes}",
+            "expected {} messages processed, the daemons report {outcomes}",
             messages.len()
         );
     }
-    // The figure comes from the store, read after the daemon stopped: the
-    // scrapes above only tell when it is done, so how often they run (and
-    // the COUNT queries a scrape makes for its gauges) cannot flatter or
-    // slow the drain.
+    // The figure comes from the store, read after the daemons stopped: the
+    // scrapes above only tell when it is done, so how often they run cannot
+    // flatter or slow the drain (a scrape costs the store nothing).
     let rate = from_store(&store_url).await?.unwrap_or(scraped);
     Ok((rate, peak?))
 }
@@ -264,9 +309,10 @@ async fn from_store(store_url: &str) -> anyhow::Result<Option<Rate>> {
     }))
 }
 
-/// Scrapes `/metrics` every `poll` until `n` messages are finished.
+/// Scrapes every daemon's `/metrics` every `poll` until `n` messages are
+/// finished between them.
 async fn time_drain(
-    daemon: &mut Daemon,
+    daemons: &mut [Daemon],
     n: u64,
     poll: Duration,
 ) -> anyhow::Result<(Rate, Outcomes)> {
@@ -275,7 +321,7 @@ async fn time_drain(
     let mut progress = (Instant::now(), 0u64);
     loop {
         tokio::time::sleep(poll).await;
-        let outcomes = match daemon.outcomes().await {
+        let outcomes = match outcomes_of(daemons).await {
             Ok(o) => o,
             // The HTTP server is not listening yet.
             Err(e)
@@ -310,8 +356,17 @@ async fn time_drain(
         } else if progress.0.elapsed() > STALL {
             bail!(
                 "no progress for {STALL:?}: {outcomes}; daemon log ends with:\n{}",
-                daemon.log_tail()
+                daemons[0].log_tail()
             );
         }
     }
+}
+
+/// The daemons' outcomes added up.
+async fn outcomes_of(daemons: &mut [Daemon]) -> anyhow::Result<Outcomes> {
+    let mut all = Outcomes::default();
+    for d in daemons {
+        all.add(&d.outcomes().await?);
+    }
+    Ok(all)
 }

@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +33,9 @@ struct Inner {
     created: AtomicU64,
     matched: AtomicU64,
     /// `(subject NHS number, arrival wall ms)` of each Flag created.
-    flags: Mutex<Vec<(String, f64)>>,
+    /// `(resource type, subject NHS number, wall ms)` of each create whose
+    /// resource names its subject by NHS number (Flags, DocumentReferences).
+    arrivals: Mutex<Vec<(String, String, f64)>>,
 }
 
 pub struct Sink {
@@ -53,6 +55,7 @@ impl Sink {
         let app = Router::new()
             .route("/fhir/metadata", get(metadata))
             .route("/fhir/{rtype}", post(create))
+            .route("/fhir/{rtype}/{id}", put(update))
             .with_state(inner.clone());
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -77,11 +80,17 @@ impl Sink {
 
 impl Sink {
     /// `(subject NHS number, arrival wall ms)` of every Flag created so far.
-    pub fn flags(&self) -> Vec<(String, f64)> {
+    /// `(subject NHS number, wall ms)` of every `rtype` created so far.
+    pub fn arrivals(&self, rtype: &str) -> Vec<(String, f64)> {
         self.inner
-            .flags
+            .arrivals
             .lock()
-            .map(|f| f.clone())
+            .map(|a| {
+                a.iter()
+                    .filter(|(t, _, _)| t == rtype)
+                    .map(|(_, nhs, at)| (nhs.clone(), *at))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -135,13 +144,11 @@ async fn create(
             meta.insert("versionId".into(), json!("1"));
         }
     }
-    if rtype == "Flag"
-        && let (Some(nhs), Ok(mut flags)) = (
-            resource["subject"]["identifier"]["value"].as_str(),
-            s.flags.lock(),
-        )
-    {
-        flags.push((nhs.to_owned(), arrived));
+    if let (Some(nhs), Ok(mut arrivals)) = (
+        resource["subject"]["identifier"]["value"].as_str(),
+        s.arrivals.lock(),
+    ) {
+        arrivals.push((rtype.clone(), nhs.to_owned(), arrived));
     }
     let text = resource.to_string();
     if let (Some(key), Ok(mut map)) = (condition, s.by_condition.lock()) {
@@ -157,6 +164,22 @@ async fn create(
             (header::ETAG, "W/\"1\"".to_owned()),
         ],
         text,
+    )
+        .into_response()
+}
+
+/// `PUT` with a chosen id (the document's `Binary`): stored as sent.
+async fn update(Path((_rtype, id)): Path<(String, String)>, body: Bytes) -> Response {
+    let mut resource: Value = match serde_json::from_slice(&body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => return (StatusCode::BAD_REQUEST, "body is not a JSON object").into_response(),
+    };
+    resource["id"] = json!(id);
+    resource["meta"] = json!({"versionId": "1"});
+    (
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, FHIR_JSON)],
+        resource.to_string(),
     )
         .into_response()
 }
