@@ -15,13 +15,13 @@ mod fixtures;
 mod ingest;
 mod latency;
 mod outreach;
+mod preflight;
 mod record;
 mod report;
 mod setup;
 mod sink;
 mod write_path;
 
-use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
 use ingest::StoreKind;
 use report::{Goal, Row};
@@ -129,7 +129,7 @@ impl Plan {
 async fn main() -> ExitCode {
     let args = Args::parse();
     if args.print_sample {
-        return print_sample();
+        return preflight::print_sample();
     }
     let plan = Plan::from(&args);
     // The in-process dispatcher records metrics as it does in the daemon.
@@ -217,7 +217,7 @@ async fn run_all(
 ) -> Vec<Row> {
     let wanted = |b: Bench| args.only.is_empty() || args.only.contains(&b);
     let mut rows = vec![];
-    if let Err(e) = preflight(svc) {
+    if let Err(e) = preflight::check(svc) {
         rows.push(Row::error("fixtures", &e));
         return rows;
     }
@@ -416,58 +416,6 @@ async fn latency_rows(
             eprintln!("latency: {} referrals measured", f.sent);
         }
         Err(e) => rows.push(Row::error(format!("latency ({at})"), &e)),
-    }
-}
-
-/// Checks that the bench's bodies mean to the bridge what they should (a
-/// referral, an appointment), before anything is timed.
-fn preflight(svc: &Services) -> anyhow::Result<()> {
-    use ips_bridge::engine::Command;
-    use ips_bridge::ingest::Reading;
-    use ips_bridge::ingest::classify::{Envelope, classify};
-    let settings = setup::settings(&setup::bridge_env(
-        svc,
-        "sqlite::memory:",
-        &svc.sandbox_url,
-        &setup::Names::new("preflight"),
-    ))?;
-    let Reading { limits, rules } = Reading::from_settings(&settings);
-    let env = Envelope {
-        content_type: Some("application/fhir+json"),
-        message_type: None,
-    };
-    let sample = fixtures::ingest_mix(2, "preflight")?;
-    let kinds: Vec<&str> = sample
-        .iter()
-        .map(|m| {
-            classify(&m.body, &env, &limits, &rules)
-                .map(|c| c.kind())
-                .map_err(|r| anyhow::anyhow!("{}: {}", r.code, r.reason))
-        })
-        .collect::<anyhow::Result<_>>()
-        .context("the bridge rejects a benchmark body")?;
-    if kinds != ["referral", "appointment"] {
-        bail!("benchmark bodies classify as {kinds:?}, expected referral and appointment");
-    }
-    if !matches!(classify(&sample[0].body, &env, &limits, &rules), Ok(Command::Referral(r)) if r.version.nhs.valid().is_some())
-    {
-        bail!("the referral's NHS number is not valid to the bridge");
-    }
-    Ok(())
-}
-
-fn print_sample() -> ExitCode {
-    match fixtures::ingest_mix(2, "sample") {
-        Ok(sample) => {
-            for m in sample {
-                println!("{}", String::from_utf8_lossy(&m.body));
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
     }
 }
 
