@@ -56,7 +56,7 @@ impl_sql_store!(
     PgTx,
     sqlx::Postgres,
     backend = "postgres",
-    claim = outbox_claim_sql!(" FOR UPDATE SKIP LOCKED"),
+    claim = outbox_claim_sql!("outbox o", " FOR UPDATE SKIP LOCKED"),
     lock = " FOR UPDATE",
     skip_locked = " FOR UPDATE SKIP LOCKED",
     migrator = sqlx::migrate!("src/store/migrations/postgres"),
