@@ -84,6 +84,29 @@ mod bulk {
         rows.iter().map(f).collect()
     }
 
+    /// Marks delivered outbox rows done, `(id, done_at, result)`, in one
+    /// statement; a row no longer pending is left as it is.
+    pub async fn settle_done(
+        c: &mut PgConnection,
+        rows: &[(i64, i64, Option<String>)],
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE outbox SET status = 'done', done_at = v.at, result = v.result, \
+             claimed_until = NULL, last_error = NULL \
+             FROM UNNEST($1::int8[], $2::int8[], $3::text[]) AS v(id, at, result) \
+             WHERE outbox.id = v.id AND outbox.status = 'pending'",
+        )
+        .bind(col(rows, |r| r.0))
+        .bind(col(rows, |r| r.1))
+        .bind(col(rows, |r| r.2.clone()))
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    }
+
     pub async fn insert_inbox(
         c: &mut PgConnection,
         e: &[InboxEntry<'_>],

@@ -132,6 +132,26 @@ mod bulk {
         q
     }
 
+    /// Marks delivered outbox rows done, `(id, done_at, result)`, a chunk
+    /// per statement; a row no longer pending is left as it is.
+    pub async fn settle_done(
+        c: &mut SqliteConnection,
+        rows: &[(i64, i64, Option<String>)],
+    ) -> Result<()> {
+        for chunk in rows.chunks(CHUNK) {
+            let mut q = QueryBuilder::new(
+                "UPDATE outbox SET status = 'done', done_at = v.column2, result = v.column3, \
+                 claimed_until = NULL, last_error = NULL FROM (",
+            );
+            q.push_values(chunk, |mut b, (id, at, result)| {
+                b.push_bind(id).push_bind(at).push_bind(result);
+            });
+            q.push(") AS v WHERE outbox.id = v.column1 AND outbox.status = 'pending'");
+            q.build().execute(&mut *c).await?;
+        }
+        Ok(())
+    }
+
     pub async fn insert_inbox(
         c: &mut SqliteConnection,
         entries: &[InboxEntry<'_>],

@@ -115,7 +115,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::impl_unit_of_work!($tx, $db, $bulk);
         $crate::store::sql::impl_admin!($store, $tx, backend = $backend, migrator = $migrator);
         $crate::store::sql::impl_reads!($store);
-        $crate::store::sql::impl_work!($store, $db, claim = $claim);
+        $crate::store::sql::impl_work!($store, $db, claim = $claim, bulk = $bulk);
         $crate::store::sql::impl_tx!($tx, $db, lock = $lock, skip_locked = $skip, bulk = $bulk);
         $crate::store::sql::impl_outreach!($store, $tx, $db);
         $crate::store::sql::impl_documents!($store, $tx);

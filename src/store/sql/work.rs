@@ -1,7 +1,7 @@
 //! Work shared between replicas: outbox delivery bookkeeping and timer look-ups.
 
 macro_rules! impl_work {
-    ($store:ident, $db:ty, claim = $claim:expr) => {
+    ($store:ident, $db:ty, claim = $claim:expr, bulk = $bulk:ident) => {
         #[async_trait::async_trait]
         impl $crate::store::OutboxStore for $store {
             async fn outbox_claim(&self, now: i64, lease_until: i64, limit: u32) -> $crate::store::Result<Vec<$crate::store::OutboxRow>> {
@@ -17,8 +17,19 @@ macro_rules! impl_work {
                 if outcomes.is_empty() {
                     return Ok(());
                 }
+                use $crate::store::Settlement;
+                // Deliveries are most outcomes: one statement for all of
+                // them, not one round trip each to the store.
+                let done: Vec<(i64, i64, Option<String>)> = outcomes
+                    .iter()
+                    .filter_map(|o| match o {
+                        Settlement::Done { id, at, result } => Some((*id, *at, result.clone())),
+                        _ => None,
+                    })
+                    .collect();
                 let mut tx = self.begin_tx().await?;
-                for o in outcomes {
+                $bulk::settle_done(&mut *tx, &done).await?;
+                for o in outcomes.iter().filter(|o| !matches!(o, Settlement::Done { .. })) {
                     $crate::store::sql::settle!(o, &mut *tx);
                 }
                 tx.commit().await?;
