@@ -169,14 +169,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     tasks.spawn(housekeeping.run(shutdown.clone()));
 
     // Every series at zero from the first scrape (see telemetry::catalog).
-    let rule_ids: Vec<&str> = settings
-        .outreach
-        .rules()
-        .rules
-        .iter()
-        .map(|r| r.id.as_str())
-        .collect();
-    crate::telemetry::catalog::register_zero(&rule_ids);
+    crate::telemetry::catalog::register_zero(&settings.outreach.rules().ids());
     let gauges = crate::engine::gauges::StoredGauges {
         engine: engine.clone(),
         interval: settings.http.metrics_refresh,

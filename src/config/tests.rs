@@ -109,13 +109,7 @@ fn a_short_patient_key_is_a_problem_and_none_is_not() {
 #[test]
 fn outreach_rules_load_with_the_settings() {
     let s = Settings::load_from(None, env(&[])).unwrap();
-    let ids: Vec<&str> = s
-        .outreach
-        .rules()
-        .rules
-        .iter()
-        .map(|r| r.id.as_str())
-        .collect();
+    let ids = s.outreach.rules().ids();
     assert!(ids.contains(&"primary-care-2-consecutive-dna"), "{ids:?}");
     assert_eq!(s.outreach.flag_category_code, "contact");
     assert_eq!(

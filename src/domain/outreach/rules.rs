@@ -130,6 +130,11 @@ impl RuleSetError {
 }
 
 impl RuleSet {
+    /// Every rule's id, in file order.
+    pub fn ids(&self) -> Vec<&str> {
+        self.rules.iter().map(|r| r.id.as_str()).collect()
+    }
+
     /// The rule with this id.
     pub fn get(&self, id: &str) -> Option<&DischargeRule> {
         self.rules.iter().find(|r| r.id == id)

@@ -20,20 +20,11 @@ use crate::domain::outreach::{
 use crate::domain::referral::{NhsField, ReferralVersion};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use strum::{EnumIter, EnumString, IntoStaticStr};
 use time::OffsetDateTime;
 
 /// Where a command came from: the inbox dedupe namespace and a metric label.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::EnumIter,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, EnumIter)]
 #[strum(serialize_all = "kebab-case")]
 pub enum Source {
     /// The inbound RabbitMQ queue.
