@@ -274,12 +274,14 @@ async fn staff_pages_in_a_browser() {
     b.fill("#note", "Left a card through the door <i>twice</i>")
         .await;
     b.click("#record-attempt").await;
-    b.wait_for_url_prefix(&format!("{base}/cases/{case_a}"))
+    // The form posts back to the case page it is on: wait for the new page.
+    b.wait_for_source_containing("Left a card through the door &lt;i&gt;twice&lt;/i&gt;")
         .await;
     assert!(
-        b.source()
+        b.current_url()
             .await
-            .contains("Left a card through the door &lt;i&gt;twice&lt;/i&gt;")
+            .as_str()
+            .starts_with(&format!("{base}/cases/{case_a}"))
     );
     b.goto(&format!("{base}/outreach")).await;
     assert_eq!(

@@ -209,6 +209,25 @@ impl Browser {
         self.client.source().await.expect("page source")
     }
 
+    /// Waits (up to [`WAIT`]) until the loaded page's HTML contains `needle`:
+    /// for a form that posts back to the page it is on, where the URL does
+    /// not change and the old page is "complete" until the new one replaces it.
+    pub async fn wait_for_source_containing(&self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.ready().await && self.source().await.contains(needle) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "the page did not show {needle:?} within {WAIT:?}; page text:\n{}",
+                    tail(&self.body_text().await, 2000)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits (up to [`WAIT`]) until the URL starts with `prefix` and the page has loaded;
     /// returns the URL.
     pub async fn wait_for_url_prefix(&self, prefix: &str) -> url::Url {
