@@ -41,14 +41,10 @@ impl StoredGauges {
         let now = ms(self.engine.now());
         match store.referral_state_counts().await {
             Ok(counts) => {
-                let get = |state: &str| {
-                    counts
-                        .iter()
-                        .find(|(k, _)| k == state)
-                        .map_or(0, |(_, n)| *n)
-                };
-                metrics::gauge!("ips_waiting_list_size").set(get("accepted") as f64);
-                metrics::gauge!("ips_referrals_incomplete").set(get("incomplete") as f64);
+                let waiting = count_of(&counts, "accepted");
+                metrics::gauge!("ips_waiting_list_size").set(waiting as f64);
+                let incomplete = count_of(&counts, "incomplete");
+                metrics::gauge!("ips_referrals_incomplete").set(incomplete as f64);
             }
             Err(e) => tracing::debug!(error = %e, "gauges: referral counts unavailable"),
         }
@@ -72,16 +68,17 @@ impl StoredGauges {
         if let Ok(counts) = store.delivery_counts().await {
             use strum::IntoEnumIterator;
             for state in DeliveryState::iter() {
-                let label: &'static str = state.into();
-                let n = counts
-                    .iter()
-                    .find(|(k, _)| k == label)
-                    .map_or(0, |(_, n)| *n);
-                metrics::gauge!("ips_document_deliveries", "state" => label).set(n as f64);
+                let n = count_of(&counts, state.as_str());
+                metrics::gauge!("ips_document_deliveries", "state" => state.as_str()).set(n as f64);
             }
         }
         if let Ok(overdue) = store.reviews_overdue(now).await {
             metrics::gauge!("ips_document_reviews_overdue").set(overdue as f64);
         }
     }
+}
+
+/// The count a `GROUP BY` read gave `key`; 0 when it has no row.
+fn count_of(counts: &[(String, i64)], key: &str) -> i64 {
+    counts.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n)
 }
