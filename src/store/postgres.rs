@@ -88,7 +88,7 @@ mod bulk {
     /// statement; a row no longer pending is left as it is.
     pub async fn settle_done(
         c: &mut PgConnection,
-        rows: &[(i64, i64, Option<String>)],
+        rows: &[(i64, i64, Option<&str>)],
     ) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
@@ -101,7 +101,7 @@ mod bulk {
         )
         .bind(col(rows, |r| r.0))
         .bind(col(rows, |r| r.1))
-        .bind(col(rows, |r| r.2.clone()))
+        .bind(col(rows, |r| r.2))
         .execute(&mut *c)
         .await?;
         Ok(())

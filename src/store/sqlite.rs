@@ -136,7 +136,7 @@ mod bulk {
     /// per statement; a row no longer pending is left as it is.
     pub async fn settle_done(
         c: &mut SqliteConnection,
-        rows: &[(i64, i64, Option<String>)],
+        rows: &[(i64, i64, Option<&str>)],
     ) -> Result<()> {
         for chunk in rows.chunks(CHUNK) {
             let mut q = QueryBuilder::new(

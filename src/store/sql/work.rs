@@ -20,10 +20,10 @@ macro_rules! impl_work {
                 use $crate::store::Settlement;
                 // Deliveries are most outcomes: one statement for all of
                 // them, not one round trip each to the store.
-                let done: Vec<(i64, i64, Option<String>)> = outcomes
+                let done: Vec<(i64, i64, Option<&str>)> = outcomes
                     .iter()
                     .filter_map(|o| match o {
-                        Settlement::Done { id, at, result } => Some((*id, *at, result.clone())),
+                        Settlement::Done { id, at, result } => Some((*id, *at, result.as_deref())),
                         _ => None,
                     })
                     .collect();
