@@ -35,16 +35,16 @@ impl DeliveryLimit {
     fn on(queue: &str) -> DeliveryLimit {
         let name = format!("t-limit-{}", uid());
         let pattern = format!("^{}$", queue.replace('.', "\\."));
-        let out = std::process::Command::new("rabbitmqctl")
-            .args(["set_policy", "-p", &vhost(), "--apply-to", "queues"])
-            .args([&name, &pattern, r#"{"delivery-limit":20}"#])
-            .output()
-            .expect("rabbitmqctl");
-        assert!(
-            out.status.success(),
-            "set_policy: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        effects::rabbitmqctl(&[
+            "set_policy",
+            "-p",
+            &vhost(),
+            "--apply-to",
+            "queues",
+            &name,
+            &pattern,
+            r#"{"delivery-limit":20}"#,
+        ]);
         DeliveryLimit { name }
     }
 }

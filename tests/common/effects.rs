@@ -115,6 +115,11 @@ fn percent_decode(s: &str) -> String {
 
 /// Runs `rabbitmqctl <args>` and fails the test if it fails.
 pub fn rabbitmqctl(args: &[&str]) {
+    ctl_output(args);
+}
+
+/// Runs `rabbitmqctl <args>`, fails the test if it fails; its standard output.
+fn ctl_output(args: &[&str]) -> String {
     let out = std::process::Command::new("rabbitmqctl")
         .args(args)
         .output()
@@ -124,23 +129,15 @@ pub fn rabbitmqctl(args: &[&str]) {
         "rabbitmqctl {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs `rabbitmqctl <args> -p <vhost>` quietly; one `Vec` of columns per row.
 fn ctl_rows(amqp_url: &str, args: &[&str]) -> Vec<Vec<String>> {
     let vhost = vhost_of(amqp_url);
-    let out = std::process::Command::new("rabbitmqctl")
-        .args(&args[..1])
-        .args(["-q", "--no-table-headers", "-p", &vhost])
-        .args(&args[1..])
-        .output()
-        .expect("rabbitmqctl (tests/run.sh needs it on PATH)");
-    assert!(
-        out.status.success(),
-        "rabbitmqctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    let mut all = vec![args[0], "-q", "--no-table-headers", "-p", &vhost];
+    all.extend_from_slice(&args[1..]);
+    ctl_output(&all)
         .lines()
         .map(|l| l.split_whitespace().map(str::to_owned).collect())
         .collect()
