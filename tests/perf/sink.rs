@@ -116,9 +116,9 @@ async fn create(
     body: Bytes,
 ) -> Response {
     let arrived = crate::setup::wall_ms();
-    let mut resource: Value = match serde_json::from_slice(&body) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => return (StatusCode::BAD_REQUEST, "body is not a JSON object").into_response(),
+    let mut resource = match json_object(&body) {
+        Ok(v) => v,
+        Err(refused) => return refused.into_response(),
     };
     let condition = headers
         .get("if-none-exist")
@@ -170,9 +170,9 @@ async fn create(
 
 /// `PUT` with a chosen id (the document's `Binary`): stored as sent.
 async fn update(Path((_rtype, id)): Path<(String, String)>, body: Bytes) -> Response {
-    let mut resource: Value = match serde_json::from_slice(&body) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => return (StatusCode::BAD_REQUEST, "body is not a JSON object").into_response(),
+    let mut resource = match json_object(&body) {
+        Ok(v) => v,
+        Err(refused) => return refused.into_response(),
     };
     resource["id"] = json!(id);
     resource["meta"] = json!({"versionId": "1"});
@@ -182,4 +182,12 @@ async fn update(Path((_rtype, id)): Path<(String, String)>, body: Bytes) -> Resp
         resource.to_string(),
     )
         .into_response()
+}
+
+/// The request body as a JSON object, or the 400 that refuses it.
+fn json_object(body: &[u8]) -> Result<Value, (StatusCode, &'static str)> {
+    match serde_json::from_slice(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err((StatusCode::BAD_REQUEST, "body is not a JSON object")),
+    }
 }
