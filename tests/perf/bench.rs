@@ -62,6 +62,9 @@ struct Args {
     /// Run only these benchmarks (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<Bench>,
+    /// Stores the ingest benchmark runs the daemon on (default: all three).
+    #[arg(long, value_delimiter = ',')]
+    ingest_stores: Vec<StoreKind>,
     /// Messages for the ingest benchmark (default 20000; quick 500).
     #[arg(long)]
     ingest_n: Option<usize>,
@@ -241,6 +244,7 @@ async fn run_all(
                 for store in stores
                     .into_iter()
                     .filter(|s| socket || *s != StoreKind::PostgresSocket)
+                    .filter(|s| args.ingest_stores.is_empty() || args.ingest_stores.contains(s))
                 {
                     let figure = format!(
                         "ingest, {} store (msgs/s, N={})",

@@ -21,15 +21,18 @@ use std::time::{Duration, Instant};
 /// A drain that makes no progress for this long has failed.
 const STALL: Duration = Duration::from_secs(30);
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StoreKind {
+    #[value(name = "sqlite")]
     Sqlite,
     /// PostgreSQL over TCP (127.0.0.1:5432).
+    #[value(name = "pg-tcp")]
     Postgres,
     /// PostgreSQL over its Unix socket: sqlx 0.9.0 does not set TCP_NODELAY
     /// (upstream issue #4335, fixed after the release), so over TCP each large
     /// statement can wait ~40 ms for a delayed ACK; the socket shows the
     /// bridge's own cost.
+    #[value(name = "pg-socket")]
     PostgresSocket,
 }
 

@@ -144,8 +144,11 @@ pub struct ReferralInput {
     pub version: ReferralVersion,
     /// The BaRS message it came in, so the answer can go back the BaRS way.
     pub origin: Option<MessageOrigin>,
-    /// The ServiceRequest as received, kept for pass-through.
-    pub raw: Value,
+    /// `ServiceRequest.status` as sent (`unknown` when absent).
+    pub fhir_status: String,
+    /// The ServiceRequest as received, serialised once by the classifier
+    /// (which runs ahead of the store): kept for pass-through.
+    pub raw: String,
     /// BaRS DNA feedback only: the `noshow` Appointment the message carries,
     /// keyed as the booking message keyed it, so the missed appointment
     /// counts towards the discharge rules once, whichever message told us.
@@ -189,7 +192,8 @@ pub struct AppointmentInput {
     pub nhs: NhsField,
     pub source_updated_at: Option<OffsetDateTime>,
     pub content_hash: String,
-    pub raw: Value,
+    /// The Appointment as received, serialised once by the classifier.
+    pub raw: String,
 }
 
 impl AppointmentInput {

@@ -9,7 +9,6 @@ use crate::engine::outcome::{Applied, Signal};
 use crate::engine::{Context, from_ms, ms};
 use crate::store::{AppointmentRow, Tx};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 const KIND: &str = "appointment";
 
@@ -51,7 +50,7 @@ pub async fn handle_for(
         id: existing
             .as_ref()
             .map(|e| e.id.clone())
-            .unwrap_or_else(|| Uuid::new_v4().to_string()),
+            .unwrap_or_else(|| crate::engine::new_id(now)),
         appointment_key: input.key.clone(),
         case_id: case.as_ref().map(|c| c.id.clone()),
         status: input.status.clone(),
@@ -59,7 +58,7 @@ pub async fn handle_for(
         content_hash: input.content_hash.clone(),
         source_updated_at: input.source_updated_at.map(ms),
         updated_at: ms(now),
-        raw: input.raw.to_string(),
+        raw: input.raw.clone(),
     };
     tx.appointment_upsert(&row).await?;
     let mut signals = vec![];

@@ -13,7 +13,6 @@ use crate::engine::{Context, ms};
 use crate::store::{AssignmentRow, JobRow, StatusRow, Tx};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 fn invalid(what: &str, e: InvalidInput) -> HandlerError {
     HandlerError::Reject(Rejection::new(
@@ -52,7 +51,7 @@ pub async fn job_start(
         ),
     };
     let row = JobRow {
-        id: Uuid::new_v4().to_string(),
+        id: crate::engine::new_id(now),
         job_key: key,
         case_id: case.id.clone(),
         employer: j.employer.trim().to_owned(),
@@ -158,7 +157,7 @@ pub async fn employment_status(
     let started = s.start_date.map(|d| d.to_string());
     let band = s.hours_band.map(|b| b.code().to_owned());
     let row = StatusRow {
-        id: Uuid::new_v4().to_string(),
+        id: crate::engine::new_id(now),
         status_key: content_key(
             &case.id,
             &[

@@ -215,7 +215,7 @@ pub(super) async fn case_for(
         .patient_upsert(
             &ctx.lookup_hash(nhs),
             nhs.expose(),
-            &Uuid::new_v4().to_string(),
+            &crate::engine::new_id(now),
             ms(now),
         )
         .await?;
@@ -224,7 +224,7 @@ pub(super) async fn case_for(
         return Ok((open, true));
     }
     let c = CaseRow {
-        id: Uuid::new_v4().to_string(),
+        id: crate::engine::new_id(now),
         patient_id,
         status: crate::domain::case::CaseStatus::Open,
         opened_at: ms(now),

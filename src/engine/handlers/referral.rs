@@ -9,7 +9,6 @@ use crate::engine::{Context, from_ms, ms};
 use crate::store::{ReferralRow, StoreError, Tx};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 const KIND: &str = "referral";
 
@@ -37,7 +36,7 @@ pub async fn handle(
                 None => None,
             };
             let row = ReferralRow {
-                id: Uuid::new_v4().to_string(),
+                id: crate::engine::new_id(now),
                 referral_key: input.key.clone(),
                 case_id: case.as_ref().map(|(c, _)| c.id.clone()),
                 resource_ref: input.resource_ref.clone(),
@@ -59,7 +58,7 @@ pub async fn handle(
                 decided_by: None,
                 assistance_commenced_at: None,
                 updated_at: ms(now),
-                raw: input.raw.to_string(),
+                raw: input.raw.clone(),
                 origin: origin_json(input),
             };
             tx.referral_insert(&row).await?;
@@ -131,7 +130,7 @@ pub async fn handle(
             // update or response does not replace it.
             row.origin = row.origin.take().or_else(|| origin_json(input));
             row.updated_at = ms(now);
-            row.raw = input.raw.to_string();
+            row.raw = input.raw.clone();
             tx.referral_update(&row).await?;
             remember_practice(tx, row.case_id.as_deref(), v, now).await?;
             let ordering = ordering_key(&row);
@@ -211,7 +210,7 @@ async fn remember_practice(
 }
 
 fn fhir_status(input: &ReferralInput) -> String {
-    input.raw["status"].as_str().unwrap_or("unknown").to_owned()
+    input.fhir_status.clone()
 }
 
 fn origin_json(input: &ReferralInput) -> Option<String> {

@@ -67,7 +67,7 @@ pub(super) fn appointment(
         nhs: nhs_field(patient, patient_ref),
         source_updated_at: parse_instant(appt.get("meta").and_then(|m| str_at(m, "lastUpdated"))),
         content_hash: content_hash(&[&appt]),
-        raw: appt,
+        raw: appt.to_string(),
     })
 }
 

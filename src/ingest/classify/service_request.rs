@@ -76,7 +76,8 @@ pub(super) fn referral(
         authored_at: parse_datetime(str_at(&sr, "authoredOn")),
         version,
         origin: bars.map(|(m, url)| m.origin(resolver, logical_id(&sr, url))),
-        raw: sr,
+        fhir_status: str_at(&sr, "status").unwrap_or("unknown").to_owned(),
+        raw: sr.to_string(),
         feedback_appointment: None,
     }))
 }

@@ -47,6 +47,9 @@ pub struct Pending {
     pub audit: Vec<(AuditEntry, i64)>,
     pub outreach: OutreachCache,
     pub timers: TimerChanges,
+    /// GP practice per case, `(ods, updated_at)`, upserted at commit: every
+    /// referral names one, and a statement each was a round trip each.
+    pub practices: HashMap<String, (String, i64)>,
 }
 
 impl Pending {

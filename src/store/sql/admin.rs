@@ -35,6 +35,17 @@ macro_rules! impl_unit_of_work {
                 if !p.audit.is_empty() {
                     $bulk::insert_audit(conn, &p.audit).await?;
                 }
+                let practices: Vec<_> = p.practices.iter().collect();
+                for chunk in practices.chunks(200) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO case_practices (case_id, gp_ods, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut b, (case_id, (ods, at))| {
+                        b.push_bind(case_id.as_str()).push_bind(ods.as_str()).push_bind(*at);
+                    });
+                    q.push(" ON CONFLICT (case_id) DO UPDATE SET gp_ods = excluded.gp_ods, updated_at = excluded.updated_at");
+                    q.build().execute(&mut *conn).await?;
+                }
                 let facts: Vec<_> = p.outreach.dirty_facts().collect();
                 for chunk in facts.chunks(200) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(

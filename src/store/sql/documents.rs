@@ -119,6 +119,9 @@ macro_rules! impl_documents {
             }
 
             async fn practice_of(&mut self, case_id: &str) -> $crate::store::Result<Option<String>> {
+                if let Some((ods, _)) = self.pending.practices.get(case_id) {
+                    return Ok(Some(ods.clone()));
+                }
                 Ok(sqlx::query_scalar("SELECT gp_ods FROM case_practices WHERE case_id = $1")
                     .bind(case_id)
                     .fetch_optional(&mut *self.tx)
@@ -126,13 +129,8 @@ macro_rules! impl_documents {
             }
 
             async fn practice_set(&mut self, case_id: &str, ods: &str, now: i64) -> $crate::store::Result<()> {
-                sqlx::query("INSERT INTO case_practices (case_id, gp_ods, updated_at) VALUES ($1, $2, $3) \
-                             ON CONFLICT (case_id) DO UPDATE SET gp_ods = excluded.gp_ods, updated_at = excluded.updated_at")
-                    .bind(case_id)
-                    .bind(ods)
-                    .bind(now)
-                    .execute(&mut *self.tx)
-                    .await?;
+                // Written with the rest of the unit of work (see `flush`).
+                self.pending.practices.insert(case_id.to_owned(), (ods.to_owned(), now));
                 Ok(())
             }
 

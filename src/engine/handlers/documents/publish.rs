@@ -22,7 +22,6 @@ use crate::store::{CaseRow, DocumentRow, DocumentStatus, StoredKind, StoredRevie
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::{Date, OffsetDateTime};
-use uuid::Uuid;
 
 /// `POST .../documents/{kind}/complete` or `ips.document-complete.v1`.
 pub async fn complete(
@@ -191,7 +190,7 @@ async fn publish(
         false => None,
     };
     let version = previous.as_ref().map_or(1, |d| d.version + 1);
-    let id = Uuid::new_v4().to_string();
+    let id = crate::engine::new_id(now);
     let status_line = p
         .kind
         .is_reviewed()

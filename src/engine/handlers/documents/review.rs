@@ -15,7 +15,6 @@ use crate::render::document_record::{reminder_note, review_identifier};
 use crate::store::{CommentRow, StoredReview, Tx};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// A comment on a published document: stored on the case once, published as
 /// `document.commented` once; the first one ends the review's chasing.
@@ -33,7 +32,7 @@ pub async fn comment(
     };
     let at = c.at.unwrap_or(now);
     let row = CommentRow {
-        id: Uuid::new_v4().to_string(),
+        id: crate::engine::new_id(now),
         document_id: doc.id.clone(),
         case_id: doc.case_id.clone(),
         comment_key: c.comment_key.clone(),

@@ -12,7 +12,6 @@ use crate::engine::rejection::{RejectCode, Rejection};
 use crate::engine::{Context, ms};
 use crate::store::{AttemptRow, StoreError, Tx};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 const KIND: &str = "outreach-attempt";
 
@@ -32,7 +31,7 @@ pub async fn handle(
     let case = open_case(tx, &a.case_id).await?;
     let episode = tx.episode_active(&case.id).await?;
     let row = AttemptRow {
-        id: Uuid::new_v4().to_string(),
+        id: crate::engine::new_id(now),
         attempt_key: key,
         case_id: case.id.clone(),
         episode_id: episode.as_ref().map(|e| e.id.clone()),

@@ -16,7 +16,6 @@ use crate::engine::{Context, from_ms, ms, rfc3339};
 use crate::store::{ClosureByRuleRow, ReferralRow, StoreError, Tx};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// Why the closure counts as one by a DNA rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
@@ -134,7 +133,7 @@ async fn record(
     now: OffsetDateTime,
 ) -> Result<Vec<Signal>, StoreError> {
     let c = ClosureByRuleRow {
-        id: Uuid::new_v4().to_string(),
+        id: crate::engine::new_id(now),
         case_id: case.id.clone(),
         referral_id: source_ref.to_owned(),
         cause: <&str>::from(cause).to_owned(),

@@ -26,7 +26,6 @@ use crate::engine::{Context, from_ms, ms, rfc3339};
 use crate::store::{CaseRow, EpisodeRow, EpisodeStatus, StoreError, Tx};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// Why the case is being looked at again. Some causes resolve an active
 /// episode whatever the rules say (the person was seen or reached).
@@ -203,7 +202,7 @@ async fn open(
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let ep = EpisodeRow {
-        id: Uuid::new_v4().to_string(),
+        id: crate::engine::new_id(now),
         case_id: case.id.clone(),
         rule_id: risk.rule_id.clone(),
         status: EpisodeStatus::Active,
