@@ -16,7 +16,8 @@ use super::breaker::Breaker;
 use super::error::{FhirError, outcome_summary};
 pub(super) use super::reply::meta_version;
 use super::reply::{
-    identifier_query, parse_location, parse_retry_after, same_origin, status_class, strip_etag,
+    Reply, identifier_query, parse_location, parse_retry_after, same_origin, status_class,
+    strip_etag,
 };
 use crate::config::FhirSettings;
 use backon::{ExponentialBuilder, Retryable};
@@ -51,14 +52,6 @@ pub struct Written {
     pub created: bool,
 }
 
-struct Reply {
-    status: StatusCode,
-    etag: Option<String>,
-    location: Option<String>,
-    retry_after: Option<Duration>,
-    body: Value,
-}
-
 impl FhirClient {
     pub fn new(s: &FhirSettings) -> Result<Self, FhirError> {
         let http = reqwest::Client::builder()
@@ -89,10 +82,13 @@ impl FhirClient {
     pub async fn read(&self, reference: &str) -> Result<Option<Versioned>, FhirError> {
         let url = format!("{}/{}", self.base, reference);
         match self.retrying(Method::GET, &url, None, &[]).await {
-            Ok(r) => Ok(Some(Versioned {
-                version: r.etag.or_else(|| meta_version(&r.body)),
-                body: r.body,
-            })),
+            Ok(r) => {
+                let body = r.json();
+                Ok(Some(Versioned {
+                    version: r.etag.or_else(|| meta_version(&body)),
+                    body,
+                }))
+            }
             Err(FhirError::Status {
                 status: 404 | 410, ..
             }) => Ok(None),
@@ -114,7 +110,7 @@ impl FhirClient {
         } else {
             format!("{}/{}", self.base, url_or_path.trim_start_matches('/'))
         };
-        Ok(self.retrying(Method::GET, &url, None, &[]).await?.body)
+        Ok(self.retrying(Method::GET, &url, None, &[]).await?.json())
     }
 
     /// One quick, unretried request for `/readyz`. While the breaker is open
@@ -286,7 +282,7 @@ impl FhirClient {
         let reply = self
             .retrying(Method::POST, &base, Some(bundle), &[])
             .await?;
-        Ok(reply.body["entry"].as_array().map_or(0, Vec::len))
+        Ok(reply.json()["entry"].as_array().map_or(0, Vec::len))
     }
 
     /// A conditional write: a 412 means the condition failed, which each
@@ -393,29 +389,25 @@ impl FhirClient {
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
-            let bytes = resp
+            let body = resp
                 .bytes()
                 .await
                 .map_err(|e| FhirError::Transport(e.without_url().to_string()))?;
-            let body: Value = if bytes.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-            };
-            if !status.is_success() {
-                return Err(FhirError::Status {
-                    status: status.as_u16(),
-                    retry_after,
-                    detail: outcome_summary(&body, status),
-                });
-            }
-            return Ok(Reply {
+            let reply = Reply {
                 status,
                 etag,
                 location,
                 retry_after,
                 body,
-            });
+            };
+            if !status.is_success() {
+                return Err(FhirError::Status {
+                    status: status.as_u16(),
+                    retry_after,
+                    detail: outcome_summary(&reply.json(), status),
+                });
+            }
+            return Ok(reply);
         }
     }
 }
@@ -428,9 +420,7 @@ fn resource_type(resource: &Value) -> Result<&str, FhirError> {
 
 fn written_from(rt: &str, reply: &Reply, created: bool) -> Option<Written> {
     let _ = reply.retry_after;
-    let from_body = reply.body["id"]
-        .as_str()
-        .map(|id| (id.to_owned(), meta_version(&reply.body)));
+    let from_body = reply.stamp();
     let from_location = reply.location.as_deref().and_then(parse_location);
     let (id, version) = from_body.or(from_location)?;
     Some(Written {

@@ -3,8 +3,46 @@
 //! metrics, and the same-origin rule for `next` links. Pure functions, kept
 //! apart from the request loop so each can be tested on its own.
 
+use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::Duration;
+
+/// One HTTP exchange's answer, as the request loop hands it to the callers.
+pub(super) struct Reply {
+    pub status: StatusCode,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+    pub retry_after: Option<Duration>,
+    /// The body as received. Why not a `Value`: a write's reply is the whole
+    /// resource echoed back, of which the bridge needs only `id` and
+    /// `meta.versionId` (see [`Reply::stamp`]); building a tree of it, and
+    /// dropping it, cost more than the request on the write path.
+    pub body: bytes::Bytes,
+}
+
+impl Reply {
+    /// The body as JSON; `Null` when empty or not JSON.
+    pub fn json(&self) -> Value {
+        if self.body.is_empty() {
+            return Value::Null;
+        }
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// `(id, meta.versionId)` of the resource in the body, reading only
+    /// those two members (the rest is skipped, not built).
+    pub fn stamp(&self) -> Option<(String, Option<String>)> {
+        #[derive(serde::Deserialize)]
+        struct Stamp {
+            id: Option<Value>,
+            meta: Option<Value>,
+        }
+        let s: Stamp = serde_json::from_slice(&self.body).ok()?;
+        let id = s.id.as_ref().and_then(Value::as_str)?.to_owned();
+        let version = s.meta.as_ref().and_then(|m| m["versionId"].as_str());
+        Some((id, version.map(str::to_owned)))
+    }
+}
 
 /// `identifier=system%7Cvalue`: the search that makes a create conditional
 /// (a literal `|` is not safe in every server's query parser).
@@ -63,6 +101,40 @@ pub(super) fn same_origin(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reply(body: &'static str) -> Reply {
+        Reply {
+            status: StatusCode::CREATED,
+            etag: None,
+            location: None,
+            retry_after: None,
+            body: bytes::Bytes::from_static(body.as_bytes()),
+        }
+    }
+
+    /// The write path reads only `id` and `meta.versionId` of an echoed
+    /// resource: the same answers a whole `Value` gave, and none from a body
+    /// that is not a resource (then `Location` decides).
+    #[test]
+    fn a_reply_stamp_reads_id_and_version_only() {
+        let echoed = r#"{"resourceType":"Task","id":"t1","meta":{"versionId":"3","lastUpdated":"2026-12-01T10:00:00Z"},"note":[{"text":"x"}]}"#;
+        assert_eq!(reply(echoed).stamp(), Some(("t1".into(), Some("3".into()))));
+        assert_eq!(reply(r#"{"id":"t2"}"#).stamp(), Some(("t2".into(), None)));
+        assert_eq!(
+            reply(r#"{"id":"t3","meta":"odd"}"#).stamp(),
+            Some(("t3".into(), None))
+        );
+        assert_eq!(reply(r#"{"id":7}"#).stamp(), None);
+        assert_eq!(reply("").stamp(), None);
+        assert_eq!(reply("<html>").stamp(), None);
+        assert_eq!(reply("").json(), Value::Null);
+        assert_eq!(
+            reply(r#"{"entry":[1,2]}"#).json()["entry"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
+    }
 
     #[test]
     fn parses_locations_with_and_without_history() {

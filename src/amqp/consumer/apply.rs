@@ -109,8 +109,7 @@ impl Applier {
         for (d, r) in batch.iter().zip(&results) {
             if let Applied::Rejected(rej) = r {
                 tracing::warn!(code = rej.code.as_str(), reason = %rej.reason, "dead-lettering inbound message");
-                self.dead_letter(d, rej.code.as_str(), &rej.reason)
-                    .await?;
+                self.dead_letter(d, rej.code.as_str(), &rej.reason).await?;
             }
         }
         if let Some(last) = batch.last() {

@@ -31,12 +31,12 @@ use crate::store::dead_letters::DeadLetters;
 use apply::{Applier, Batch};
 use backon::BackoffBuilder;
 use futures_util::StreamExt;
+use lapin::Connection;
 use lapin::message::Delivery;
 use lapin::options::{
     BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
 };
 use lapin::types::FieldTable;
-use lapin::Connection;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
@@ -66,7 +66,9 @@ enum SessionError {
     DeadLetterStore(#[from] crate::store::StoreError),
     #[error("cannot encode a dead letter's properties: {0}")]
     DeadLetterEncode(#[from] serde_json::Error),
-    #[error("the store stayed unavailable; the batch and everything after it went back to the queue")]
+    #[error(
+        "the store stayed unavailable; the batch and everything after it went back to the queue"
+    )]
     StoreUnavailable,
     #[error("the batch applier stopped: {0}")]
     Applier(#[from] tokio::task::JoinError),
@@ -250,12 +252,7 @@ impl Consumer {
             source: Source::Amqp,
             message_id: message_id(&d),
             received_at: self.engine.now(),
-            command: classify::classify(
-                &d.data,
-                &env,
-                &self.reading.limits,
-                &self.reading.rules,
-            ),
+            command: classify::classify(&d.data, &env, &self.reading.limits, &self.reading.rules),
         };
         batch.inbounds.push(inbound);
         batch.deliveries.push(d);
