@@ -87,9 +87,8 @@ impl Applier {
                     }
                     None => {
                         tracing::error!(error = %e, messages = batch.len(), "store still unavailable; returning batch to the queue");
-                        for _ in &inbounds {
-                            metrics::counter!("ips_messages_total", "source" => "amqp", "outcome" => "requeued").increment(1);
-                        }
+                        metrics::counter!("ips_messages_total", "source" => "amqp", "outcome" => "requeued")
+                            .increment(inbounds.len() as u64);
                         if let Some(last) = batch.last() {
                             last.acker
                                 .nack(BasicNackOptions {

@@ -1,7 +1,7 @@
 //! The inbound consumer.
 //!
-//! Deliveries are taken in batches (up to `batch_size`, waiting at most
-//! `batch_wait` for a batch to fill) and classified here; an [`apply::Applier`]
+//! Deliveries are taken in batches (up to `batch_size`; see [`Consumer::read`]
+//! for when a batch closes) and classified here; an [`apply::Applier`]
 //! on a task of its own applies each batch in one store transaction and only
 //! then acknowledges it, with one `multiple` ack. Why two stages: reading and
 //! classifying a batch (JSON parsing, checks, serialising what is kept) is
@@ -130,8 +130,9 @@ impl Consumer {
                 FieldTable::default(),
             )
             .await?;
-        // One batch may wait while another is applied: with `prefetch`
-        // bounding what is unacked, a deeper queue would only hold memory.
+        // The reader sends only when the applier is free (see `read`), so
+        // the channel never holds a batch for long: the next one fills in the
+        // reader, where it can still grow.
         let (to_apply, batches) = mpsc::channel::<Batch>(1);
         let applier = Applier {
             settings: self.settings.clone(),
@@ -152,8 +153,8 @@ impl Consumer {
         // the queue on close.
         drop(to_apply);
         let result = match ended {
-            Ended::Applier(r) => r.map_err(SessionError::from).and_then(|r| r),
-            Ended::Shutdown => applying.await.map_err(SessionError::from).and_then(|r| r),
+            Ended::Applier(r) => joined(r),
+            Ended::Shutdown => joined(applying.await),
             Ended::Failed(e) => {
                 let _ = applying.await;
                 Err(e)
@@ -266,6 +267,11 @@ enum Ended {
     /// The applier's task ended (it ends early only on an error).
     Applier(Result<Result<(), SessionError>, tokio::task::JoinError>),
     Failed(SessionError),
+}
+
+/// The applier's outcome, whether its task failed or it returned an error.
+fn joined(r: Result<Result<(), SessionError>, tokio::task::JoinError>) -> Result<(), SessionError> {
+    r.map_err(SessionError::from).and_then(|r| r)
 }
 
 /// The dedupe key: the `message_id` property, else a hash of the body.

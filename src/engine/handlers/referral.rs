@@ -42,7 +42,7 @@ pub async fn handle(
                 resource_ref: input.resource_ref.clone(),
                 channel: channel.to_owned(),
                 state: r.state,
-                fhir_status: fhir_status(input),
+                fhir_status: input.fhir_status.clone(),
                 incomplete_reasons: json!(r.incomplete_reasons).to_string(),
                 content_hash: v.content_hash.clone(),
                 source_updated_at: v.source_updated_at.map(ms),
@@ -112,7 +112,7 @@ pub async fn handle(
                 row.is_multiple = i64::from(multiple);
             }
             row.state = r.state;
-            row.fhir_status = fhir_status(input);
+            row.fhir_status = input.fhir_status.clone();
             row.incomplete_reasons = json!(r.incomplete_reasons).to_string();
             row.content_hash = v.content_hash.clone();
             row.source_updated_at = v.source_updated_at.map(ms).or(row.source_updated_at);
@@ -207,10 +207,6 @@ async fn remember_practice(
         tx.practice_set(case_id, ods, ms(now)).await?;
     }
     Ok(())
-}
-
-fn fhir_status(input: &ReferralInput) -> String {
-    input.fhir_status.clone()
 }
 
 fn origin_json(input: &ReferralInput) -> Option<String> {
