@@ -276,6 +276,79 @@ async fn store_outage_returns_messages_to_the_queue_and_loses_none() {
     assert_eq!(effects::queue_counts(&d.n.url, &d.n.dlq), (0, 0));
 }
 
+/// A batch handed back to the broker keeps its place: the messages behind it,
+/// already read by the consumer, must not be applied first.
+///
+/// The store is locked while 20 appointments are published (batches of 5,
+/// prefetch 20, so the consumer holds all of them); the lock is released the
+/// moment the first batch is handed back. What makes it fail: the consumer
+/// applying the batches it already read while the handed-back one waits for
+/// redelivery; a hand-back that lets the broker return the batch behind the
+/// ones read after it (a nack before the close did that, now and then: the
+/// broker redelivered the nacked batch at once to the same consumer, and a
+/// quorum queue returns messages on close in order of their last delivery);
+/// either puts appointments out of publish order in the audit trail. Or a
+/// message lost or applied twice (not exactly 20).
+#[tokio::test]
+async fn a_batch_handed_back_keeps_its_place_in_the_queue() {
+    use sqlx::Connection as _;
+    const TOTAL: usize = 20;
+    let d = Daemon::start(&[
+        ("IPS__STORE__BUSY_TIMEOUT", "50ms"),
+        ("IPS__AMQP__BATCH_SIZE", "5"),
+        ("IPS__AMQP__PREFETCH", "20"),
+    ])
+    .await;
+    let mut blocker = sqlx::SqliteConnection::connect(&d.db).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    for i in 0..TOTAL {
+        let key = format!("order-{i:02}");
+        let body =
+            serde_json::to_vec(&appointment(&key, &nhs_number(600 + i as u64), "booked")).unwrap();
+        d.p.publish(&d.n.exchange, "appointment", &body, &key, FHIR_JSON)
+            .await
+            .unwrap();
+    }
+    let requeued = [("source", "amqp"), ("outcome", "requeued")];
+    eventually(
+        Duration::from_secs(30),
+        "the first batch handed back to the broker",
+        || async { (d.counter("ips_messages_total", &requeued).await >= 1.0).then_some(()) },
+    )
+    .await;
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    drop(blocker);
+    let db = d.db.clone();
+    eventually(Duration::from_secs(30), "all committed", || async {
+        (effects::inbox_count(&db, "amqp").await == TOTAL as i64).then_some(())
+    })
+    .await;
+    effects::settle_queue(&d.n.url, &d.n.queue, Duration::from_secs(10)).await;
+    let mut conn = sqlx::SqliteConnection::connect(&d.db).await.unwrap();
+    let applied: Vec<String> = sqlx::query_scalar(
+        "SELECT a.appointment_key FROM audit u JOIN appointments a ON a.id = u.resource_id \
+         WHERE u.action = 'appointment.recorded' ORDER BY u.id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let order: Vec<usize> = applied
+        .iter()
+        .map(|k| {
+            let at = k.rfind("order-").expect("an appointment of this test");
+            k[at + 6..].parse().expect("a two-digit sequence number")
+        })
+        .collect();
+    assert_eq!(
+        order,
+        (0..TOTAL).collect::<Vec<_>>(),
+        "applied in publish order, each once"
+    );
+}
+
 #[tokio::test]
 async fn readyz_is_503_without_the_broker_and_200_with_it() {
     let sb = Sandbox::start();

@@ -8,7 +8,7 @@ use crate::engine::{Applied, Engine, Inbound};
 use crate::store::dead_letters::{DeadLetters, NewDeadLetter};
 use backon::BackoffBuilder;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
+use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use lapin::types::AMQPValue;
 use lapin::{Channel, Confirmation};
 use std::sync::Arc;
@@ -89,17 +89,15 @@ impl Applier {
                         tracing::error!(error = %e, messages = batch.len(), "store still unavailable; returning batch to the queue");
                         metrics::counter!("ips_messages_total", "source" => "amqp", "outcome" => "requeued")
                             .increment(inbounds.len() as u64);
-                        if let Some(last) = batch.last() {
-                            last.acker
-                                .nack(BasicNackOptions {
-                                    multiple: true,
-                                    requeue: true,
-                                })
-                                .await?;
-                        }
-                        // The next batch is already read: applying it now
-                        // would put later messages before these. Ending the
-                        // session returns it, and all that follows, in order.
+                        // Handed back by ending the session: the channel's
+                        // close returns this batch and everything read after
+                        // it in the order they were delivered. A nack first
+                        // would not: the broker redelivers the nacked batch
+                        // at once, to this same consumer, and on close a
+                        // quorum queue returns it *after* the batches read
+                        // behind it (it returns in order of last delivery),
+                        // and counts the batch's delivery twice.
+                        // (`tests/amqp_consumer.rs::a_batch_handed_back_keeps_its_place_in_the_queue`.)
                         return Err(SessionError::StoreUnavailable);
                     }
                 },

@@ -1,9 +1,12 @@
 //! The outbox dispatcher: delivers outbox rows to their sinks.
 //!
 //! A pipeline, not rounds: rows are claimed with a lease while there is room
-//! (`concurrency`), each is delivered on a task of its own, and each outcome
-//! is recorded as soon as it is known, grouped with whatever else finished
-//! meanwhile into one commit. Why: a round that settles only when its
+//! (`concurrency`), each is delivered on a task of its own, and outcomes are
+//! recorded in groups: at once when nothing else is in flight, otherwise
+//! when a quarter of a batch has finished or the oldest outcome has waited
+//! [`SETTLE_WAIT`], whichever comes first. (Recording each handful as it
+//! came made a commit per few rows, and the store the write path's limit.)
+//! Why a pipeline: a round that settles only when its
 //! slowest row finishes let a second dispatcher re-claim rows still in
 //! flight once the lease ran out (a row may take minutes, with retries and
 //! `Retry-After`); and a lease long enough for the worst case would stall
@@ -27,6 +30,18 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// How long a known outcome may wait for others to share its commit. Short:
+/// the next row of the same case is not claimed until this one is recorded.
+const SETTLE_WAIT: Duration = Duration::from_millis(5);
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 pub struct Dispatcher {
     engine: Engine,
@@ -61,18 +76,21 @@ impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut in_flight: JoinSet<Finished> = JoinSet::new();
         let mut ids: HashSet<i64> = HashSet::new();
+        // Outcomes known but not yet recorded, and since when the oldest waits.
+        let mut finished: Vec<Finished> = Vec::new();
+        let mut oldest: Option<tokio::time::Instant> = None;
         let renew_every = (self.settings.lease / 3).max(Duration::from_millis(50));
         let mut renew = tokio::time::interval(renew_every);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if !shutdown.is_cancelled() {
                 self.fill(&mut in_flight, &mut ids).await;
-            } else if in_flight.is_empty() {
+            } else if in_flight.is_empty() && finished.is_empty() {
                 return;
             }
+            let record_by = oldest.map(|t| t + SETTLE_WAIT);
             tokio::select! {
                 Some(done) = in_flight.join_next() => {
-                    let mut finished = vec![];
                     if let Ok(f) = done {
                         finished.push(f);
                     }
@@ -82,10 +100,15 @@ impl Dispatcher {
                             finished.push(f);
                         }
                     }
-                    for f in &finished {
-                        ids.remove(&f.row.id);
+                    oldest.get_or_insert_with(tokio::time::Instant::now);
+                    if in_flight.is_empty() || finished.len() >= self.settle_group() {
+                        self.record_all(&mut finished, &mut ids).await;
+                        oldest = None;
                     }
-                    self.record(finished).await;
+                }
+                _ = sleep_until_or_never(record_by) => {
+                    self.record_all(&mut finished, &mut ids).await;
+                    oldest = None;
                 }
                 _ = renew.tick(), if !ids.is_empty() => {
                     let now = ms(self.engine.now());
@@ -95,11 +118,30 @@ impl Dispatcher {
                         tracing::warn!(error = %e, rows = held.len(), "could not renew outbox leases; another worker may deliver these rows again (harmless)");
                     }
                 }
-                _ = tokio::time::sleep(self.settings.poll_interval), if in_flight.is_empty() => {}
+                _ = tokio::time::sleep(self.settings.poll_interval), if in_flight.is_empty() && finished.is_empty() => {}
                 _ = self.engine.outbox_wake.notified(), if !shutdown.is_cancelled() => {}
                 _ = shutdown.cancelled(), if !shutdown.is_cancelled() => {}
             }
         }
+    }
+
+    /// Outcomes recorded in one commit once this many are known (while
+    /// other rows are still in flight): a commit costs about the same for
+    /// one row as for a hundred, so many small ones made the store, not
+    /// the sink, the limit of the write path.
+    fn settle_group(&self) -> usize {
+        (self.settings.batch_size as usize / 4).max(1)
+    }
+
+    async fn record_all(&self, finished: &mut Vec<Finished>, ids: &mut HashSet<i64>) {
+        if finished.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(finished);
+        for f in &batch {
+            ids.remove(&f.row.id);
+        }
+        self.record(batch).await;
     }
 
     /// Claims due rows while there is room, and starts their deliveries.
@@ -107,8 +149,9 @@ impl Dispatcher {
         // Claim in large batches (one statement for many rows), not a row at
         // a time as slots free up.
         let batch = self.settings.batch_size as usize;
-        let room = batch.saturating_sub(in_flight.len());
-        if room == 0 || (!in_flight.is_empty() && room < batch / 2) {
+        // Held rows: in flight, or finished and waiting to be recorded.
+        let room = batch.saturating_sub(ids.len());
+        if room == 0 || (!ids.is_empty() && room < batch / 2) {
             return;
         }
         let limit = room as u32;
