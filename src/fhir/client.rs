@@ -397,7 +397,6 @@ impl FhirClient {
                 status,
                 etag,
                 location,
-                retry_after,
                 body,
             };
             if !status.is_success() {
@@ -419,7 +418,6 @@ fn resource_type(resource: &Value) -> Result<&str, FhirError> {
 }
 
 fn written_from(rt: &str, reply: &Reply, created: bool) -> Option<Written> {
-    let _ = reply.retry_after;
     let from_body = reply.stamp();
     let from_location = reply.location.as_deref().and_then(parse_location);
     let (id, version) = from_body.or(from_location)?;

@@ -12,7 +12,6 @@ pub(super) struct Reply {
     pub status: StatusCode,
     pub etag: Option<String>,
     pub location: Option<String>,
-    pub retry_after: Option<Duration>,
     /// The body as received. Why not a `Value`: a write's reply is the whole
     /// resource echoed back, of which the bridge needs only `id` and
     /// `meta.versionId` (see [`Reply::stamp`]); building a tree of it, and
@@ -107,7 +106,6 @@ mod tests {
             status: StatusCode::CREATED,
             etag: None,
             location: None,
-            retry_after: None,
             body: bytes::Bytes::from_static(body.as_bytes()),
         }
     }
