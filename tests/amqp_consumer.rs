@@ -7,6 +7,7 @@ mod common;
 use common::daemon::Daemon;
 use common::fixtures::*;
 use common::*;
+use sqlx::Connection as _;
 use std::time::Duration;
 
 /// The same message id twice with *different* bodies (two different
@@ -223,13 +224,8 @@ async fn survives_forced_connection_closes_without_loss_or_duplicates() {
 /// than 5), or a delivery left unacked (`messages_unacknowledged` above 0).
 #[tokio::test]
 async fn store_outage_returns_messages_to_the_queue_and_loses_none() {
-    use sqlx::Connection as _;
     let d = Daemon::start(&[("IPS__STORE__BUSY_TIMEOUT", "50ms")]).await;
-    let mut blocker = sqlx::SqliteConnection::connect(&d.db).await.unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    let mut blocker = lock_store(&d.db).await;
     for i in 0..5 {
         let body = serde_json::to_vec(&appointment(
             &format!("outage-{i}"),
@@ -247,13 +243,7 @@ async fn store_outage_returns_messages_to_the_queue_and_loses_none() {
         .await
         .unwrap();
     }
-    let requeued = [("source", "amqp"), ("outcome", "requeued")];
-    eventually(
-        Duration::from_secs(30),
-        "the batch handed back to the broker",
-        || async { (d.counter("ips_messages_total", &requeued).await >= 1.0).then_some(()) },
-    )
-    .await;
+    handed_back(&d).await;
     let committed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit")
         .fetch_one(&mut blocker)
         .await
@@ -291,7 +281,6 @@ async fn store_outage_returns_messages_to_the_queue_and_loses_none() {
 /// message lost or applied twice (not exactly 20).
 #[tokio::test]
 async fn a_batch_handed_back_keeps_its_place_in_the_queue() {
-    use sqlx::Connection as _;
     const TOTAL: usize = 20;
     let d = Daemon::start(&[
         ("IPS__STORE__BUSY_TIMEOUT", "50ms"),
@@ -299,11 +288,7 @@ async fn a_batch_handed_back_keeps_its_place_in_the_queue() {
         ("IPS__AMQP__PREFETCH", "20"),
     ])
     .await;
-    let mut blocker = sqlx::SqliteConnection::connect(&d.db).await.unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    let mut blocker = lock_store(&d.db).await;
     for i in 0..TOTAL {
         let key = format!("order-{i:02}");
         let body =
@@ -312,13 +297,7 @@ async fn a_batch_handed_back_keeps_its_place_in_the_queue() {
             .await
             .unwrap();
     }
-    let requeued = [("source", "amqp"), ("outcome", "requeued")];
-    eventually(
-        Duration::from_secs(30),
-        "the first batch handed back to the broker",
-        || async { (d.counter("ips_messages_total", &requeued).await >= 1.0).then_some(()) },
-    )
-    .await;
+    handed_back(&d).await;
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
     drop(blocker);
     let db = d.db.clone();
@@ -442,4 +421,26 @@ async fn dlq_list_show_and_replay_from_the_command_line() {
     .await;
     assert_eq!(b.queue_depth(&b.n.dlq).await, 0);
     b.stop().await;
+}
+
+/// Another connection holding SQLite's write lock (`BEGIN EXCLUSIVE`) until
+/// it rolls back: the daemon's store is unavailable meanwhile.
+async fn lock_store(db: &str) -> sqlx::SqliteConnection {
+    let mut blocker = sqlx::SqliteConnection::connect(db).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    blocker
+}
+
+/// Waits until the daemon has handed a batch back to the broker.
+async fn handed_back(d: &Daemon) {
+    let requeued = [("source", "amqp"), ("outcome", "requeued")];
+    eventually(
+        Duration::from_secs(30),
+        "a batch handed back to the broker",
+        || async { (d.counter("ips_messages_total", &requeued).await >= 1.0).then_some(()) },
+    )
+    .await;
 }
