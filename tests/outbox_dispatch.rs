@@ -65,7 +65,8 @@ fn task(value: &str) -> OutboxMessage {
         resource: json!({
             "resourceType": "Task", "status": "requested", "intent": "order",
             "identifier": [{"system": SYSTEM, "value": value}]
-        }),
+        })
+        .into(),
     })
 }
 

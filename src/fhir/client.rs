@@ -171,13 +171,26 @@ impl FhirClient {
         value: &str,
     ) -> Result<Written, FhirError> {
         let rt = resource_type(resource)?;
+        self.create_conditional_raw(rt, json_body(resource)?, system, value)
+            .await
+    }
+
+    /// [`create_conditional`](Self::create_conditional) of a resource of
+    /// type `rt` already serialised (the outbox keeps creates as JSON text).
+    pub async fn create_conditional_raw(
+        &self,
+        rt: &str,
+        body: bytes::Bytes,
+        system: &str,
+        value: &str,
+    ) -> Result<Written, FhirError> {
         let url = format!("{}/{}", self.base, rt);
         let condition = identifier_query(system, value);
         let reply = self
             .precondition(
                 Method::POST,
                 &url,
-                resource,
+                body,
                 ("If-None-Exist", condition.as_str()),
                 || FhirError::MultipleMatches {
                     resource_type: rt.to_owned(),
@@ -228,7 +241,7 @@ impl FhirClient {
             .precondition(
                 Method::PUT,
                 &url,
-                resource,
+                json_body(resource)?,
                 ("If-Match", etag.as_str()),
                 || FhirError::VersionConflict {
                     resource: format!("{rt}/{id}"),
@@ -256,7 +269,7 @@ impl FhirClient {
             .ok_or_else(|| FhirError::InvalidResponse("a PUT needs resource.id".into()))?;
         let url = format!("{}/{}/{}", self.base, rt, id);
         let reply = self
-            .retrying(Method::PUT, &url, Some(resource), &[])
+            .retrying(Method::PUT, &url, Some(json_body(resource)?), &[])
             .await?;
         Ok(
             written_from(rt, &reply, reply.status == StatusCode::CREATED).unwrap_or(Written {
@@ -280,7 +293,7 @@ impl FhirClient {
         }
         let base = self.base.clone();
         let reply = self
-            .retrying(Method::POST, &base, Some(bundle), &[])
+            .retrying(Method::POST, &base, Some(json_body(bundle)?), &[])
             .await?;
         Ok(reply.json()["entry"].as_array().map_or(0, Vec::len))
     }
@@ -291,7 +304,7 @@ impl FhirClient {
         &self,
         method: Method,
         url: &str,
-        body: &Value,
+        body: bytes::Bytes,
         condition: (&str, &str),
         failed: impl FnOnce() -> FhirError,
     ) -> Result<Reply, FhirError> {
@@ -305,10 +318,10 @@ impl FhirClient {
         &self,
         method: Method,
         url: &str,
-        body: Option<&Value>,
+        body: Option<bytes::Bytes>,
         headers: &[(&str, &str)],
     ) -> Result<Reply, FhirError> {
-        let attempt = || async { self.once(method.clone(), url, body, headers).await };
+        let attempt = || async { self.once(method.clone(), url, body.clone(), headers).await };
         attempt
             .retry(self.backoff)
             .when(FhirError::is_retryable)
@@ -321,7 +334,7 @@ impl FhirClient {
         &self,
         method: Method,
         url: &str,
-        body: Option<&Value>,
+        body: Option<bytes::Bytes>,
         headers: &[(&str, &str)],
     ) -> Result<Reply, FhirError> {
         self.breaker
@@ -342,7 +355,7 @@ impl FhirClient {
         &self,
         method: Method,
         url: &str,
-        body: Option<&Value>,
+        body: Option<bytes::Bytes>,
         headers: &[(&str, &str)],
     ) -> Result<Reply, FhirError> {
         let mut retried_auth = false;
@@ -357,10 +370,9 @@ impl FhirClient {
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
-            if let Some(b) = body {
-                let bytes =
-                    serde_json::to_vec(b).map_err(|e| FhirError::InvalidResponse(e.to_string()))?;
-                req = req.header(header::CONTENT_TYPE, FHIR_JSON).body(bytes);
+            if let Some(b) = &body {
+                // Serialised once by the caller; each attempt shares it.
+                req = req.header(header::CONTENT_TYPE, FHIR_JSON).body(b.clone());
             }
             let resp = req
                 .send()
@@ -409,6 +421,13 @@ impl FhirClient {
             return Ok(reply);
         }
     }
+}
+
+/// A request body, serialised once for every attempt.
+fn json_body(v: &Value) -> Result<bytes::Bytes, FhirError> {
+    serde_json::to_vec(v)
+        .map(bytes::Bytes::from)
+        .map_err(|e| FhirError::InvalidResponse(e.to_string()))
 }
 
 fn resource_type(resource: &Value) -> Result<&str, FhirError> {

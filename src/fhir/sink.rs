@@ -22,11 +22,17 @@ fn sink_error(e: FhirError) -> SinkError {
 impl Sink for FhirSink {
     async fn deliver(&self, msg: &OutboxMessage) -> Result<Delivered, SinkError> {
         let written = match msg {
-            OutboxMessage::FhirCreate(c) => self
-                .client
-                .create_conditional(&c.resource, &c.identifier_system, &c.identifier_value)
-                .await
-                .map_err(sink_error)?,
+            OutboxMessage::FhirCreate(c) => {
+                let rt = c
+                    .resource
+                    .resource_type()
+                    .ok_or_else(|| SinkError::permanent("queued create has no resourceType"))?;
+                let body = bytes::Bytes::copy_from_slice(c.resource.get().as_bytes());
+                self.client
+                    .create_conditional_raw(&rt, body, &c.identifier_system, &c.identifier_value)
+                    .await
+                    .map_err(sink_error)?
+            }
             OutboxMessage::FhirUpdate(u) => {
                 match self.client.update_if_match(&u.resource, &u.if_match).await {
                     Ok(w) => w,

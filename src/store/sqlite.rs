@@ -15,6 +15,13 @@ use sqlx::sqlite::{
 };
 use std::str::FromStr;
 
+/// Rows SQLite's worker thread may hand over before the async side reads
+/// them. sqlx's default, 50, is less than one outbox claim (`batch_size`
+/// rows, 256 by default): the worker then stopped mid-claim until a busy
+/// runtime thread came back for more, several times per claim, while the
+/// one writer connection was held. The write path gained 5–13% (two runs).
+const ROW_BUFFER: usize = 1024;
+
 /// The writer's page cache, negative: in KiB (SQLite's own convention).
 const WRITER_CACHE_KIB: &str = "-32768";
 
@@ -35,7 +42,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(s.busy_timeout)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .row_buffer_size(ROW_BUFFER);
         let pool = SqlitePoolOptions::new()
             .max_connections(s.max_connections)
             .connect_with(opts.clone())

@@ -269,7 +269,7 @@ pub fn task_rows(n: usize, run: &str, identifier_system: &str) -> anyhow::Result
             let payload = OutboxMessage::FhirCreate(FhirCreate {
                 identifier_system: identifier_system.to_owned(),
                 identifier_value: task.identifier_value(),
-                resource: resource.clone(),
+                resource: resource.clone().into(),
             });
             Ok(TaskRow {
                 identifier_system: identifier_system.to_owned(),

@@ -160,7 +160,7 @@ async fn tell_referrer(
     let create = OutboxMessage::FhirCreate(FhirCreate {
         identifier_system: ctx.identifier_system.clone(),
         identifier_value: task.identifier_value(),
-        resource: task.to_resource(),
+        resource: task.to_resource().into(),
     });
     queue(
         tx,

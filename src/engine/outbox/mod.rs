@@ -29,7 +29,60 @@ use std::time::Duration;
 pub struct FhirCreate {
     pub identifier_system: String,
     pub identifier_value: String,
-    pub resource: Value,
+    pub resource: RawResource,
+}
+
+/// A resource kept as the JSON text the handler serialised, not as a tree.
+///
+/// Why: the dispatcher sends a create's body as it was queued. Decoding it
+/// into a `serde_json::Value` and serialising it again for every delivery
+/// (a map node per element, each allocated and freed) was a large part of
+/// the write path's cost over a plain HTTP client, and changed nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawResource(Box<serde_json::value::RawValue>);
+
+impl RawResource {
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// `resourceType`, read without building the rest.
+    pub fn resource_type(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Peek<'a> {
+            #[serde(rename = "resourceType", borrow)]
+            resource_type: Option<std::borrow::Cow<'a, str>>,
+        }
+        serde_json::from_str::<Peek>(self.get())
+            .ok()?
+            .resource_type
+            .map(std::borrow::Cow::into_owned)
+    }
+
+    /// The resource as a tree (for tests and inspection).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl From<Value> for RawResource {
+    fn from(v: Value) -> Self {
+        // A `Value` always serialises (its keys are strings); the `null`
+        // fallback only satisfies the signature.
+        RawResource(
+            serde_json::value::to_raw_value(&v)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
+        )
+    }
+}
+
+/// Equal when the same JSON text: a queued row compares with what was queued.
+impl PartialEq for RawResource {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
 }
 
 /// `PUT Type/id` with `If-Match: W/"version"`.
@@ -296,7 +349,7 @@ mod tests {
             OutboxMessage::FhirCreate(FhirCreate {
                 identifier_system: "s".into(),
                 identifier_value: "v".into(),
-                resource: json!({"resourceType": "Task"}),
+                resource: json!({"resourceType": "Task"}).into(),
             }),
             OutboxMessage::FhirUpdate(FhirUpdate {
                 resource: json!({"resourceType": "Flag", "id": "1"}),
@@ -341,6 +394,26 @@ mod tests {
         for k in OutboxKind::iter() {
             assert_eq!(k.as_str().parse::<OutboxKind>(), Ok(k));
         }
+    }
+
+    #[test]
+    fn a_create_keeps_the_resource_text_it_was_queued_with() {
+        let resource = json!({"resourceType": "Flag", "id": "f1", "note": "<b>x</b> é"});
+        let queued = OutboxMessage::FhirCreate(FhirCreate {
+            identifier_system: "s".into(),
+            identifier_value: "v".into(),
+            resource: resource.clone().into(),
+        });
+        let Ok(OutboxMessage::FhirCreate(back)) =
+            OutboxMessage::decode("fhir-create", &queued.to_payload())
+        else {
+            panic!("a create decodes as a create");
+        };
+        assert_eq!(back.resource.get(), resource.to_string());
+        assert_eq!(back.resource.to_value(), resource);
+        assert_eq!(back.resource.resource_type().as_deref(), Some("Flag"));
+        let untyped = RawResource::from(json!({"id": "x"}));
+        assert_eq!(untyped.resource_type(), None);
     }
 
     #[test]

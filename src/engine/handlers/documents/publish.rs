@@ -299,7 +299,7 @@ async fn publish(
         let doc_ref = OutboxMessage::FhirCreate(FhirCreate {
             identifier_system: system.to_owned(),
             identifier_value: document_identifier(&id),
-            resource: spec.document_reference(content),
+            resource: spec.document_reference(content).into(),
         });
         queue(
             tx,
@@ -361,7 +361,7 @@ async fn publish(
         let task = OutboxMessage::FhirCreate(FhirCreate {
             identifier_system: system.to_owned(),
             identifier_value: review_identifier(&id),
-            resource: review.task(),
+            resource: review.task().into(),
         });
         queue(
             tx,

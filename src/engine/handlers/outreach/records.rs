@@ -20,7 +20,7 @@ fn create(ctx: &Context, rt: &str, value: String, resource: serde_json::Value) -
         message: OutboxMessage::FhirCreate(FhirCreate {
             identifier_system: ctx.identifier_system.clone(),
             identifier_value: value,
-            resource,
+            resource: resource.into(),
         }),
     }
 }
