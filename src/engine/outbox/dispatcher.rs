@@ -90,10 +90,11 @@ impl Dispatcher {
         // Outcomes known but not yet recorded, and since when the oldest waits.
         let mut finished: Vec<Finished> = Vec::new();
         let mut oldest: Option<tokio::time::Instant> = None;
-        // The commit under way, off this loop: it hands back the rows it
-        // recorded. One at a time (the store has one writer anyway), and
-        // outcomes that finish meanwhile make the next one's group.
-        let mut settling: Option<tokio::task::JoinHandle<Vec<i64>>> = None;
+        // The commit under way, off this loop, and the rows it records. One
+        // at a time (the store has one writer anyway); outcomes that finish
+        // meanwhile make the next one's group.
+        let mut settling: Option<tokio::task::JoinHandle<()>> = None;
+        let mut settling_ids: Vec<i64> = Vec::new();
         let renew_every = (this.settings.lease / 3).max(Duration::from_millis(50));
         let mut renew = tokio::time::interval(renew_every);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -110,6 +111,7 @@ impl Dispatcher {
                     || oldest.is_some_and(|t| t.elapsed() >= SETTLE_WAIT))
             {
                 let batch = std::mem::take(&mut finished);
+                settling_ids = batch.iter().map(|f| f.row.id).collect();
                 oldest = None;
                 settling = Some(tokio::spawn(this.clone().record(batch)));
             }
@@ -126,11 +128,12 @@ impl Dispatcher {
                         oldest.get_or_insert_with(tokio::time::Instant::now);
                     }
                 }
-                recorded = async { settling.as_mut().expect("guarded").await }, if settling.is_some() => {
+                _ = async { settling.as_mut().expect("guarded").await }, if settling.is_some() => {
                     settling = None;
-                    // A panicked commit recorded nothing: its rows' leases run
-                    // out and they are delivered again (harmless).
-                    for id in recorded.unwrap_or_default() {
+                    // Let the rows go whether or not the commit succeeded: a
+                    // row whose outcome was not recorded is no longer renewed,
+                    // so its lease runs out and it is delivered again (harmless).
+                    for id in settling_ids.drain(..) {
                         ids.remove(&id);
                     }
                 }
@@ -220,10 +223,7 @@ impl Dispatcher {
     /// Records how deliveries ended: one commit for all plain outcomes; a
     /// conflict to hand back goes through the engine (the handler decides
     /// again in the same transaction that settles the row).
-    /// Returns the ids it recorded (or tried to: a failed commit leaves
-    /// them to their leases).
-    async fn record(self: Arc<Self>, finished: Vec<Finished>) -> Vec<i64> {
-        let ids = finished.iter().map(|f| f.row.id).collect();
+    async fn record(self: Arc<Self>, finished: Vec<Finished>) {
         let mut settled = Vec::with_capacity(finished.len());
         for f in finished {
             match f.outcome {
@@ -254,7 +254,6 @@ impl Dispatcher {
             // The leases run out and the rows are delivered again: harmless.
             tracing::warn!(error = %e, rows = settled.len(), "could not record outbox outcomes; they will be delivered again");
         }
-        ids
     }
 
     fn failure(&self, row: &OutboxRow, e: SinkError) -> Settlement {
