@@ -30,7 +30,7 @@ use crate::config::OutboxSettings;
 use crate::engine::command::{Command, Inbound, Source, WriteConflict};
 use crate::engine::{Engine, ms};
 use crate::store::{OutboxRow, Settlement};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -82,10 +82,9 @@ impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
         let mut in_flight: JoinSet<Finished> = JoinSet::new();
-        // Rows held: claimed and not yet recorded (in flight, finished, or
-        // in the commit under way). Their leases are renewed.
-        let mut ids: HashSet<i64> = HashSet::new();
-        // Which row each delivery task carries, for a task that panics.
+        // Which row each delivery task carries (for a task that panics).
+        // Rows held, whose leases are renewed, are these, the finished ones
+        // and those of the commit under way (see `held`).
         let mut tasks: HashMap<tokio::task::Id, i64> = HashMap::new();
         // Outcomes known but not yet recorded, and since when the oldest waits.
         let mut finished: Vec<Finished> = Vec::new();
@@ -100,7 +99,7 @@ impl Dispatcher {
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if !shutdown.is_cancelled() {
-                this.fill(&mut in_flight, &mut ids, &mut tasks).await;
+                this.fill(&mut in_flight, &mut tasks).await;
             } else if in_flight.is_empty() && finished.is_empty() && settling.is_none() {
                 return;
             }
@@ -120,9 +119,9 @@ impl Dispatcher {
                 .map(|t| t + SETTLE_WAIT);
             tokio::select! {
                 Some(done) = in_flight.join_next_with_id() => {
-                    take(done, &mut tasks, &mut ids, &mut finished);
+                    take(done, &mut tasks, &mut finished);
                     while let Some(more) = in_flight.try_join_next_with_id() {
-                        take(more, &mut tasks, &mut ids, &mut finished);
+                        take(more, &mut tasks, &mut finished);
                     }
                     if !finished.is_empty() {
                         oldest.get_or_insert_with(tokio::time::Instant::now);
@@ -133,20 +132,18 @@ impl Dispatcher {
                     // Let the rows go whether or not the commit succeeded: a
                     // row whose outcome was not recorded is no longer renewed,
                     // so its lease runs out and it is delivered again (harmless).
-                    for id in settling_ids.drain(..) {
-                        ids.remove(&id);
-                    }
+                    settling_ids.clear();
                 }
                 _ = sleep_until_or_never(record_by) => {}
-                _ = renew.tick(), if !ids.is_empty() => {
+                _ = renew.tick(), if !idle(&tasks, &finished, &settling_ids) => {
                     let now = ms(this.engine.now());
                     let until = now + this.settings.lease.as_millis() as i64;
-                    let held: Vec<i64> = ids.iter().copied().collect();
+                    let held = held(&tasks, &finished, &settling_ids);
                     if let Err(e) = this.engine.store.outbox_extend(&held, until).await {
                         tracing::warn!(error = %e, rows = held.len(), "could not renew outbox leases; another worker may deliver these rows again (harmless)");
                     }
                 }
-                _ = tokio::time::sleep(this.settings.poll_interval), if ids.is_empty() => {}
+                _ = tokio::time::sleep(this.settings.poll_interval), if idle(&tasks, &finished, &settling_ids) => {}
                 _ = this.engine.outbox_wake.notified(), if !shutdown.is_cancelled() => {}
                 _ = shutdown.cancelled(), if !shutdown.is_cancelled() => {}
             }
@@ -172,7 +169,6 @@ impl Dispatcher {
     async fn fill(
         &self,
         in_flight: &mut JoinSet<Finished>,
-        ids: &mut HashSet<i64>,
         tasks: &mut HashMap<tokio::task::Id, i64>,
     ) {
         // Claim in large batches (one statement for many rows), not a row at
@@ -198,7 +194,6 @@ impl Dispatcher {
             }
         };
         for row in rows {
-            ids.insert(row.id);
             let row_id = row.id;
             let sinks = self.sinks.clone();
             let permits = self.permits.clone();
@@ -317,12 +312,31 @@ impl Dispatcher {
     }
 }
 
+/// Rows claimed and not yet recorded: in flight, finished, or in the commit
+/// under way.
+fn held(
+    tasks: &HashMap<tokio::task::Id, i64>,
+    finished: &[Finished],
+    settling: &[i64],
+) -> Vec<i64> {
+    tasks
+        .values()
+        .copied()
+        .chain(finished.iter().map(|f| f.row.id))
+        .chain(settling.iter().copied())
+        .collect()
+}
+
+/// Holds no row (see [`held`]).
+fn idle(tasks: &HashMap<tokio::task::Id, i64>, finished: &[Finished], settling: &[i64]) -> bool {
+    tasks.is_empty() && finished.is_empty() && settling.is_empty()
+}
+
 /// Takes a delivery task's result. A task that panicked has no outcome to
 /// record: its row is let go, so its lease runs out and it is delivered again.
 fn take(
     joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
     tasks: &mut HashMap<tokio::task::Id, i64>,
-    ids: &mut HashSet<i64>,
     finished: &mut Vec<Finished>,
 ) {
     match joined {
@@ -332,7 +346,6 @@ fn take(
         }
         Err(e) => {
             if let Some(row) = tasks.remove(&e.id()) {
-                ids.remove(&row);
                 tracing::error!(
                     outbox_id = row,
                     "an outbox delivery task failed ({e}); the row will be delivered again when its lease runs out"
