@@ -386,15 +386,15 @@ async fn dlq_list_show_and_replay_from_the_command_line() {
     .await;
 
     let (n, db) = (b.n.clone(), b.db.clone());
-    let cli = move |args: &[&str]| common::cli(&n, &db, args);
-    let listed = cli(&["dlq", "list"]);
+    let cli = |args: &'static [&'static str]| common::cli(&n, &db, args);
+    let listed = cli(&["dlq", "list"]).await;
     assert!(
         listed.contains("1 dead letter(s)")
             && listed.contains("too-big-1")
             && listed.contains("message-too-large"),
         "{listed}"
     );
-    let shown = cli(&["dlq", "show", "too-big-1"]);
+    let shown = cli(&["dlq", "show", "too-big-1"]).await;
     assert!(
         shown.contains("\"MessageHeader\""),
         "the body is shown: {shown}"
@@ -406,7 +406,7 @@ async fn dlq_list_show_and_replay_from_the_command_line() {
     );
 
     let b = b.restart(Duration::from_secs(5), &[]).await; // the operator raised the limit
-    let replayed = cli(&["dlq", "replay", "too-big-1"]);
+    let replayed = cli(&["dlq", "replay", "too-big-1"]).await;
     assert!(replayed.contains("replayed 1"), "{replayed}");
     let store = b.store();
     eventually(

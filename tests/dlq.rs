@@ -104,13 +104,13 @@ async fn thirty_listings_lose_nothing_and_a_replay_brings_every_dead_letter_back
     .await;
 
     for round in 0..30 {
-        let listed = cli(&n, &b.db, &["dlq", "list"]);
+        let listed = cli(&n, &b.db, &["dlq", "list"]).await;
         assert!(
             listed.contains(&format!("{N} dead letter(s)")),
             "listing {round}: {listed}"
         );
     }
-    let shown = cli(&n, &b.db, &["dlq", "show", "big-0"]);
+    let shown = cli(&n, &b.db, &["dlq", "show", "big-0"]).await;
     assert!(shown.contains("\"MessageHeader\""), "{shown}");
     assert_eq!(
         b.queue_depth(&n.dlq).await as usize,
@@ -119,7 +119,7 @@ async fn thirty_listings_lose_nothing_and_a_replay_brings_every_dead_letter_back
     );
 
     let b = b.restart(Duration::from_secs(5), &[]).await; // the operator raised the limit
-    let replayed = cli(&n, &b.db, &["dlq", "replay", "--all"]);
+    let replayed = cli(&n, &b.db, &["dlq", "replay", "--all"]).await;
     assert!(replayed.contains(&format!("replayed {N}")), "{replayed}");
 
     let store = b.store();
@@ -188,7 +188,8 @@ async fn a_redelivered_rejection_is_one_dead_letter_and_a_new_body_another() {
         n,
         &b.db,
         &["dlq", "list", "--json", "--code", "invalid-json"],
-    );
+    )
+    .await;
     assert_eq!(listed.lines().count(), 2, "{listed}");
     assert_eq!(b.queue_depth(&n.dlq).await, 3);
     b.stop().await;
@@ -207,26 +208,26 @@ async fn sync_records_a_dead_letter_only_the_broker_holds() {
         .await
         .unwrap();
     assert_eq!(b.queue_depth(&n.dlq).await, 1);
-    let listed = cli(n, &b.db, &["dlq", "list"]);
+    let listed = cli(n, &b.db, &["dlq", "list"]).await;
     assert!(listed.contains("0 dead letter(s)"), "{listed}");
 
-    let synced = cli(n, &b.db, &["dlq", "sync"]);
+    let synced = cli(n, &b.db, &["dlq", "sync"]).await;
     assert!(
         synced.contains("0 removed, 1 kept, 1 newly recorded"),
         "{synced}"
     );
-    let again = cli(n, &b.db, &["dlq", "sync"]);
+    let again = cli(n, &b.db, &["dlq", "sync"]).await;
     assert!(
         again.contains("0 removed, 1 kept, 0 newly recorded"),
         "{again}"
     );
-    let listed = cli(n, &b.db, &["dlq", "list", "--code", "broker-dead-lettered"]);
+    let listed = cli(n, &b.db, &["dlq", "list", "--code", "broker-dead-lettered"]).await;
     assert!(
         listed.contains("1 dead letter(s)") && listed.contains("orphan-1"),
         "{listed}"
     );
 
-    let replayed = cli(n, &b.db, &["dlq", "replay", "orphan-1"]);
+    let replayed = cli(n, &b.db, &["dlq", "replay", "orphan-1"]).await;
     assert!(
         replayed.contains("replayed 1") && replayed.contains("1 removed"),
         "{replayed}"

@@ -190,7 +190,7 @@ async fn a_negative_ack_rejects_the_document_with_its_code() {
     )
     .await;
     eventually(WAIT, "the stray ack dead-lettered", || async {
-        let out = cli(&d.n, &d.db, &["dlq", "list"]);
+        let out = cli(&d.n, &d.db, &["dlq", "list"]).await;
         out.contains("unknown-document").then_some(())
     })
     .await;
@@ -424,7 +424,7 @@ async fn a_parked_send_goes_after_the_fix_and_outbox_retry() {
     let case = open_case(&d, &nhs_number(6800)).await;
     post_note(&d, &case, "n-fix").await;
     send_in(&d, &case, "failed").await;
-    let listed = cli(&d.n, &d.db, &["outbox", "failed", "--kind", "mesh-send"]);
+    let listed = cli(&d.n, &d.db, &["outbox", "failed", "--kind", "mesh-send"]).await;
     assert!(listed.contains("mesh-send"), "{listed}");
     assert!(
         listed.contains("refused the bridge's credentials"),
@@ -443,7 +443,8 @@ async fn a_parked_send_goes_after_the_fix_and_outbox_retry() {
         &d.n,
         &d.db,
         &["outbox", "retry", "--all", "--kind", "mesh-send"],
-    );
+    )
+    .await;
     assert!(out.contains("1 row(s)"), "{out}");
     assert_eq!(mesh.wait_for_inbox(X26ABC2, 1, WAIT).await.len(), 1);
     let v = send_in(&d, &case, "done").await;

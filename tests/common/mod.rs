@@ -593,8 +593,13 @@ impl Halted {
 }
 
 /// Runs `ips-bridge` with the test's names and store; returns stdout.
-pub fn cli(n: &Names, db: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ips-bridge"))
+///
+/// Async, not a blocking wait: the bridge under test runs on this test's
+/// runtime, and a runtime thread blocked on the child stopped it mid-way,
+/// perhaps inside a store transaction the child then waited for ("database
+/// is locked" after the busy timeout, seen once in CI).
+pub async fn cli(n: &Names, db: &str, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ips-bridge"))
         .args(args)
         .env("IPS__STORE__URL", db)
         .env("IPS__AMQP__URL", &n.url)
@@ -605,6 +610,7 @@ pub fn cli(n: &Names, db: &str, args: &[&str]) -> String {
         .env("IPS__AMQP__EVENTS_EXCHANGE", &n.events)
         .env("IPS__LOG__LEVEL", "warn")
         .output()
+        .await
         .unwrap();
     assert!(
         out.status.success(),
