@@ -72,15 +72,23 @@ impl OidcProvider {
             "start the OIDC provider (is node installed and `npm ci` done in \
              deploy/local/oidc-provider? tests/run.sh does both)",
         );
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("OIDC provider issuer line");
+        // Read on a thread of its own, with a deadline: a provider that hangs
+        // at start fails the test with its log instead of hanging the run.
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_default();
         if !line.starts_with("http://") {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "the OIDC provider did not print its issuer URL (got {line:?}); its log:\n{}\n\
+                "the OIDC provider did not print its issuer URL within 30 s (got {line:?}); its log:\n{}\n\
                  (run `npm ci` in deploy/local/oidc-provider, or tests/run.sh)",
                 std::fs::read_to_string(&log_path).unwrap_or_default()
             );

@@ -16,7 +16,7 @@
 // Contract: the FIRST line on stdout is the issuer URL, e.g. http://127.0.0.1:43123 ;
 // everything after that goes to stderr.
 
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join } from 'node:path';
@@ -112,8 +112,17 @@ function interactionPolicyFor(sso) {
 }
 
 function providerConfiguration() {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'local-rs256', use: 'sig', alg: 'RS256' };
+  // The key leaves the generator as PEM and is read back as a key object of its
+  // own before its export to JWK. Exporting the generator's own key object
+  // deadlocked Node 20 once (seen in a full test run): the export holds the
+  // key's lock, allocates, the allocation runs a GC, and the GC finalises the
+  // finished generator job, which shares that key and waits for the same lock.
+  const { privateKey: pem } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const signingKey = { ...createPrivateKey(pem).export({ format: 'jwk' }), kid: 'local-rs256', use: 'sig', alg: 'RS256' };
   return {
     clients: [{
       client_id: args['client-id'],
