@@ -33,7 +33,7 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(about = "Benchmarks ips-bridge against raw baselines and prints one table")]
 struct Args {
-    /// The release daemon binary (target/release/ips-bridge).
+    /// The daemon binary (target/release/ips-bridge; the dev build's in quick mode).
     #[arg(long)]
     daemon: PathBuf,
     /// Base URL of a running FHIR sandbox (deploy/local/services.sh start_sandbox).
@@ -59,6 +59,10 @@ struct Args {
     /// Commit for the report.
     #[arg(long, default_value = "unknown commit")]
     commit: String,
+    /// The cargo profile the binaries were built with, for the report
+    /// (`tests/perf/run.sh --quick` uses the dev build: its figures are not comparable).
+    #[arg(long, default_value = "release")]
+    build: String,
     /// Run only these benchmarks (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<Bench>,
@@ -172,6 +176,7 @@ async fn main() -> ExitCode {
     let context = [
         format!("machine: {}", args.machine),
         format!("commit: {}", args.commit),
+        format!("build: {}", args.build),
         format!("date: {date}"),
         format!("daemon log level: {}", setup::daemon_log_level()),
     ];

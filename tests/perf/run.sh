@@ -4,7 +4,9 @@
 #   tests/perf/run.sh           full run: 20,000-message ingest, 60 s latency run (a few minutes)
 #   tests/perf/run.sh --quick   small counts, well under a minute after the build (for the test suite)
 #
-# Builds the release binaries, brings up RabbitMQ, PostgreSQL and the FHIR sandbox
+# Builds the release binaries (--quick: the dev build, which the test suite has already
+# compiled: quick mode checks that every benchmark still runs, and its figures are not
+# compared with anything, so a release build of its own cost CI ~8 minutes for nothing), brings up RabbitMQ, PostgreSQL and the FHIR sandbox
 # (deploy/local/services.sh), runs the ips-bridge-bench binary cargo built, prints the report
 # and saves it to tests/perf/results/latest.md. Exits non-zero when a benchmark
 # could not be measured; a figure that misses its goal is reported, not fatal.
@@ -15,9 +17,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
 bench_args=()
+profile=release
 for arg in "$@"; do
   case "$arg" in
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --quick) profile=dev; bench_args+=("$arg") ;;
     *) bench_args+=("$arg") ;;
   esac
 done
@@ -25,9 +29,9 @@ done
 # shellcheck source=../../deploy/local/services.sh
 source "$ROOT/deploy/local/services.sh"
 
-say "building release binaries"
+say "building $profile binaries"
 # Wherever cargo puts them (CARGO_TARGET_DIR, a cargo config), not a fixed target/ path.
-bins="$(cargo_build_bins --release --quiet --bin ips-bridge --bin ips-bridge-bench)"
+bins="$(cargo_build_bins --profile "$profile" --quiet --bin ips-bridge --bin ips-bridge-bench)"
 BRIDGE_BIN="$(pick_bin ips-bridge <<<"$bins")"
 BENCH_BIN="$(pick_bin ips-bridge-bench <<<"$bins")"
 
@@ -58,6 +62,7 @@ status=0
   --sandbox-url "$SANDBOX_URL" \
   --machine "$machine" \
   --commit "$commit" \
+  --build "$profile" \
   "${bench_args[@]}" >"$scratch/report.md" || status=$?
 
 cp "$scratch/report.md" "$results/latest.md"
