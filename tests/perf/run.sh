@@ -5,11 +5,12 @@
 #   tests/perf/run.sh --quick   small counts, well under a minute after the build (for the test suite)
 #
 # Builds the release binaries (--quick: the dev build, which the test suite has already
-# compiled: quick mode checks that every benchmark still runs, and its figures are not
-# compared with anything, so a release build of its own cost CI ~8 minutes for nothing), brings up RabbitMQ, PostgreSQL and the FHIR sandbox
-# (deploy/local/services.sh), runs the ips-bridge-bench binary cargo built, prints the report
-# and saves it to tests/perf/results/latest.md. Exits non-zero when a benchmark
-# could not be measured; a figure that misses its goal is reported, not fatal.
+# compiled: quick mode checks that every benchmark still runs and its figures are not
+# compared with anything, so a release build of its own cost CI ~8 minutes for nothing),
+# brings up RabbitMQ, PostgreSQL and the FHIR sandbox (deploy/local/services.sh), runs
+# the ips-bridge-bench binary cargo built, prints the report and saves it to
+# tests/perf/results/latest.md. Exits non-zero when a benchmark could not be
+# measured; a figure that misses its goal is reported, not fatal.
 # Any further arguments are passed to the bench binary (see `ips-bridge-bench --help`).
 set -euo pipefail
 
