@@ -110,7 +110,7 @@ async fn checkpoint_loop(pool: SqlitePool) {
 /// The outbox claim on SQLite (see `outbox_claim_sql!` for the index hint).
 macro_rules! sqlite_claim {
     () => {
-        outbox_claim_sql!("outbox o INDEXED BY outbox_pending_id", "")
+        outbox_claim_sql!("outbox o INDEXED BY outbox_pending_id", "", limit = "+$3")
     };
 }
 const CLAIM: &str = sqlite_claim!();
@@ -426,61 +426,4 @@ mod bulk {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{outbox_claim_sql, outbox_cols};
-
-    /// The steps of `EXPLAIN QUERY PLAN sql` on a migrated store.
-    async fn plan(sql: &str, binds: &[i64]) -> Vec<String> {
-        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
-        sqlx::migrate!("src/store/migrations/sqlite")
-            .run(&pool)
-            .await
-            .unwrap();
-        let sql = format!("EXPLAIN QUERY PLAN {sql}");
-        // A test of our own fixed statements, not of input.
-        let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(sql));
-        for v in binds {
-            q = q.bind(*v);
-        }
-        q.fetch_all(&pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| r.3)
-            .collect()
-    }
-
-    /// Outcomes are recorded by looking each row up by id, never by a scan
-    /// of the outbox (or of an index) per outcome.
-    #[tokio::test]
-    async fn recording_outcomes_looks_each_row_up_by_id() {
-        let steps = plan(super::bulk::SETTLE_DONE, &[0]).await;
-        assert!(
-            steps
-                .iter()
-                .any(|s| s.contains("SEARCH outbox USING INTEGER PRIMARY KEY")),
-            "{steps:?}"
-        );
-        assert!(
-            !steps
-                .iter()
-                .any(|s| s.contains("SCAN outbox") || s.contains("INDEX outbox_due")),
-            "{steps:?}"
-        );
-    }
-    /// The claim walks the partial index of pending rows in id order and
-    /// stops at its batch: no scan of every due row, no sort. (A plan is
-    /// checked, not a time: speed is for the benchmarks.)
-    #[tokio::test]
-    async fn the_outbox_claim_walks_the_pending_index_without_sorting() {
-        let steps = plan(sqlite_claim!(), &[1, 1, 256]).await;
-        assert!(
-            steps.iter().any(|s| s.contains("outbox_pending_id")),
-            "{steps:?}"
-        );
-        assert!(
-            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
-            "{steps:?}"
-        );
-    }
-}
+mod tests;
