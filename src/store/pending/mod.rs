@@ -32,7 +32,13 @@ pub struct Pending {
     /// `None`: known not to exist.
     pub referrals: HashMap<String, Option<ReferralRow>>,
     /// Keys of referrals created in this unit of work, in order.
-    pub new_referrals: Vec<String>,
+    new_referrals: Vec<String>,
+    /// Position in `new_referrals` of each new referral's key, and those
+    /// positions by the referral's case. Why: every referral looks up its
+    /// case's referrals, and a scan of the batch's new referrals each time
+    /// made a batch's cost grow with its square.
+    new_referral_at: HashMap<String, usize>,
+    new_referrals_by_case: HashMap<String, Vec<usize>>,
     pub patients: HashMap<String, Option<String>>,
     /// `(id, nhs_hash, nhs_number, created_at)` of new patients, in order.
     pub new_patients: Vec<(String, String, String, i64)>,
@@ -54,7 +60,7 @@ pub struct Pending {
 
 impl Pending {
     pub fn is_new_referral(&self, key: &str) -> bool {
-        self.new_referrals.iter().any(|k| k == key)
+        self.new_referral_at.contains_key(key)
     }
 
     pub fn referral_by_id(&self, id: &str) -> Option<&ReferralRow> {
@@ -62,9 +68,56 @@ impl Pending {
     }
 
     pub fn insert_referral(&mut self, r: &ReferralRow) {
+        if !self.is_new_referral(&r.referral_key) {
+            let at = self.new_referrals.len();
+            self.new_referrals.push(r.referral_key.clone());
+            self.new_referral_at.insert(r.referral_key.clone(), at);
+            if let Some(case) = &r.case_id {
+                self.new_referrals_by_case
+                    .entry(case.clone())
+                    .or_default()
+                    .push(at);
+            }
+        } else {
+            self.move_new_referral(r);
+        }
         self.referrals
             .insert(r.referral_key.clone(), Some(r.clone()));
-        self.new_referrals.push(r.referral_key.clone());
+    }
+
+    /// This unit of work's latest version of a referral, new or read.
+    pub fn update_referral(&mut self, r: &ReferralRow) {
+        if self.is_new_referral(&r.referral_key) {
+            self.move_new_referral(r);
+        }
+        self.referrals
+            .insert(r.referral_key.clone(), Some(r.clone()));
+    }
+
+    /// Files a new referral under its case again when an update moved it.
+    fn move_new_referral(&mut self, r: &ReferralRow) {
+        let Some(&at) = self.new_referral_at.get(&r.referral_key) else {
+            return;
+        };
+        let before = self
+            .referrals
+            .get(&r.referral_key)
+            .and_then(Option::as_ref)
+            .and_then(|old| old.case_id.clone());
+        if before == r.case_id {
+            return;
+        }
+        if let Some(old) = before
+            && let Some(list) = self.new_referrals_by_case.get_mut(&old)
+        {
+            list.retain(|i| *i != at);
+        }
+        if let Some(case) = &r.case_id {
+            let list = self.new_referrals_by_case.entry(case.clone()).or_default();
+            // Kept in the order the referrals were created.
+            let pos = list.partition_point(|i| *i < at);
+            list.insert(pos, at);
+        }
     }
 
     /// Rows of `case_id` from the database, overlaid with this unit of work's versions and new rows.
@@ -80,7 +133,12 @@ impl Pending {
                 _ => r,
             })
             .collect();
-        for key in &self.new_referrals {
+        let mine = self
+            .new_referrals_by_case
+            .get(case_id)
+            .into_iter()
+            .flatten();
+        for key in mine.filter_map(|at| self.new_referrals.get(*at)) {
             if let Some(Some(r)) = self.referrals.get(key)
                 && r.case_id.as_deref() == Some(case_id)
                 && !out.iter().any(|o| o.id == r.id)
@@ -217,6 +275,27 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![("r1", "accepted"), ("r2", "incomplete")]
         );
+    }
+
+    #[test]
+    fn a_new_referral_moved_to_another_case_is_listed_under_that_case_only() {
+        let mut p = Pending::default();
+        p.insert_referral(&referral("r1", "k1", None));
+        p.insert_referral(&referral("r2", "k2", Some("c1")));
+        p.update_referral(&referral("r1", "k1", Some("c1")));
+        let ids = |p: &Pending, case: &str| {
+            p.overlay_case_referrals(case, vec![])
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        };
+        // In the order they were created, not the order they were filed.
+        assert_eq!(ids(&p, "c1"), ["r1", "r2"]);
+        p.update_referral(&referral("r1", "k1", Some("c2")));
+        assert_eq!(ids(&p, "c1"), ["r2"]);
+        assert_eq!(ids(&p, "c2"), ["r1"]);
+        assert!(p.is_new_referral("k1") && !p.is_new_referral("k3"));
+        assert_eq!(p.new_referral_rows().len(), 2);
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub struct OutreachCache {
     pub cases: HashMap<String, CaseOutreach>,
     /// `(appointment key, case id, fact JSON, updated at)` to upsert at commit, one per key.
     dirty_facts: BTreeMap<String, (String, String, i64)>,
+    /// Which known case's `facts` hold each appointment key (at most one).
+    /// Why: moving a fact asked every known case to drop it, so a batch's
+    /// cost grew with its square.
+    fact_case: HashMap<String, String>,
 }
 
 impl OutreachCache {
@@ -71,8 +75,14 @@ impl OutreachCache {
             .map(|id| (id.clone(), CaseOutreach::default()))
             .collect();
         for (key, case_id, fact) in facts {
+            // This unit of work's fact writes are newer than what was read
+            // (placed below).
+            if self.dirty_facts.contains_key(&key) {
+                continue;
+            }
             if let Some(c) = fresh.get_mut(&case_id) {
-                c.facts.insert(key, fact);
+                c.facts.insert(key.clone(), fact);
+                self.fact_case.insert(key, case_id);
             }
         }
         for e in episodes {
@@ -85,14 +95,10 @@ impl OutreachCache {
                 c.last_contact = at;
             }
         }
-        // This unit of work's fact writes are newer than what was read.
         for (key, (case_id, fact, _)) in &self.dirty_facts {
-            for (id, c) in fresh.iter_mut() {
-                if id == case_id {
-                    c.facts.insert(key.clone(), fact.clone());
-                } else {
-                    c.facts.remove(key);
-                }
+            if let Some(c) = fresh.get_mut(case_id) {
+                c.facts.insert(key.clone(), fact.clone());
+                self.fact_case.insert(key.clone(), case_id.clone());
             }
         }
         self.cases.extend(fresh);
@@ -101,13 +107,15 @@ impl OutreachCache {
     /// Records an appointment's fact for `case_id` (moving it off any other
     /// case this unit of work knows) and queues it for the commit.
     pub fn upsert_fact(&mut self, key: &str, case_id: &str, fact: &str, now: i64) {
-        for (id, c) in self.cases.iter_mut() {
-            if id != case_id {
-                c.facts.remove(key);
-            }
+        if let Some(held_by) = self.fact_case.remove(key)
+            && held_by != case_id
+            && let Some(c) = self.cases.get_mut(&held_by)
+        {
+            c.facts.remove(key);
         }
         if let Some(c) = self.cases.get_mut(case_id) {
             c.facts.insert(key.to_owned(), fact.to_owned());
+            self.fact_case.insert(key.to_owned(), case_id.to_owned());
         }
         self.dirty_facts
             .insert(key.to_owned(), (case_id.to_owned(), fact.to_owned(), now));

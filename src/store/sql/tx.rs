@@ -251,7 +251,7 @@ macro_rules! impl_tx {
                         return Err($crate::store::StoreError::Corrupt(format!("referral {} vanished during update", r.id)));
                     }
                 }
-                self.pending.referrals.insert(r.referral_key.clone(), Some(r.clone()));
+                self.pending.update_referral(r);
                 Ok(())
             }
 
@@ -345,7 +345,7 @@ macro_rules! impl_tx {
                 for k in kinds {
                     list.push_bind(*k);
                 }
-                q.push(") ORDER BY due_at, id LIMIT ");
+                q.push(") ORDER BY due_at, id LIMIT +");
                 q.push_bind(limit);
                 q.push($skip);
                 Ok(q.build_query_as().fetch_all(&mut *self.tx).await?)
