@@ -68,53 +68,45 @@ impl Pending {
     }
 
     pub fn insert_referral(&mut self, r: &ReferralRow) {
-        if !self.is_new_referral(&r.referral_key) {
-            let at = self.new_referrals.len();
-            self.new_referrals.push(r.referral_key.clone());
-            self.new_referral_at.insert(r.referral_key.clone(), at);
-            if let Some(case) = &r.case_id {
-                self.new_referrals_by_case
-                    .entry(case.clone())
-                    .or_default()
-                    .push(at);
-            }
-        } else {
-            self.move_new_referral(r);
+        if self.is_new_referral(&r.referral_key) {
+            return self.update_referral(r);
         }
+        let at = self.new_referrals.len();
+        self.new_referrals.push(r.referral_key.clone());
+        self.new_referral_at.insert(r.referral_key.clone(), at);
+        self.file_new_referral(at, None, r.case_id.as_deref());
         self.referrals
             .insert(r.referral_key.clone(), Some(r.clone()));
     }
 
     /// This unit of work's latest version of a referral, new or read.
     pub fn update_referral(&mut self, r: &ReferralRow) {
-        if self.is_new_referral(&r.referral_key) {
-            self.move_new_referral(r);
+        if let Some(&at) = self.new_referral_at.get(&r.referral_key) {
+            let before = self
+                .referrals
+                .get(&r.referral_key)
+                .and_then(Option::as_ref)
+                .and_then(|old| old.case_id.clone());
+            self.file_new_referral(at, before.as_deref(), r.case_id.as_deref());
         }
         self.referrals
             .insert(r.referral_key.clone(), Some(r.clone()));
     }
 
-    /// Files a new referral under its case again when an update moved it.
-    fn move_new_referral(&mut self, r: &ReferralRow) {
-        let Some(&at) = self.new_referral_at.get(&r.referral_key) else {
-            return;
-        };
-        let before = self
-            .referrals
-            .get(&r.referral_key)
-            .and_then(Option::as_ref)
-            .and_then(|old| old.case_id.clone());
-        if before == r.case_id {
+    /// Moves the new referral at position `at` from case `from`'s list to
+    /// case `to`'s, each kept in the order the referrals were created.
+    fn file_new_referral(&mut self, at: usize, from: Option<&str>, to: Option<&str>) {
+        if from == to {
             return;
         }
-        if let Some(old) = before
-            && let Some(list) = self.new_referrals_by_case.get_mut(&old)
-        {
+        if let Some(list) = from.and_then(|c| self.new_referrals_by_case.get_mut(c)) {
             list.retain(|i| *i != at);
         }
-        if let Some(case) = &r.case_id {
-            let list = self.new_referrals_by_case.entry(case.clone()).or_default();
-            // Kept in the order the referrals were created.
+        if let Some(case) = to {
+            let list = self
+                .new_referrals_by_case
+                .entry(case.to_owned())
+                .or_default();
             let pos = list.partition_point(|i| *i < at);
             list.insert(pos, at);
         }

@@ -17,19 +17,16 @@
 /// ordering-key subquery for every due row and sorts them all, so each claim
 /// cost grew with the backlog (8 ms per claim at 20,000 rows pending, against
 /// 0.13 ms walking the partial index in id order and stopping at the
-/// batch). A unit test in `store/sqlite.rs` checks the plan.
+/// batch). A unit test in `store/sqlite/tests.rs` checks the plan.
 ///
-/// `limit` is how the statement reads its `LIMIT` (`$3` unless given).
-/// SQLite reads it as `+$3`: the planner of the SQLite that sqlx bundles
+/// `LIMIT +$3`, not `LIMIT $3`: the planner of the SQLite that sqlx bundles
 /// (3.51) looks at a bound `LIMIT` value, so `LIMIT $3` marked the statement
 /// to be compiled again whenever its value was bound, at every claim (seen
 /// as `sqlite3Reprepare`, 4% of the write path's CPU; Debian's 3.40 did not
 /// do this). An expression is not looked at, and the plan is the same.
+/// PostgreSQL reads `+$3` as the same `bigint`.
 macro_rules! outbox_claim_sql {
     ($from:literal, $lock:literal) => {
-        $crate::store::sql::outbox_claim_sql!($from, $lock, limit = "$3")
-    };
-    ($from:literal, $lock:literal, limit = $limit:literal) => {
         concat!(
             "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 WHERE id IN (",
             "SELECT o.id FROM ",
@@ -37,8 +34,7 @@ macro_rules! outbox_claim_sql {
             " WHERE o.status = 'pending' AND o.next_attempt_at <= $2 ",
             "AND (o.claimed_until IS NULL OR o.claimed_until < $2) ",
             "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ordering_key = o.ordering_key AND p.status = 'pending' AND p.id < o.id) ",
-            "ORDER BY o.id LIMIT ",
-            $limit,
+            "ORDER BY o.id LIMIT +$3",
             $lock,
             ") RETURNING ",
             outbox_cols!()

@@ -345,6 +345,7 @@ macro_rules! impl_tx {
                 for k in kinds {
                     list.push_bind(*k);
                 }
+                // `+`: see `outbox_claim_sql!` (SQLite recompiled a bound LIMIT).
                 q.push(") ORDER BY due_at, id LIMIT +");
                 q.push_bind(limit);
                 q.push($skip);

@@ -110,7 +110,7 @@ async fn checkpoint_loop(pool: SqlitePool) {
 /// The outbox claim on SQLite (see `outbox_claim_sql!` for the index hint).
 macro_rules! sqlite_claim {
     () => {
-        outbox_claim_sql!("outbox o INDEXED BY outbox_pending_id", "", limit = "+$3")
+        outbox_claim_sql!("outbox o INDEXED BY outbox_pending_id", "")
     };
 }
 const CLAIM: &str = sqlite_claim!();
